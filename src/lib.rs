@@ -1,0 +1,16 @@
+//! concord: a Consul-style cluster agent.
+//!
+//! The crate is split by what each part owns:
+//! - [`wire`] every byte that crosses the network (TCP frames, UDP datagrams, message layouts);
+//! - [`storage`] every byte on disk (the Raft log, hard state, snapshots);
+//! - [`raft`] the consensus core, a pure deterministic state machine;
+//! - [`gossip`] SWIM membership and failure detection, a pure deterministic state machine;
+//! - [`agent`] the only part that does I/O: the event loop that wires the others together;
+//! - [`logging`] Consul-style log lines.
+
+pub mod agent;
+pub mod gossip;
+pub mod logging;
+pub mod raft;
+pub mod storage;
+pub mod wire;

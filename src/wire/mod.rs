@@ -1,0 +1,13 @@
+//! Every byte that crosses the network: the TCP preamble and frames, UDP
+//! gossip datagrams, and the layout of each message. `wire-spec.md` at the
+//! repository root is the byte-exact description of what this module does.
+
+pub mod client_message;
+pub mod error;
+pub mod message;
+pub mod raft_message;
+pub mod reader;
+pub mod writer;
+
+pub use error::WireError;
+pub use message::Message;
