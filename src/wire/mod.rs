@@ -5,6 +5,7 @@
 pub mod client_message;
 pub mod configuration;
 pub mod error;
+pub mod frame;
 pub mod message;
 pub mod raft_message;
 pub mod reader;
