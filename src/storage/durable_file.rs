@@ -1,0 +1,63 @@
+//! The few file-system moves every durable write here is built from: fsync a
+//! directory (so a create, rename or delete survives a crash) and replace a
+//! small file atomically (temporary file, fsync, rename, fsync directory).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::error::{IoContext, Result};
+
+/// The suffix of every file written under a temporary name. A file with this
+/// suffix found at open is the leftover of a crash before its rename and is
+/// deleted: the rename is the commit point, so its content never counted.
+pub const TEMPORARY_SUFFIX: &str = ".tmp";
+
+/// Makes the directory's entries (creates, renames, deletes) durable. On
+/// Linux a rename is only crash-safe once the directory itself is fsynced.
+pub fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)
+}
+
+pub fn temporary_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(TEMPORARY_SUFFIX);
+    path.with_file_name(name)
+}
+
+/// Replaces `path` with `bytes` so that after a crash the file holds either
+/// the old or the new bytes, never a mix: write a temporary file, fsync it,
+/// rename it over `path`, fsync the directory.
+pub fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let temporary = temporary_path(path);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&temporary)
+        .at(&temporary)?;
+    file.write_all(bytes).at(&temporary)?;
+    file.sync_data().at(&temporary)?;
+    drop(file);
+    fs::rename(&temporary, path).at(path)?;
+    fsync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Deletes every `*.tmp` file in `dir` (crash leftovers); returns how many.
+pub fn remove_temporary_files(dir: &Path) -> Result<usize> {
+    let mut removed = 0;
+    for entry in fs::read_dir(dir).at(dir)? {
+        let entry = entry.at(dir)?;
+        let name = entry.file_name();
+        if name.to_string_lossy().ends_with(TEMPORARY_SUFFIX) {
+            let path = entry.path();
+            log::warn!(target: "storage", "removing {} left by an interrupted write", path.display());
+            fs::remove_file(&path).at(&path)?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        fsync_dir(dir)?;
+    }
+    Ok(removed)
+}

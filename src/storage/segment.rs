@@ -1,0 +1,555 @@
+//! One log segment file: a 32-byte header, then records back to back, then
+//! zeros to the end of the preallocated file. The active (last) segment is
+//! mapped read-write and appended to through the map; sealed segments are
+//! mapped read-only.
+//!
+//! Recovery rules (see docs/on-disk-formats.md):
+//! - sealed segments were fsynced before the next segment was created, so
+//!   any bad record in them is corruption; their index file spares the scan;
+//! - only the active segment can end in a torn write; it is scanned, and the
+//!   first bad record ends the log *unless* a whole record of a later append
+//!   batch follows it, which proves bit rot and is a hard error.
+
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use memmap2::{Mmap, MmapMut, MmapOptions};
+
+use super::durable_file::{fsync_dir, replace_atomically, temporary_path};
+use super::error::{IoContext, Result, StorageError};
+use super::log_record::{
+    DecodedRecord, EntryRef, KIND_OFFSET, RECORD_HEADER_BYTES, decode_record, encode_record_into,
+    kind_from_code, next_nonzero_byte, record_bytes,
+};
+use super::segment_header::{
+    SEGMENT_HEADER_BYTES, SegmentHeaderError, decode_segment_header, encode_segment_header,
+};
+use super::segment_index::{SegmentIndex, decode_segment_index, encode_segment_index};
+use crate::wire::raft_message::Entry;
+
+const SEGMENT_PREFIX: &str = "segment-";
+const SEGMENT_SUFFIX: &str = ".log";
+const INDEX_SUFFIX: &str = ".idx";
+
+enum SegmentMap {
+    Sealed(Mmap),
+    Active(MmapMut),
+}
+
+pub struct Segment {
+    path: PathBuf,
+    first_index: u64,
+    map: SegmentMap,
+    /// Byte offset of the record of index `first_index + i`.
+    offsets: Vec<u32>,
+    /// Byte offset just past the last record.
+    written_end: usize,
+}
+
+/// What opening the active segment found and repaired.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TailRecovery {
+    /// Bytes of a torn tail that were zeroed.
+    pub dropped_bytes: u64,
+}
+
+pub fn segment_file_name(first_index: u64) -> String {
+    format!("{SEGMENT_PREFIX}{first_index:020}{SEGMENT_SUFFIX}")
+}
+
+/// The first index encoded in a segment's file name, or None for any other file.
+pub fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let digits = name
+        .strip_prefix(SEGMENT_PREFIX)?
+        .strip_suffix(SEGMENT_SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The segment log file an index file belongs to, if `name` is an index file.
+pub fn parse_index_file_name(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(INDEX_SUFFIX)?;
+    parse_segment_file_name(&format!("{stem}{SEGMENT_SUFFIX}"))
+}
+
+pub fn index_path_for(segment_path: &Path) -> PathBuf {
+    segment_path.with_extension("idx")
+}
+
+fn map_read_only(path: &Path) -> Result<Mmap> {
+    let file = File::open(path).at(path)?;
+    // SAFETY: segment files are only written by the RaftLog that owns the
+    // data directory (the DataDir lock keeps other processes out), and a
+    // sealed segment is never written while mapped read-only: it is remapped
+    // read-write (`reopen_active`) before a truncation touches it.
+    unsafe { MmapOptions::new().map(&file) }.at(path)
+}
+
+fn map_read_write(path: &Path) -> Result<MmapMut> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .at(path)?;
+    // SAFETY: as in `map_read_only`; in this process every write to the file
+    // goes through this one map, under `&mut Segment`, so no borrowed
+    // `EntryRef` can observe bytes changing.
+    unsafe { MmapOptions::new().map_mut(&file) }.at(path)
+}
+
+fn check_header(path: &Path, bytes: &[u8], first_index: u64) -> Result<()> {
+    match decode_segment_header(bytes) {
+        Ok(found) if found == first_index && found > 0 => Ok(()),
+        Ok(found) => Err(StorageError::corruption(
+            path,
+            8,
+            format!("segment header first index {found} does not match the file name"),
+        )),
+        Err(SegmentHeaderError::UnsupportedVersion(version)) => {
+            Err(StorageError::UnsupportedVersion {
+                path: path.to_path_buf(),
+                version,
+            })
+        }
+        Err(e) => Err(StorageError::corruption(
+            path,
+            0,
+            format!("bad segment header: {e:?}"),
+        )),
+    }
+}
+
+fn file_len(path: &Path) -> Result<u64> {
+    Ok(fs::metadata(path).at(path)?.len())
+}
+
+impl Segment {
+    /// Creates a preallocated, zero-filled segment. The header is written and
+    /// fsynced under a temporary name and then renamed, so a segment that
+    /// exists under its real name always has a whole header.
+    pub fn create(dir: &Path, first_index: u64, size_bytes: u64) -> Result<Segment> {
+        assert!(first_index > 0, "log indexes start at 1");
+        let path = dir.join(segment_file_name(first_index));
+        let temporary = temporary_path(&path);
+        {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&temporary)
+                .at(&temporary)?;
+            file.set_len(size_bytes).at(&temporary)?;
+            std::os::unix::fs::FileExt::write_all_at(&file, &encode_segment_header(first_index), 0)
+                .at(&temporary)?;
+            file.sync_all().at(&temporary)?;
+        }
+        fs::rename(&temporary, &path).at(&path)?;
+        fsync_dir(dir)?;
+        let map = map_read_write(&path)?;
+        Ok(Segment {
+            path,
+            first_index,
+            map: SegmentMap::Active(map),
+            offsets: Vec::new(),
+            written_end: SEGMENT_HEADER_BYTES,
+        })
+    }
+
+    /// Opens a segment that is not the last one. Uses its index file when it
+    /// is valid; otherwise scans the segment strictly (any bad record is
+    /// corruption) and rewrites the index.
+    pub fn open_sealed(path: &Path, first_index: u64) -> Result<Segment> {
+        let len = file_len(path)?;
+        if len < SEGMENT_HEADER_BYTES as u64 {
+            return Err(StorageError::corruption(
+                path,
+                0,
+                "segment shorter than its header",
+            ));
+        }
+        let map = map_read_only(path)?;
+        check_header(path, &map, first_index)?;
+        let index_path = index_path_for(path);
+        let loaded = match fs::read(&index_path) {
+            Ok(bytes) => match decode_segment_index(&bytes, first_index, len) {
+                Ok(index) => Some(index),
+                Err(reason) => {
+                    log::warn!(target: "storage", "rebuilding {}: {reason}", index_path.display());
+                    None
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(StorageError::io(&index_path, e)),
+        };
+        let mut segment = Segment {
+            path: path.to_path_buf(),
+            first_index,
+            map: SegmentMap::Sealed(map),
+            offsets: Vec::new(),
+            written_end: SEGMENT_HEADER_BYTES,
+        };
+        match loaded {
+            Some(index) => {
+                segment.offsets = index.offsets;
+                segment.written_end = index.written_end as usize;
+                // Spot-check the ends so an index that does not describe this
+                // segment is caught at open rather than at a later read.
+                if let Some(last) = segment.last_index() {
+                    segment.entry(first_index)?;
+                    segment.entry(last)?;
+                }
+            }
+            None => {
+                segment.scan_strict()?;
+                segment.write_index()?;
+            }
+        }
+        Ok(segment)
+    }
+
+    /// Opens the last segment read-write, scanning every record and
+    /// repairing a torn tail.
+    pub fn open_active(path: &Path, first_index: u64) -> Result<(Segment, TailRecovery)> {
+        let len = file_len(path)?;
+        if len < SEGMENT_HEADER_BYTES as u64 {
+            return Err(StorageError::corruption(
+                path,
+                0,
+                "segment shorter than its header",
+            ));
+        }
+        if len > u64::from(u32::MAX) {
+            return Err(StorageError::corruption(
+                path,
+                0,
+                "segment larger than 4 GiB",
+            ));
+        }
+        let map = map_read_write(path)?;
+        check_header(path, &map, first_index)?;
+        // An index beside the last segment is stale: the segment is written again.
+        remove_if_exists(&index_path_for(path))?;
+        let mut segment = Segment {
+            path: path.to_path_buf(),
+            first_index,
+            map: SegmentMap::Active(map),
+            offsets: Vec::new(),
+            written_end: SEGMENT_HEADER_BYTES,
+        };
+        let recovery = segment.scan_and_repair_tail()?;
+        Ok((segment, recovery))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.map {
+            SegmentMap::Sealed(map) => map,
+            SegmentMap::Active(map) => map,
+        }
+    }
+
+    /// Reads whole records from the header on; stops at the first position
+    /// that does not hold the next expected record.
+    fn scan_valid_prefix(&mut self) {
+        let mut position = SEGMENT_HEADER_BYTES;
+        let mut offsets = Vec::new();
+        let mut expected = self.first_index;
+        let bytes = self.bytes();
+        while let Ok(record) = decode_record(&bytes[position..]) {
+            if record.entry.index != expected {
+                break;
+            }
+            offsets.push(position as u32);
+            position += record.record_bytes;
+            expected += 1;
+        }
+        self.offsets = offsets;
+        self.written_end = position;
+    }
+
+    fn scan_strict(&mut self) -> Result<()> {
+        self.scan_valid_prefix();
+        if next_nonzero_byte(self.bytes(), self.written_end).is_some() {
+            return Err(self.bad_record_error(self.written_end));
+        }
+        Ok(())
+    }
+
+    fn bad_record_error(&self, offset: usize) -> StorageError {
+        let reason = match decode_record(&self.bytes()[offset..]) {
+            Ok(record) => format!(
+                "record holds index {}, expected {}",
+                record.entry.index,
+                self.next_index()
+            ),
+            Err(reason) => reason.to_string(),
+        };
+        StorageError::corruption(&self.path, offset as u64, reason)
+    }
+
+    /// Finds the torn tail, if any, and decides whether it really is one.
+    fn scan_and_repair_tail(&mut self) -> Result<TailRecovery> {
+        self.scan_valid_prefix();
+        let bad_offset = self.written_end;
+        let bad_index = self.next_index();
+        let bytes = self.bytes();
+        let Some(first_nonzero) = next_nonzero_byte(bytes, bad_offset) else {
+            return Ok(TailRecovery::default());
+        };
+        // A whole record with a valid CRC in the bad slot but the wrong index
+        // cannot come from a torn write: space is zeroed before it is reused.
+        if let Ok(record) = decode_record(&bytes[bad_offset..]) {
+            return Err(StorageError::corruption(
+                &self.path,
+                bad_offset as u64,
+                format!(
+                    "record holds index {}, expected {bad_index}",
+                    record.entry.index
+                ),
+            ));
+        }
+        // Look for whole records after the bad one. Each record's kind byte
+        // (offset 32) is non-zero, so only positions 32 bytes before a
+        // non-zero byte can start one.
+        let mut probe = bad_offset + 1 + KIND_OFFSET;
+        let head_end = probe.min(bytes.len());
+        let mut last_nonzero = bytes[bad_offset..head_end]
+            .iter()
+            .rposition(|&b| b != 0)
+            .map_or(first_nonzero, |p| (bad_offset + p).max(first_nonzero));
+        while let Some(nonzero) = next_nonzero_byte(bytes, probe) {
+            last_nonzero = nonzero;
+            probe = nonzero + 1;
+            let start = nonzero - KIND_OFFSET;
+            if kind_from_code(bytes[nonzero]).is_none() {
+                continue;
+            }
+            let Ok(record) = decode_record(&bytes[start..]) else {
+                continue;
+            };
+            if !plausible_successor(&record, bad_index, start - bad_offset) {
+                continue;
+            }
+            if record.batch_start_index > bad_index {
+                return Err(StorageError::corruption(
+                    &self.path,
+                    bad_offset as u64,
+                    format!(
+                        "bad record for index {bad_index} is followed by a whole record \
+                         (index {}, offset {start}) of a later append batch",
+                        record.entry.index
+                    ),
+                ));
+            }
+            // Part of the same unfinished batch: skip over it.
+            let end = start + record.record_bytes;
+            if let Some(last) = bytes[start..end].iter().rposition(|&b| b != 0) {
+                last_nonzero = last_nonzero.max(start + last);
+            }
+            probe = end.max(probe);
+        }
+        let garbage_end = last_nonzero + 1;
+        let dropped_bytes = (garbage_end - bad_offset) as u64;
+        log::warn!(
+            target: "storage",
+            "{}: torn write at the end of the log; dropping {dropped_bytes} bytes from offset {bad_offset} (entries from index {bad_index} on)",
+            self.path.display()
+        );
+        self.zero_range(bad_offset, garbage_end)?;
+        Ok(TailRecovery { dropped_bytes })
+    }
+
+    fn map_mut(&mut self) -> &mut MmapMut {
+        match &mut self.map {
+            SegmentMap::Active(map) => map,
+            SegmentMap::Sealed(_) => panic!("write to a sealed segment {}", self.path.display()),
+        }
+    }
+
+    /// Zeroes `[from, to)` and makes it durable, so stale bytes can never be
+    /// mistaken for records after the space is reused.
+    fn zero_range(&mut self, from: usize, to: usize) -> Result<()> {
+        if to <= from {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        let map = self.map_mut();
+        map[from..to].fill(0);
+        map.flush_range(from, to - from).at(&path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn first_index(&self) -> u64 {
+        self.first_index
+    }
+
+    pub fn entry_count(&self) -> u64 {
+        self.offsets.len() as u64
+    }
+
+    /// The index the next appended record must have.
+    pub fn next_index(&self) -> u64 {
+        self.first_index + self.entry_count()
+    }
+
+    pub fn last_index(&self) -> Option<u64> {
+        (!self.offsets.is_empty()).then(|| self.next_index() - 1)
+    }
+
+    pub fn written_end(&self) -> usize {
+        self.written_end
+    }
+
+    pub fn is_active(&self) -> bool {
+        matches!(self.map, SegmentMap::Active(_))
+    }
+
+    /// Reads the record of `index` straight from the map, re-checking its
+    /// CRC: sealed segments are not re-verified at open, so this is where
+    /// bit rot in them is caught.
+    pub fn entry(&self, index: u64) -> Result<EntryRef<'_>> {
+        assert!(
+            index >= self.first_index && index < self.next_index(),
+            "index {index} outside segment {}",
+            self.path.display()
+        );
+        let offset = self.offsets[(index - self.first_index) as usize] as usize;
+        let bytes = &self.bytes()[offset..self.written_end];
+        let record: DecodedRecord<'_> = decode_record(bytes)
+            .map_err(|reason| StorageError::corruption(&self.path, offset as u64, reason))?;
+        if record.entry.index != index {
+            return Err(StorageError::corruption(
+                &self.path,
+                offset as u64,
+                format!(
+                    "record holds index {}, expected {index}",
+                    record.entry.index
+                ),
+            ));
+        }
+        Ok(record.entry)
+    }
+
+    pub fn has_room_for(&self, data_len: usize) -> bool {
+        self.written_end + record_bytes(data_len) <= self.bytes().len()
+    }
+
+    /// Copies one record into the map. Not durable until `flush_from`.
+    pub fn append(&mut self, entry: &Entry, batch_start_index: u64) {
+        assert_eq!(entry.index, self.next_index(), "non-contiguous append");
+        assert!(self.has_room_for(entry.data.len()), "segment full");
+        let start = self.written_end;
+        let written = encode_record_into(entry, batch_start_index, &mut self.map_mut()[start..]);
+        self.offsets.push(start as u32);
+        self.written_end = start + written;
+    }
+
+    /// Makes `[from, written_end)` durable: one msync (MS_SYNC), which on
+    /// Linux is an fdatasync of that range.
+    pub fn flush_from(&mut self, from: usize) -> Result<()> {
+        let len = self.written_end.saturating_sub(from);
+        if len == 0 {
+            return Ok(());
+        }
+        let path = self.path.clone();
+        self.map_mut().flush_range(from, len).at(&path)
+    }
+
+    fn write_index(&self) -> Result<()> {
+        let index = SegmentIndex {
+            first_index: self.first_index,
+            written_end: self.written_end as u32,
+            offsets: self.offsets.clone(),
+        };
+        replace_atomically(&index_path_for(&self.path), &encode_segment_index(&index))
+    }
+
+    /// Seals a full segment: its records must already be flushed. Writes the
+    /// index and remaps the file read-only.
+    pub fn seal(&mut self) -> Result<()> {
+        assert!(self.is_active(), "segment sealed twice");
+        self.write_index()?;
+        self.map = SegmentMap::Sealed(map_read_only(&self.path)?);
+        Ok(())
+    }
+
+    /// Makes a sealed segment writable again (before truncating into it).
+    /// The index goes first, so a crash leaves no index describing records
+    /// that are about to be zeroed.
+    pub fn reopen_active(&mut self) -> Result<()> {
+        if self.is_active() {
+            return Ok(());
+        }
+        let index_path = index_path_for(&self.path);
+        remove_if_exists(&index_path)?;
+        fsync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+        self.map = SegmentMap::Active(map_read_write(&self.path)?);
+        Ok(())
+    }
+
+    /// Removes the records from `index` on (zeroed and flushed).
+    pub fn truncate_from(&mut self, index: u64) -> Result<()> {
+        assert!(index >= self.first_index && index <= self.next_index());
+        assert!(self.is_active(), "truncating a sealed segment");
+        let keep = (index - self.first_index) as usize;
+        let from = self
+            .offsets
+            .get(keep)
+            .map_or(self.written_end, |&o| o as usize);
+        let to = self.written_end;
+        self.zero_range(from, to)?;
+        self.offsets.truncate(keep);
+        self.written_end = from;
+        Ok(())
+    }
+
+    /// Deletes the segment file and its index.
+    pub fn delete(self) -> Result<()> {
+        let index_path = index_path_for(&self.path);
+        drop(self.map);
+        remove_if_exists(&index_path)?;
+        fs::remove_file(&self.path).at(&self.path)
+    }
+}
+
+/// A record found after a bad slot can only belong to the log if its index
+/// is not below the bad slot's and the records between could fit in the
+/// bytes between. This rejects almost all garbage before its CRC is computed
+/// twice.
+fn plausible_successor(record: &DecodedRecord<'_>, bad_index: u64, distance: usize) -> bool {
+    let index = record.entry.index;
+    index >= bad_index && (index - bad_index) <= (distance / RECORD_HEADER_BYTES) as u64
+}
+
+pub fn remove_if_exists(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io(path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_file_names_sort_by_first_index() {
+        assert_eq!(segment_file_name(42), "segment-00000000000000000042.log");
+        assert_eq!(parse_segment_file_name(&segment_file_name(42)), Some(42));
+        assert_eq!(parse_segment_file_name("segment-42.log"), None);
+        assert_eq!(
+            parse_segment_file_name("segment-0000000000000000004x.log"),
+            None
+        );
+        assert_eq!(
+            parse_index_file_name("segment-00000000000000000042.idx"),
+            Some(42)
+        );
+    }
+}
