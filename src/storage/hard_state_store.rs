@@ -93,6 +93,7 @@ pub fn decode_hard_state(path: &Path, bytes: &[u8]) -> Result<HardState> {
     })
 }
 
+#[derive(Debug)]
 pub struct HardStateStore {
     path: PathBuf,
 }

@@ -27,6 +27,9 @@ pub const RECORD_HEADER_BYTES: usize = 33;
 /// Offset of the kind byte, which is never 0 in a record; recovery uses it to
 /// skip zero-filled space quickly.
 pub const KIND_OFFSET: usize = 32;
+/// Indexes above this are refused on disk, so `index + 1` never overflows
+/// however damaged a file is (2^63 - 1 entries will not be reached).
+pub const MAX_LOG_INDEX: u64 = i64::MAX as u64;
 
 /// A log entry borrowed from a memory-mapped segment: no copy of `data`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +118,7 @@ pub fn decode_record(bytes: &[u8]) -> Result<DecodedRecord<'_>, &'static str> {
     let term = BigEndian::read_u64(&bytes[8..16]);
     let index = BigEndian::read_u64(&bytes[16..24]);
     let batch_start_index = BigEndian::read_u64(&bytes[24..32]);
-    if index == 0 || batch_start_index == 0 || batch_start_index > index {
+    if index == 0 || index > MAX_LOG_INDEX || batch_start_index == 0 || batch_start_index > index {
         return Err("record index or batch start out of range");
     }
     Ok(DecodedRecord {

@@ -20,6 +20,7 @@ use byteorder::{BigEndian, ByteOrder};
 
 use super::durable_file::replace_atomically;
 use super::error::{IoContext, Result, StorageError};
+use super::log_record::MAX_LOG_INDEX;
 use crate::wire::writer::WriteExt;
 
 pub const LOG_START_FILE_NAME: &str = "log_start";
@@ -76,11 +77,11 @@ pub fn decode_log_start(path: &Path, bytes: &[u8]) -> Result<LogStart> {
         });
     }
     let first_index = BigEndian::read_u64(&bytes[8..16]);
-    if first_index == 0 {
+    if first_index == 0 || first_index > MAX_LOG_INDEX {
         return Err(StorageError::corruption(
             path,
             8,
-            "log start first index is 0",
+            "log start first index out of range",
         ));
     }
     Ok(LogStart {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::durable_file::{fsync_dir, remove_temporary_files};
 use super::error::{IoContext, Result, StorageError};
-use super::log_record::{EntryRef, record_bytes};
+use super::log_record::{EntryRef, MAX_LOG_INDEX, record_bytes};
 use super::log_start::{LOG_START_FILE_NAME, LogStart, read_log_start, write_log_start};
 use super::segment::{
     Segment, TailRecovery, parse_index_file_name, parse_segment_file_name, remove_if_exists,
@@ -54,6 +54,7 @@ impl LogOptions {
     }
 }
 
+#[derive(Debug)]
 pub struct RaftLog {
     dir: PathBuf,
     options: LogOptions,
@@ -299,6 +300,10 @@ impl RaftLog {
                 "terms in a log never decrease"
             );
         }
+        assert!(
+            entries[entries.len() - 1].index <= MAX_LOG_INDEX,
+            "log index above MAX_LOG_INDEX"
+        );
         let max_bytes = self.options.max_entry_data_bytes();
         if let Some(big) = entries.iter().find(|e| e.data.len() as u64 > max_bytes) {
             return Err(StorageError::EntryTooLarge {

@@ -18,8 +18,8 @@ use memmap2::{Mmap, MmapMut, MmapOptions};
 use super::durable_file::{fsync_dir, replace_atomically, temporary_path};
 use super::error::{IoContext, Result, StorageError};
 use super::log_record::{
-    DecodedRecord, EntryRef, KIND_OFFSET, RECORD_HEADER_BYTES, decode_record, encode_record_into,
-    kind_from_code, next_nonzero_byte, record_bytes,
+    DecodedRecord, EntryRef, KIND_OFFSET, MAX_LOG_INDEX, RECORD_HEADER_BYTES, decode_record,
+    encode_record_into, kind_from_code, next_nonzero_byte, record_bytes,
 };
 use super::segment_header::{
     SEGMENT_HEADER_BYTES, SegmentHeaderError, decode_segment_header, encode_segment_header,
@@ -31,11 +31,13 @@ const SEGMENT_PREFIX: &str = "segment-";
 const SEGMENT_SUFFIX: &str = ".log";
 const INDEX_SUFFIX: &str = ".idx";
 
+#[derive(Debug)]
 enum SegmentMap {
     Sealed(Mmap),
     Active(MmapMut),
 }
 
+#[derive(Debug)]
 pub struct Segment {
     path: PathBuf,
     first_index: u64,
@@ -101,7 +103,7 @@ fn map_read_write(path: &Path) -> Result<MmapMut> {
 
 fn check_header(path: &Path, bytes: &[u8], first_index: u64) -> Result<()> {
     match decode_segment_header(bytes) {
-        Ok(found) if found == first_index && found > 0 => Ok(()),
+        Ok(found) if found == first_index && (1..=MAX_LOG_INDEX).contains(&found) => Ok(()),
         Ok(found) => Err(StorageError::corruption(
             path,
             8,

@@ -41,6 +41,7 @@ pub fn parse_snapshot_file_name(name: &str) -> Option<(u64, u64)> {
     Some((index.parse().ok()?, term.parse().ok()?))
 }
 
+#[derive(Debug)]
 pub struct SnapshotStore {
     dir: PathBuf,
 }
@@ -143,6 +144,7 @@ impl SnapshotStore {
 
 /// Streams a snapshot to disk; nothing is visible until [`finish`](Self::finish).
 /// Dropping it unfinished deletes the temporary file.
+#[derive(Debug)]
 pub struct SnapshotWriter {
     dir: PathBuf,
     final_path: PathBuf,
@@ -213,6 +215,7 @@ impl Drop for SnapshotWriter {
 
 /// Reads a snapshot's data as a stream ([`Read`]) or by offset
 /// ([`read_chunk_at`](Self::read_chunk_at), for InstallSnapshot chunks).
+#[derive(Debug)]
 pub struct SnapshotReader {
     path: PathBuf,
     file: File,

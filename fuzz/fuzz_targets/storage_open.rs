@@ -1,0 +1,49 @@
+//! Opening a Raft log directory whose segment bytes are arbitrary never
+//! panics: it is an error or a valid, possibly truncated, log that can be
+//! read and appended to. (`tests/storage_hostile.rs` runs the same check as a
+//! property test.)
+#![no_main]
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use concord::storage::{LogOptions, RaftLog};
+use concord::wire::raft_message::{Entry, EntryKind};
+use libfuzzer_sys::fuzz_target;
+
+const OPTIONS: LogOptions = LogOptions {
+    segment_size_bytes: 64 * 1024,
+};
+
+fn scratch_dir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        std::env::temp_dir().join(format!("concord-fuzz-storage-open-{}", std::process::id()))
+    })
+}
+
+fuzz_target!(|bytes: &[u8]| {
+    let dir = scratch_dir();
+    let _ = fs::remove_dir_all(dir);
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join("segment-00000000000000000001.log"), bytes).unwrap();
+    let Ok(mut log) = RaftLog::open(dir, OPTIONS) else {
+        return;
+    };
+    for index in log.first_index()..=log.last_index() {
+        let read = log.entry(index).unwrap().expect("an opened log holds its range");
+        assert_eq!(read.index, index);
+    }
+    let next = Entry {
+        term: log.last_term(),
+        index: log.last_index() + 1,
+        kind: EntryKind::Command,
+        data: b"fuzz".to_vec(),
+    };
+    log.append(std::slice::from_ref(&next)).unwrap();
+    let last = log.last_index();
+    drop(log);
+    let log = RaftLog::open(dir, OPTIONS).unwrap();
+    assert_eq!(log.entry(last).unwrap(), Some(next));
+});
