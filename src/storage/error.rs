@@ -22,6 +22,9 @@ pub enum StorageError {
     /// Another process (or another open in this process) holds the data
     /// directory's lock file.
     Locked { path: PathBuf },
+    /// An earlier write or fsync of this log failed; it must be reopened
+    /// before it is changed again.
+    Failed { path: PathBuf },
     /// An entry whose record would not fit in one segment.
     EntryTooLarge { size_bytes: u64, max_bytes: u64 },
     /// A snapshot declared one size up front and a different number of bytes
@@ -50,6 +53,15 @@ impl StorageError {
         }
     }
 
+    /// An error returned before anything was written (the request itself
+    /// was refused), which leaves the store as it was.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            StorageError::EntryTooLarge { .. } | StorageError::Failed { .. }
+        )
+    }
+
     pub fn is_corruption(&self) -> bool {
         matches!(self, StorageError::Corruption { .. })
     }
@@ -76,6 +88,11 @@ impl fmt::Display for StorageError {
             StorageError::Locked { path } => write!(
                 f,
                 "data directory is in use by another process (lock file {} is held)",
+                path.display()
+            ),
+            StorageError::Failed { path } => write!(
+                f,
+                "{}: an earlier write failed; the log must be reopened",
                 path.display()
             ),
             StorageError::EntryTooLarge {

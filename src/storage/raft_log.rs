@@ -65,6 +65,12 @@ pub struct RaftLog {
     /// Term of `last_index()`, kept in memory because every append checks it.
     last_term: u64,
     recovery: TailRecovery,
+    /// Set when a write or fsync failed. After a failed fsync the kernel may
+    /// have dropped the dirty pages and a retry can "succeed" without the
+    /// data ever reaching disk, so the in-memory view can no longer be
+    /// trusted to match the disk: every later change is refused and the
+    /// owner must reopen the log (which rescans what is really there).
+    failed: bool,
 }
 
 impl RaftLog {
@@ -105,6 +111,7 @@ impl RaftLog {
             segments: Vec::new(),
             last_term: start.prev_term,
             recovery: TailRecovery::default(),
+            failed: false,
         };
         if found.is_empty() {
             let segment = Segment::create(dir, start.first_index, options.segment_size_bytes)?;
@@ -187,6 +194,15 @@ impl RaftLog {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    fn refuse_if_failed(&self) -> Result<()> {
+        if self.failed {
+            return Err(StorageError::Failed {
+                path: self.dir.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// What open found at the tail: bytes of a torn write that were dropped.
@@ -277,6 +293,13 @@ impl RaftLog {
     /// into a new segment: a segment is fsynced before its successor exists,
     /// so only the last segment can ever hold a torn write.
     pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
+        self.refuse_if_failed()?;
+        let result = self.append_unguarded(entries);
+        self.failed |= result.as_ref().is_err_and(|e| !e.is_refusal());
+        result
+    }
+
+    fn append_unguarded(&mut self, entries: &[Entry]) -> Result<()> {
         let Some(first) = entries.first() else {
             return Ok(());
         };
@@ -345,6 +368,13 @@ impl RaftLog {
     /// leader's, paper §5.3). Entries up to `first_index() - 1` are in a
     /// snapshot and committed, so truncating below that is a caller bug.
     pub fn truncate_after(&mut self, index: u64) -> Result<()> {
+        self.refuse_if_failed()?;
+        let result = self.truncate_after_unguarded(index);
+        self.failed |= result.as_ref().is_err_and(|e| !e.is_refusal());
+        result
+    }
+
+    fn truncate_after_unguarded(&mut self, index: u64) -> Result<()> {
         assert!(
             index + 1 >= self.first_index(),
             "truncate_after({index}) below the log start {}",
@@ -375,6 +405,13 @@ impl RaftLog {
     /// them, deleting whole segments; the term at `index` is kept so
     /// `term(index)` still answers. No-op for an index already compacted.
     pub fn compact_through(&mut self, index: u64) -> Result<()> {
+        self.refuse_if_failed()?;
+        let result = self.compact_through_unguarded(index);
+        self.failed |= result.as_ref().is_err_and(|e| !e.is_refusal());
+        result
+    }
+
+    fn compact_through_unguarded(&mut self, index: u64) -> Result<()> {
         if index < self.first_index() {
             return Ok(());
         }
@@ -409,13 +446,24 @@ impl RaftLog {
     /// the same term, the entries after it are kept; otherwise the whole log
     /// is discarded and the next append must be `snapshot_index + 1`.
     pub fn reset_to_snapshot(&mut self, snapshot_index: u64, snapshot_term: u64) -> Result<()> {
+        self.refuse_if_failed()?;
+        let result = self.reset_to_snapshot_unguarded(snapshot_index, snapshot_term);
+        self.failed |= result.as_ref().is_err_and(|e| !e.is_refusal());
+        result
+    }
+
+    fn reset_to_snapshot_unguarded(
+        &mut self,
+        snapshot_index: u64,
+        snapshot_term: u64,
+    ) -> Result<()> {
         assert!(
             snapshot_index + 1 >= self.first_index(),
             "snapshot {snapshot_index} older than the log start {}",
             self.first_index()
         );
         if self.term(snapshot_index)? == Some(snapshot_term) {
-            return self.compact_through(snapshot_index);
+            return self.compact_through_unguarded(snapshot_index);
         }
         // Newest first, so a crash part-way leaves a prefix of the old log
         // (which the snapshot, already durable, supersedes on restart).

@@ -11,6 +11,7 @@
 //!   batch follows it, which proves bit rot and is a hard error.
 
 use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
@@ -123,6 +124,22 @@ fn check_header(path: &Path, bytes: &[u8], first_index: u64) -> Result<()> {
     }
 }
 
+/// Fills the file with real zero blocks rather than a sparse hole: an
+/// append then overwrites blocks that already exist, so its fdatasync writes
+/// data only, with no block allocation to commit through the file-system
+/// journal (on ext4 that is the difference between ~0.2 ms and ~4 ms).
+fn write_zeros(file: &File, size_bytes: u64) -> std::io::Result<()> {
+    const CHUNK_BYTES: u64 = 1024 * 1024;
+    let zeros = vec![0u8; CHUNK_BYTES.min(size_bytes) as usize];
+    let mut offset = 0;
+    while offset < size_bytes {
+        let len = (size_bytes - offset).min(CHUNK_BYTES) as usize;
+        file.write_all_at(&zeros[..len], offset)?;
+        offset += len as u64;
+    }
+    Ok(())
+}
+
 fn file_len(path: &Path) -> Result<u64> {
     Ok(fs::metadata(path).at(path)?.len())
 }
@@ -143,8 +160,8 @@ impl Segment {
                 .truncate(true)
                 .open(&temporary)
                 .at(&temporary)?;
-            file.set_len(size_bytes).at(&temporary)?;
-            std::os::unix::fs::FileExt::write_all_at(&file, &encode_segment_header(first_index), 0)
+            write_zeros(&file, size_bytes).at(&temporary)?;
+            file.write_all_at(&encode_segment_header(first_index), 0)
                 .at(&temporary)?;
             file.sync_all().at(&temporary)?;
         }
