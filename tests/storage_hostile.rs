@@ -60,7 +60,7 @@ fn valid_segment_bytes(count: u64) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_segment_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
