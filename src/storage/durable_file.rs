@@ -43,13 +43,16 @@ pub fn replace_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     fsync_dir(path.parent().unwrap_or(Path::new(".")))
 }
 
-/// Deletes every `*.tmp` file in `dir` (crash leftovers); returns how many.
-pub fn remove_temporary_files(dir: &Path) -> Result<usize> {
+/// Deletes the `*.tmp` files in `dir` whose names start with one of
+/// `prefixes` (crash leftovers); returns how many. Each store only clears its
+/// own, so opening one never deletes a file another is writing.
+pub fn remove_temporary_files(dir: &Path, prefixes: &[&str]) -> Result<usize> {
     let mut removed = 0;
     for entry in fs::read_dir(dir).at(dir)? {
         let entry = entry.at(dir)?;
         let name = entry.file_name();
-        if name.to_string_lossy().ends_with(TEMPORARY_SUFFIX) {
+        let name = name.to_string_lossy();
+        if name.ends_with(TEMPORARY_SUFFIX) && prefixes.iter().any(|p| name.starts_with(p)) {
             let path = entry.path();
             log::warn!(target: "storage", "removing {} left by an interrupted write", path.display());
             fs::remove_file(&path).at(&path)?;

@@ -104,7 +104,7 @@ impl HardStateStore {
     /// forgetting a vote could let this server vote twice in a term.
     pub fn open(dir: &Path) -> Result<(HardStateStore, Option<HardState>)> {
         fs::create_dir_all(dir).at(dir)?;
-        remove_temporary_files(dir)?;
+        remove_temporary_files(dir, &[HARD_STATE_FILE_NAME])?;
         let path = dir.join(HARD_STATE_FILE_NAME);
         let state = match fs::read(&path) {
             Ok(bytes) => Some(decode_hard_state(&path, &bytes)?),

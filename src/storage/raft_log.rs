@@ -21,7 +21,8 @@ use super::error::{IoContext, Result, StorageError};
 use super::log_record::{EntryRef, MAX_LOG_INDEX, record_bytes};
 use super::log_start::{LOG_START_FILE_NAME, LogStart, read_log_start, write_log_start};
 use super::segment::{
-    Segment, TailRecovery, parse_index_file_name, parse_segment_file_name, remove_if_exists,
+    SEGMENT_FILE_PREFIX, Segment, TailRecovery, parse_index_file_name, parse_segment_file_name,
+    remove_if_exists,
 };
 use super::segment_header::SEGMENT_HEADER_BYTES;
 use crate::wire::raft_message::Entry;
@@ -84,7 +85,7 @@ impl RaftLog {
             "segment_size_bytes out of range"
         );
         fs::create_dir_all(dir).at(dir)?;
-        remove_temporary_files(dir)?;
+        remove_temporary_files(dir, &[SEGMENT_FILE_PREFIX, LOG_START_FILE_NAME])?;
         let logged_start = read_log_start(dir)?;
         let found = list_segments(dir)?;
 

@@ -28,7 +28,7 @@ use super::segment_header::{
 use super::segment_index::{SegmentIndex, decode_segment_index, encode_segment_index};
 use crate::wire::raft_message::Entry;
 
-const SEGMENT_PREFIX: &str = "segment-";
+pub const SEGMENT_FILE_PREFIX: &str = "segment-";
 const SEGMENT_SUFFIX: &str = ".log";
 const INDEX_SUFFIX: &str = ".idx";
 
@@ -57,13 +57,13 @@ pub struct TailRecovery {
 }
 
 pub fn segment_file_name(first_index: u64) -> String {
-    format!("{SEGMENT_PREFIX}{first_index:020}{SEGMENT_SUFFIX}")
+    format!("{SEGMENT_FILE_PREFIX}{first_index:020}{SEGMENT_SUFFIX}")
 }
 
 /// The first index encoded in a segment's file name, or None for any other file.
 pub fn parse_segment_file_name(name: &str) -> Option<u64> {
     let digits = name
-        .strip_prefix(SEGMENT_PREFIX)?
+        .strip_prefix(SEGMENT_FILE_PREFIX)?
         .strip_suffix(SEGMENT_SUFFIX)?;
     if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -140,6 +140,25 @@ fn write_zeros(file: &File, size_bytes: u64) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Record offsets are u32, so a segment is at most 4 GiB.
+fn check_file_len(path: &Path, len: u64) -> Result<()> {
+    if len < SEGMENT_HEADER_BYTES as u64 {
+        return Err(StorageError::corruption(
+            path,
+            0,
+            "segment shorter than its header",
+        ));
+    }
+    if len > u64::from(u32::MAX) {
+        return Err(StorageError::corruption(
+            path,
+            0,
+            "segment larger than 4 GiB",
+        ));
+    }
+    Ok(())
+}
+
 fn file_len(path: &Path) -> Result<u64> {
     Ok(fs::metadata(path).at(path)?.len())
 }
@@ -182,13 +201,7 @@ impl Segment {
     /// corruption) and rewrites the index.
     pub fn open_sealed(path: &Path, first_index: u64) -> Result<Segment> {
         let len = file_len(path)?;
-        if len < SEGMENT_HEADER_BYTES as u64 {
-            return Err(StorageError::corruption(
-                path,
-                0,
-                "segment shorter than its header",
-            ));
-        }
+        check_file_len(path, len)?;
         let map = map_read_only(path)?;
         check_header(path, &map, first_index)?;
         let index_path = index_path_for(path);
@@ -233,20 +246,7 @@ impl Segment {
     /// repairing a torn tail.
     pub fn open_active(path: &Path, first_index: u64) -> Result<(Segment, TailRecovery)> {
         let len = file_len(path)?;
-        if len < SEGMENT_HEADER_BYTES as u64 {
-            return Err(StorageError::corruption(
-                path,
-                0,
-                "segment shorter than its header",
-            ));
-        }
-        if len > u64::from(u32::MAX) {
-            return Err(StorageError::corruption(
-                path,
-                0,
-                "segment larger than 4 GiB",
-            ));
-        }
+        check_file_len(path, len)?;
         let map = map_read_write(path)?;
         check_header(path, &map, first_index)?;
         // An index beside the last segment is stale: the segment is written again.

@@ -51,7 +51,7 @@ impl SnapshotStore {
     /// of a snapshot a crash interrupted.
     pub fn open(dir: &Path) -> Result<SnapshotStore> {
         fs::create_dir_all(dir).at(dir)?;
-        remove_temporary_files(dir)?;
+        remove_temporary_files(dir, &[SNAPSHOT_PREFIX])?;
         Ok(SnapshotStore {
             dir: dir.to_path_buf(),
         })
