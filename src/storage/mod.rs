@@ -13,6 +13,7 @@ pub mod raft_log;
 pub mod segment;
 pub mod segment_header;
 pub mod segment_index;
+pub mod segment_preallocator;
 pub mod snapshot_header;
 pub mod snapshot_store;
 

@@ -3,8 +3,8 @@
 //! conflict, drop the head after a snapshot.
 //!
 //! Durability contract: when `append` returns Ok, every entry of the batch is
-//! on stable storage (msync MS_SYNC of the written range, plus an fsync of
-//! the directory for any segment created on the way). When it returns Err,
+//! on stable storage (one pwrite of the encoded batch and one fdatasync of
+//! the segment, plus the fsyncs that create a segment on the way). When it returns Err,
 //! any prefix of the batch may or may not survive a crash, never a partial
 //! entry. `truncate_after`, `compact_through` and `reset_to_snapshot` are
 //! durable when they return.
@@ -25,6 +25,7 @@ use super::segment::{
     remove_if_exists,
 };
 use super::segment_header::SEGMENT_HEADER_BYTES;
+use super::segment_preallocator::SegmentPreallocator;
 use crate::wire::raft_message::Entry;
 
 pub const DEFAULT_SEGMENT_SIZE_BYTES: u64 = 64 * 1024 * 1024;
@@ -72,6 +73,7 @@ pub struct RaftLog {
     /// trusted to match the disk: every later change is refused and the
     /// owner must reopen the log (which rescans what is really there).
     failed: bool,
+    preallocator: SegmentPreallocator,
 }
 
 impl RaftLog {
@@ -113,6 +115,7 @@ impl RaftLog {
             last_term: start.prev_term,
             recovery: TailRecovery::default(),
             failed: false,
+            preallocator: SegmentPreallocator::new(dir, options.segment_size_bytes),
         };
         if found.is_empty() {
             let segment = Segment::create(dir, start.first_index, options.segment_size_bytes)?;
@@ -336,18 +339,30 @@ impl RaftLog {
             });
         }
         let batch_start_index = first.index;
-        let mut flush_from = self.active().written_end();
         for entry in entries {
             if !self.active().has_room_for(entry.data.len()) {
-                self.active_mut().flush_from(flush_from)?;
+                self.active_mut().flush()?;
                 self.roll_segment(entry.index)?;
-                flush_from = self.active().written_end();
             }
             self.active_mut().append(entry, batch_start_index);
         }
-        self.active_mut().flush_from(flush_from)?;
+        self.active_mut().flush()?;
         self.last_term = entries[entries.len() - 1].term;
+        // Half full: prepare the next segment while this one fills up.
+        let active = self.active();
+        if !self.preallocator.is_started() && active.written_end() * 2 >= active.capacity_bytes() {
+            self.preallocator.start();
+        }
         Ok(())
+    }
+
+    /// A new active segment at `first_index`, from the preallocated spare
+    /// when there is one.
+    fn new_segment(&mut self, first_index: u64) -> Result<Segment> {
+        match self.preallocator.take()? {
+            Some(spare) => Segment::install(&self.dir, &spare, first_index),
+            None => Segment::create(&self.dir, first_index, self.options.segment_size_bytes),
+        }
     }
 
     /// Seals the full active segment and starts a new one at `next_index`.
@@ -360,7 +375,7 @@ impl RaftLog {
         } else {
             self.active_mut().seal()?;
         }
-        let segment = Segment::create(&self.dir, next_index, self.options.segment_size_bytes)?;
+        let segment = self.new_segment(next_index)?;
         self.segments.push(segment);
         Ok(())
     }
@@ -478,11 +493,7 @@ impl RaftLog {
         };
         write_log_start(&self.dir, start)?;
         self.start = start;
-        let segment = Segment::create(
-            &self.dir,
-            start.first_index,
-            self.options.segment_size_bytes,
-        )?;
+        let segment = self.new_segment(start.first_index)?;
         self.segments.push(segment);
         self.last_term = snapshot_term;
         Ok(())
