@@ -45,7 +45,7 @@ fn open_hostile_segment(dir: &Path, bytes: &[u8]) {
 
 /// The bytes of a real segment with `count` entries, to mutate.
 fn valid_segment_bytes(count: u64) -> Vec<u8> {
-    let dir = ScratchDir::new("hostile-seed");
+    let dir = ScratchDir::in_memory("hostile-seed");
     let mut log = RaftLog::open(dir.path(), OPTIONS).unwrap();
     for index in 1..=count {
         let batch_end = (index % 3 == 0) as u64;
@@ -60,11 +60,11 @@ fn valid_segment_bytes(count: u64) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
     fn arbitrary_segment_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
-        let dir = ScratchDir::new("hostile-raw");
+        let dir = ScratchDir::in_memory("hostile-raw");
         open_hostile_segment(dir.path(), &bytes);
     }
 
@@ -72,7 +72,7 @@ proptest! {
     fn arbitrary_records_after_a_valid_header_never_panic(
         tail in prop::collection::vec(any::<u8>(), 0..2048),
     ) {
-        let dir = ScratchDir::new("hostile-header");
+        let dir = ScratchDir::in_memory("hostile-header");
         let mut bytes = encode_segment_header(1).to_vec();
         bytes.extend_from_slice(&tail);
         open_hostile_segment(dir.path(), &bytes);
@@ -83,7 +83,7 @@ proptest! {
         count in 1u64..30,
         mutations in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
     ) {
-        let dir = ScratchDir::new("hostile-mutated");
+        let dir = ScratchDir::in_memory("hostile-mutated");
         let mut bytes = valid_segment_bytes(count);
         let written = bytes.iter().rposition(|&b| b != 0).unwrap_or(0) + 1;
         for (position, value) in mutations {
