@@ -295,3 +295,59 @@ fn zero_copy_read_borrows_the_same_bytes() {
     assert_eq!(view.to_entry(), entry(2, 1, DATA_LEN));
     assert!(log.entry_ref(4).unwrap().is_none());
 }
+
+#[test]
+fn corrupt_first_record_of_a_sealed_segment_is_an_error_at_open() {
+    let dir = ScratchDir::new("sealed-first-record");
+    log_of_single_batches(dir.path(), 12, SMALL_SEGMENTS);
+    let segments = segment_files(dir.path());
+    let target = offset_of(1) + 36;
+    let mut byte = read_at(&segments[0], target, 1);
+    byte[0] ^= 0x01;
+    patch_file(&segments[0], target, &byte);
+    match RaftLog::open(dir.path(), SMALL_SEGMENTS) {
+        Err(StorageError::Corruption { path, offset, .. }) => {
+            assert_eq!(path, segments[0]);
+            assert_eq!(offset, offset_of(1));
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}
+
+#[test]
+fn segments_are_preallocated_with_real_zero_blocks() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = ScratchDir::new("preallocated");
+    let options = LogOptions {
+        segment_size_bytes: 1024 * 1024,
+    };
+    let log = RaftLog::open(dir.path(), options).unwrap();
+    let metadata = fs::metadata(&segment_files(dir.path())[0]).unwrap();
+    assert_eq!(metadata.len(), options.segment_size_bytes);
+    // st_blocks counts 512-byte units actually allocated: a sparse file
+    // would have next to none.
+    assert!(metadata.blocks() * 512 >= options.segment_size_bytes);
+    drop(log);
+}
+
+#[test]
+fn next_segment_is_prepared_in_the_background_and_a_leftover_spare_is_removed() {
+    let dir = ScratchDir::new("spare");
+    {
+        let mut log = RaftLog::open(dir.path(), SMALL_SEGMENTS).unwrap();
+        // Two of four records: half full, so the spare is being prepared.
+        log.append(&[entry(1, 1, DATA_LEN), entry(2, 1, DATA_LEN)])
+            .unwrap();
+    }
+    // Dropping the log waited for the spare; a crash would have left it too.
+    let spare = dir.path().join("segment-spare.tmp");
+    assert!(spare.exists());
+    let mut log = RaftLog::open(dir.path(), SMALL_SEGMENTS).unwrap();
+    assert!(!spare.exists());
+    let batch: Vec<_> = (3..=9).map(|i| entry(i, 1, DATA_LEN)).collect();
+    log.append(&batch).unwrap();
+    assert_eq!(log.segment_count(), 3);
+    drop(log);
+    let log = RaftLog::open(dir.path(), SMALL_SEGMENTS).unwrap();
+    assert_log_holds(&log, 9);
+}
