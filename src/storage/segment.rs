@@ -523,7 +523,7 @@ impl Segment {
     }
 
     /// Seals a full segment: its records must already be flushed. Writes the
-    /// index and remaps the file read-only.
+    /// index and drops the write handle.
     pub fn seal(&mut self) -> Result<()> {
         assert!(self.is_active(), "segment sealed twice");
         assert!(
