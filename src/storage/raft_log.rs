@@ -21,8 +21,8 @@ use super::error::{IoContext, Result, StorageError};
 use super::log_record::{EntryRef, MAX_LOG_INDEX, record_bytes};
 use super::log_start::{LOG_START_FILE_NAME, LogStart, read_log_start, write_log_start};
 use super::segment::{
-    SEGMENT_FILE_PREFIX, Segment, TailRecovery, parse_index_file_name, parse_segment_file_name,
-    remove_if_exists,
+    SEGMENT_FILE_PREFIX, Segment, TailRecovery, index_path_for, parse_index_file_name,
+    parse_segment_file_name, remove_if_exists,
 };
 use super::segment_header::SEGMENT_HEADER_BYTES;
 use super::segment_preallocator::SegmentPreallocator;
@@ -140,7 +140,7 @@ impl RaftLog {
             .take_while(|pair| pair[1].0 <= start.first_index)
             .count();
         for (_, path) in found.drain(..obsolete) {
-            remove_if_exists(&path.with_extension("idx"))?;
+            remove_if_exists(&index_path_for(&path))?;
             fs::remove_file(&path).at(&path)?;
         }
         if obsolete > 0 {
