@@ -3,6 +3,7 @@
 //! repository root is the byte-exact description of what this module does.
 
 pub mod client_message;
+pub mod command;
 pub mod configuration;
 pub mod error;
 pub mod frame;
