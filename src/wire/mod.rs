@@ -5,6 +5,7 @@
 pub mod client_message;
 pub mod command;
 pub mod configuration;
+pub mod datagram;
 pub mod error;
 pub mod frame;
 pub mod message;
