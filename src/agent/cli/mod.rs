@@ -1,0 +1,265 @@
+//! What each `node` subcommand does once the arguments are parsed: one RPC
+//! to the local agent, then Consul-shaped output. Every function writes its
+//! normal output to `out` and returns a [`CliError`] whose
+//! [`CliError::report`] is what the operator sees on stderr (exit code 1).
+
+pub mod format;
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+
+use crate::wire::client_message::{Consistency, ErrorCode, RequestBody, RpcResult};
+
+use super::rpc_client::{RpcClient, RpcClientError, RpcTimeouts};
+
+/// Where the client subcommands find their agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    pub rpc_addr: SocketAddr,
+    pub timeouts: RpcTimeouts,
+}
+
+#[derive(Debug)]
+pub enum CliError {
+    Rpc(RpcClientError),
+    /// `kv get` of a key that does not exist.
+    KeyNotFound {
+        key: String,
+    },
+    /// `kv put --cas` refused.
+    CasFailed {
+        key: String,
+    },
+    /// `join`: no address could be contacted; each address with its error.
+    JoinFailed {
+        errors: Vec<(String, String)>,
+    },
+    Output(io::Error),
+    /// Anything else, as one line.
+    Message(String),
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Rpc(err) => write!(f, "{err}"),
+            CliError::KeyNotFound { key } => write!(f, "No key exists at: {key}"),
+            CliError::CasFailed { key } => write!(f, "Did not write to {key}: CAS failed"),
+            CliError::JoinFailed { .. } => write!(f, "Failed to join any nodes."),
+            CliError::Output(err) => write!(f, "cannot write output: {err}"),
+            CliError::Message(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+impl From<RpcClientError> for CliError {
+    fn from(err: RpcClientError) -> Self {
+        CliError::Rpc(err)
+    }
+}
+
+impl From<io::Error> for CliError {
+    fn from(err: io::Error) -> Self {
+        CliError::Output(err)
+    }
+}
+
+impl CliError {
+    /// The text for stderr, in Consul's wording where Consul has one.
+    pub fn report(&self) -> String {
+        match self {
+            CliError::KeyNotFound { .. } | CliError::CasFailed { .. } => format!("Error! {self}"),
+            CliError::JoinFailed { errors } => {
+                let mut text = String::new();
+                for (address, error) in errors {
+                    text.push_str(&format!("Error joining address '{address}': {error}\n"));
+                }
+                text.push_str("Failed to join any nodes.");
+                text
+            }
+            _ => format!("Error: {self}"),
+        }
+    }
+}
+
+fn connect(options: &ClientOptions) -> Result<RpcClient, CliError> {
+    Ok(RpcClient::connect(options.rpc_addr, options.timeouts)?)
+}
+
+fn unexpected(request: &'static str) -> CliError {
+    CliError::Rpc(RpcClientError::UnexpectedResult { request })
+}
+
+pub fn join(
+    options: &ClientOptions,
+    addresses: &[SocketAddr],
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    let addresses = addresses.iter().map(|a| a.to_string()).collect();
+    match client.call(RequestBody::Join { addresses })? {
+        RpcResult::Joined { contacted, errors } => {
+            if contacted == 0 {
+                return Err(CliError::JoinFailed { errors });
+            }
+            writeln!(
+                out,
+                "Successfully joined cluster by contacting {contacted} nodes."
+            )?;
+            Ok(())
+        }
+        _ => Err(unexpected("join")),
+    }
+}
+
+pub fn leave(options: &ClientOptions, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    match client.call(RequestBody::Leave)? {
+        RpcResult::Left => {
+            writeln!(out, "Graceful leave complete")?;
+            Ok(())
+        }
+        _ => Err(unexpected("leave")),
+    }
+}
+
+pub fn members(options: &ClientOptions, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    match client.call(RequestBody::Members)? {
+        RpcResult::Members(members) => {
+            out.write_all(format::members_table(&members).as_bytes())?;
+            Ok(())
+        }
+        _ => Err(unexpected("members")),
+    }
+}
+
+pub fn peers(options: &ClientOptions, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    match client.call(RequestBody::Peers)? {
+        RpcResult::Peers(peers) => {
+            out.write_all(format::peers_table(&peers).as_bytes())?;
+            Ok(())
+        }
+        _ => Err(unexpected("peers")),
+    }
+}
+
+pub fn info(options: &ClientOptions, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    match client.call(RequestBody::Info)? {
+        RpcResult::Info(sections) => {
+            out.write_all(format::info_sections(&sections).as_bytes())?;
+            Ok(())
+        }
+        _ => Err(unexpected("info")),
+    }
+}
+
+pub fn catalog_nodes(options: &ClientOptions, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    match client.call(RequestBody::CatalogNodes)? {
+        RpcResult::CatalogNodes(nodes) => {
+            out.write_all(format::catalog_table(&nodes).as_bytes())?;
+            Ok(())
+        }
+        _ => Err(unexpected("catalog nodes")),
+    }
+}
+
+pub fn kv_put(
+    options: &ClientOptions,
+    key: &str,
+    value: &[u8],
+    cas: Option<u64>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    let request = RequestBody::KvPut {
+        key: key.to_owned(),
+        value: value.to_vec(),
+        cas,
+    };
+    match client.call(request) {
+        Ok(RpcResult::KvWritten { .. }) => {
+            writeln!(out, "Success! Data written to: {key}")?;
+            Ok(())
+        }
+        Ok(_) => Err(unexpected("kv put")),
+        Err(RpcClientError::Rpc(err)) if err.code == ErrorCode::CasFailed => {
+            Err(CliError::CasFailed {
+                key: key.to_owned(),
+            })
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub fn kv_get(
+    options: &ClientOptions,
+    key: &str,
+    consistency: Consistency,
+    recurse: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    if recurse {
+        let request = RequestBody::KvList {
+            prefix: key.to_owned(),
+            consistency,
+        };
+        return match client.call(request)? {
+            RpcResult::KvEntries(entries) => {
+                format::write_recurse(out, &entries)?;
+                Ok(())
+            }
+            _ => Err(unexpected("kv get -recurse")),
+        };
+    }
+    let request = RequestBody::KvGet {
+        key: key.to_owned(),
+        consistency,
+    };
+    match client.call(request) {
+        Ok(RpcResult::KvValue(Some(entry))) => {
+            format::write_value(out, &entry.value)?;
+            Ok(())
+        }
+        Ok(RpcResult::KvValue(None)) => Err(CliError::KeyNotFound {
+            key: key.to_owned(),
+        }),
+        Ok(_) => Err(unexpected("kv get")),
+        Err(RpcClientError::Rpc(err)) if err.code == ErrorCode::KeyNotFound => {
+            Err(CliError::KeyNotFound {
+                key: key.to_owned(),
+            })
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub fn kv_delete(
+    options: &ClientOptions,
+    key: &str,
+    recurse: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    let request = RequestBody::KvDelete {
+        key: key.to_owned(),
+        recurse,
+    };
+    match client.call(request)? {
+        RpcResult::KvDeleted { .. } => {
+            if recurse {
+                writeln!(out, "Success! Deleted keys with prefix: {key}")?;
+            } else {
+                writeln!(out, "Success! Deleted key: {key}")?;
+            }
+            Ok(())
+        }
+        _ => Err(unexpected("kv delete")),
+    }
+}
