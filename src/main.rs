@@ -312,6 +312,12 @@ fn run(command: Command) -> Result<(), CliError> {
             };
             let report = concord::agent::bench::run(&client_options(&args.rpc)?, &options)?;
             report.write_to(&mut out)?;
+            if report.errors > 0 {
+                return Err(CliError::Message(format!(
+                    "{} of {} requests failed",
+                    report.errors, options.requests
+                )));
+            }
             Ok(())
         }
     }

@@ -352,7 +352,7 @@ impl EventLoop {
                     WAKER_TOKEN => {}
                     Token(token) => {
                         let id = ConnectionId(token);
-                        if event.is_writable() {
+                        if event.is_writable() || event.is_error() || event.is_write_closed() {
                             self.on_writable(id, now);
                         }
                         if event.is_readable() || event.is_read_closed() || event.is_error() {

@@ -448,10 +448,12 @@ impl Transport {
     pub(crate) fn expire(&mut self, now: Instant) {
         let mut expired = Vec::new();
         for (id, connection) in &self.connections {
-            if connection.purpose().is_none()
-                && now.duration_since(connection.opened_at) >= self.limits.handshake_timeout
-            {
+            let handshaking = now.duration_since(connection.opened_at);
+            if connection.purpose().is_none() && handshaking >= self.limits.handshake_timeout {
                 expired.push((*id, CloseReason::HandshakeTimeout));
+            } else if !connection.connected && handshaking >= self.limits.handshake_timeout {
+                // A dial into a black hole: fail it so the backoff applies.
+                expired.push((*id, CloseReason::Io("connect timed out".into())));
             } else if now.duration_since(connection.last_activity) >= self.limits.idle_timeout {
                 expired.push((*id, CloseReason::Idle));
             }
