@@ -334,7 +334,7 @@ fn a_silent_connection_is_closed_after_the_handshake_timeout() {
     silent
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    silent.write_all(&[b'C', b'N']).unwrap(); // half a preamble, then nothing
+    silent.write_all(b"CN").unwrap(); // half a preamble, then nothing
     assert!(closed_by_server(&mut silent));
     running.wait_for("handshake counter", |s| {
         s.stats.closed_handshake_timeout == 1
