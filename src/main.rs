@@ -340,10 +340,17 @@ fn parse_arguments() -> Result<Cli, ExitCode> {
                     Err(ExitCode::FAILURE)
                 }
                 _ => {
+                    // clap puts details (like the missing arguments) on
+                    // the lines after the first, before the usage block.
                     let rendered = err.to_string();
-                    let first = rendered.lines().next().unwrap_or("invalid arguments");
-                    let first = first.strip_prefix("error: ").unwrap_or(first);
-                    eprintln!("Error: {first}");
+                    let message: Vec<&str> = rendered
+                        .lines()
+                        .map(str::trim)
+                        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                        .collect();
+                    let message = message.join(" ");
+                    let message = message.strip_prefix("error: ").unwrap_or(&message);
+                    eprintln!("Error: {message}");
                     Err(ExitCode::FAILURE)
                 }
             }

@@ -156,16 +156,17 @@ impl Handler for LocalAgent {
 /// Runs the agent until it leaves or is stopped.
 pub fn run(config: AgentConfig) -> Result<(), AgentError> {
     config.validate().map_err(AgentError::Config)?;
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| AgentError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
+    // Bind first: an agent that cannot have its port leaves nothing behind.
     let mut event_loop = EventLoop::new(EventLoopConfig {
         bind: config.bind,
         limits: TransportLimits::default(),
         handle_signals: true,
     })
     .map_err(AgentError::EventLoop)?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| AgentError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
     log::info!(target: "agent",
         "concord agent running: node {} ({}), datacenter {}, bound to {} (TCP and UDP)",
         config.node_name, config.role(), config.datacenter, event_loop.local_addr());

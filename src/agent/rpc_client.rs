@@ -244,3 +244,116 @@ fn is_timeout(err: &io::Error) -> bool {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::client_message::InfoSection;
+    use std::net::TcpListener;
+
+    /// A one-connection server that reads the preamble and one request,
+    /// then writes `reply(request_id)`.
+    fn scripted_agent(reply: impl FnOnce(u64) -> Vec<u8> + Send + 'static) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut preamble = [0u8; 6];
+            stream.read_exact(&mut preamble).unwrap();
+            let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_BYTES);
+            let mut buf = [0u8; 1024];
+            let request = loop {
+                let n = stream.read(&mut buf).unwrap();
+                decoder.feed(&buf[..n]);
+                if let Some(frame) = decoder.next_frame().unwrap() {
+                    break frame.decode::<ClientRequest>().unwrap();
+                }
+            };
+            let _ = stream.write_all(&reply(request.request_id));
+            std::thread::sleep(Duration::from_millis(300));
+        });
+        address
+    }
+
+    fn response(request_id: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_frame(
+            &ClientResponse {
+                request_id,
+                body: ResponseBody::Ok(RpcResult::Info(vec![InfoSection {
+                    name: "agent".into(),
+                    fields: vec![],
+                }])),
+            },
+            &mut out,
+        );
+        out
+    }
+
+    fn short_timeouts() -> RpcTimeouts {
+        RpcTimeouts {
+            connect: Duration::from_secs(2),
+            io: Duration::from_millis(150),
+        }
+    }
+
+    #[test]
+    fn call_returns_the_matching_response() {
+        let address = scripted_agent(response);
+        let mut client = RpcClient::connect(address, short_timeouts()).unwrap();
+        assert!(matches!(
+            client.call(RequestBody::Info),
+            Ok(RpcResult::Info(_))
+        ));
+    }
+
+    #[test]
+    fn a_response_to_another_request_is_an_error() {
+        let address = scripted_agent(|id| response(id + 100));
+        let mut client = RpcClient::connect(address, short_timeouts()).unwrap();
+        assert!(matches!(
+            client.call(RequestBody::Info),
+            Err(RpcClientError::UnexpectedRequestId {
+                expected: 1,
+                received: 101
+            })
+        ));
+    }
+
+    #[test]
+    fn garbage_from_the_agent_is_a_wire_error() {
+        let address = scripted_agent(|_| vec![0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        let mut client = RpcClient::connect(address, short_timeouts()).unwrap();
+        assert!(matches!(
+            client.call(RequestBody::Info),
+            Err(RpcClientError::Wire { .. })
+        ));
+    }
+
+    #[test]
+    fn an_agent_that_closes_or_stays_silent_is_a_typed_error() {
+        let address = scripted_agent(|_| Vec::new());
+        let mut client = RpcClient::connect(address, short_timeouts()).unwrap();
+        // Silent for 300 ms: the 150 ms read timeout fires first.
+        assert!(matches!(
+            client.call(RequestBody::Info),
+            Err(RpcClientError::Timeout { .. })
+        ));
+        std::thread::sleep(Duration::from_millis(400));
+        assert!(matches!(
+            client.receive(),
+            Err(RpcClientError::Closed { .. } | RpcClientError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn nobody_listening_is_a_connect_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        drop(listener);
+        assert!(matches!(
+            RpcClient::connect(address, short_timeouts()),
+            Err(RpcClientError::Connect { .. })
+        ));
+    }
+}
