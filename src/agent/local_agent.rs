@@ -172,6 +172,10 @@ pub fn run(config: AgentConfig) -> Result<(), AgentError> {
         config.node_name, config.role(), config.datacenter, event_loop.local_addr());
     log::warn!(target: "agent",
         "{RAFT_NOT_WIRED}; {GOSSIP_NOT_WIRED}: KV, catalog, peers and join requests are refused");
+    if !config.join.is_empty() {
+        log::warn!(target: "agent",
+            "ignoring --join ({} addresses): {GOSSIP_NOT_WIRED}", config.join.len());
+    }
     let mut agent = LocalAgent::new(config);
     let reason = event_loop.run(&mut agent).map_err(AgentError::EventLoop)?;
     match reason {

@@ -1,6 +1,24 @@
 //! The only part of concord that does I/O: the command-line implementations,
 //! the RPC client, the event loop over the peer port, and the replicated
 //! state machine the Raft log is applied to.
+//!
+//! How the pieces fit (and where the integration plugs in):
+//! - `main.rs` parses arguments into [`config::AgentConfig`] or a client
+//!   subcommand; client subcommands live in [`cli`] and use
+//!   [`rpc_client::RpcClient`]; `node bench` is [`bench`].
+//! - [`event_loop::EventLoop`] owns the one mio poll over the peer port
+//!   ([`transport::Transport`]: TCP listener + UDP socket on one port, one
+//!   [`connection::Connection`] per socket with a bounded write queue, one
+//!   dialled connection per Raft peer with [`backoff::Backoff`]) and calls a
+//!   [`event_loop::Handler`]: `on_client_request`, `on_raft_message`,
+//!   `on_gossip_sync_frame`, `on_datagram`, `on_tick` (10 ms),
+//!   `on_connection_closed`, `on_signal`.
+//! - Today the handler is [`local_agent::LocalAgent`] (answers for itself
+//!   only). The integrated agent is a `Handler` that feeds Raft messages and
+//!   ticks to the Raft node, persists with storage, applies committed entries
+//!   to [`state_machine::StateMachine`], and replies to the client
+//!   connection that asked ([`connection::ConnectionId`]) with
+//!   [`state_machine::ApplyResult::to_rpc`].
 
 pub mod address;
 pub mod backoff;
@@ -10,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod connection;
 pub mod event_loop;
+pub mod info;
 pub mod kv_store;
 pub mod latency_histogram;
 pub mod local_agent;

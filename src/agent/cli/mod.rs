@@ -8,7 +8,9 @@ pub mod format;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
-use crate::wire::client_message::{Consistency, ErrorCode, RequestBody, RpcResult};
+use crate::wire::client_message::{
+    Consistency, ErrorCode, MAX_KEY_BYTES, MAX_VALUE_BYTES, RequestBody, RpcResult,
+};
 
 use super::rpc_client::{RpcClient, RpcClientError, RpcTimeouts};
 
@@ -82,6 +84,21 @@ impl CliError {
             _ => format!("Error: {self}"),
         }
     }
+}
+
+/// Refuses keys the agent would refuse, before any connection: the operator
+/// gets the reason instead of a closed connection.
+fn check_key(key: &str, allow_empty: bool) -> Result<(), CliError> {
+    if key.is_empty() && !allow_empty {
+        return Err(CliError::Message("key must not be empty".into()));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(CliError::Message(format!(
+            "key is {} bytes, limit {MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    Ok(())
 }
 
 fn connect(options: &ClientOptions) -> Result<RpcClient, CliError> {
@@ -176,6 +193,13 @@ pub fn kv_put(
     cas: Option<u64>,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
+    check_key(key, false)?;
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(CliError::Message(format!(
+            "value is {} bytes, limit {MAX_VALUE_BYTES}",
+            value.len()
+        )));
+    }
     let mut client = connect(options)?;
     let request = RequestBody::KvPut {
         key: key.to_owned(),
@@ -204,6 +228,7 @@ pub fn kv_get(
     recurse: bool,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
+    check_key(key, recurse)?;
     let mut client = connect(options)?;
     if recurse {
         let request = RequestBody::KvList {
@@ -246,6 +271,7 @@ pub fn kv_delete(
     recurse: bool,
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
+    check_key(key, recurse)?;
     let mut client = connect(options)?;
     let request = RequestBody::KvDelete {
         key: key.to_owned(),
