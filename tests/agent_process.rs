@@ -144,6 +144,11 @@ fn kv_and_raft_requests_say_raft_is_not_wired_yet() {
             "{args:?}"
         );
     }
+    // --bootstrap implies --server.
+    let info = text(&node(bind, &["info"]).stdout);
+    assert!(info.lines().any(|l| l == "\tserver = true"), "{info}");
+    assert!(info.lines().any(|l| l == "\tbootstrap = true"), "{info}");
+
     let output = node(bind, &["join", "127.0.5.99"]);
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(

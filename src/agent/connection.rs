@@ -80,6 +80,9 @@ pub struct Connection {
     /// An outbound connection is usable once the non-blocking connect has
     /// completed; inbound ones are connected from the start.
     pub(crate) connected: bool,
+    /// Listed in the transport's flush list; writes are batched per loop
+    /// turn so a pipelined burst of replies costs one syscall, not one each.
+    pub(crate) flush_scheduled: bool,
     pub opened_at: Instant,
     pub last_activity: Instant,
 }
@@ -105,6 +108,7 @@ impl Connection {
             write_offset: 0,
             max_write_queue_bytes,
             connected: true,
+            flush_scheduled: false,
             opened_at: now,
             last_activity: now,
         }
@@ -131,6 +135,7 @@ impl Connection {
             write_offset: 0,
             max_write_queue_bytes,
             connected: false,
+            flush_scheduled: false,
             opened_at: now,
             last_activity: now,
         };

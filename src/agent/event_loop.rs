@@ -305,8 +305,12 @@ impl EventLoop {
             if now >= next_tick {
                 let mut ctx = self.context(now, &mut stop);
                 handler.on_tick(&mut ctx);
+                self.transport.flush_scheduled(now);
                 // A loop that fell behind ticks once, not in a burst.
-                next_tick = (next_tick + TICK_INTERVAL).max(now);
+                next_tick += TICK_INTERVAL;
+                if next_tick <= now {
+                    next_tick = now + TICK_INTERVAL;
+                }
             }
             if now >= next_expiry {
                 self.transport.expire(now);
@@ -365,6 +369,7 @@ impl EventLoop {
             for id in again {
                 self.on_readable(id, handler, now, &mut stop);
             }
+            self.transport.flush_scheduled(now);
         }
     }
 
@@ -463,6 +468,8 @@ impl EventLoop {
                 }
                 self.dispatch(id, purpose, item, handler, now, stop);
             }
+            // Answers to one chunk of pipelined requests leave together.
+            self.transport.flush_scheduled(now);
             if let Err(err) = absorbed {
                 log::warn!(target: "agent", "malformed bytes from {remote}: {err}");
                 self.transport

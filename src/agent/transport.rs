@@ -175,6 +175,10 @@ pub struct Transport {
     pub(crate) stats: TransportStats,
     /// Connections closed since the loop last told the handler.
     pub(crate) closed: Vec<ConnectionId>,
+    /// Connections with queued bytes to write at the end of this turn; each
+    /// appears once (`Connection::flush_scheduled`), so the list is bounded
+    /// by the connection count.
+    flush_list: Vec<ConnectionId>,
 }
 
 impl Transport {
@@ -212,6 +216,7 @@ impl Transport {
             limits,
             stats: TransportStats::default(),
             closed: Vec::new(),
+            flush_list: Vec::new(),
         })
     }
 
@@ -331,8 +336,8 @@ impl Transport {
         self.closed.push(id);
     }
 
-    /// Queues an encoded frame on a connection and writes what the socket
-    /// takes. A full queue closes client connections (the client is not
+    /// Queues an encoded frame on a connection; it is written at the end of
+    /// the loop's turn (`flush_scheduled`). A full queue closes client connections (the client is not
     /// reading its answers) but only drops the message on a peer link
     /// (Raft retransmits; the rest of the queue is still worth sending).
     pub(crate) fn send_encoded(
@@ -355,11 +360,25 @@ impl Transport {
             }
             return Err(SendError::QueueFull(err));
         }
-        if let Err(err) = connection.flush(now) {
-            self.close(id, CloseReason::Io(err.to_string()), now);
-            return Err(SendError::Io(err));
+        if !connection.flush_scheduled {
+            connection.flush_scheduled = true;
+            self.flush_list.push(id);
         }
         Ok(())
+    }
+
+    /// Writes what was queued during this turn of the loop.
+    pub(crate) fn flush_scheduled(&mut self, now: Instant) {
+        let scheduled = std::mem::take(&mut self.flush_list);
+        for id in scheduled {
+            let Some(connection) = self.connections.get_mut(&id) else {
+                continue;
+            };
+            connection.flush_scheduled = false;
+            if let Err(err) = connection.flush(now) {
+                self.close(id, CloseReason::Io(err.to_string()), now);
+            }
+        }
     }
 
     /// The open (or opening) connection to `peer`, dialling it if there is
