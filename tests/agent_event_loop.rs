@@ -29,6 +29,8 @@ enum Seen {
     GossipSync(u8),
     Datagram(Vec<u8>),
     ReplyRefused,
+    Forwarded(u64),
+    ForwardClosed,
 }
 
 #[derive(Default)]
@@ -45,6 +47,9 @@ struct TestHandler {
     reply_value_bytes: usize,
     /// When set, every tick sends a Raft message to this peer.
     raft_target: Option<(u64, SocketAddr)>,
+    /// When set, the first tick forwards three client requests here.
+    forward_target: Option<SocketAddr>,
+    forward_connection: Option<ConnectionId>,
 }
 
 impl Handler for TestHandler {
@@ -92,7 +97,37 @@ impl Handler for TestHandler {
             .push(Seen::Datagram(bytes.to_vec()));
     }
 
+    fn on_client_response(
+        &mut self,
+        _from: ConnectionId,
+        response: ClientResponse,
+        _ctx: &mut Context,
+    ) {
+        self.shared
+            .lock()
+            .unwrap()
+            .seen
+            .push(Seen::Forwarded(response.request_id));
+    }
+
+    fn on_connection_closed(&mut self, id: ConnectionId, _ctx: &mut Context) {
+        if self.forward_connection == Some(id) {
+            self.shared.lock().unwrap().seen.push(Seen::ForwardClosed);
+        }
+    }
+
     fn on_tick(&mut self, ctx: &mut Context) {
+        if let Some(server) = self.forward_target.take() {
+            for request_id in [70, 71, 72] {
+                let request = ClientRequest {
+                    request_id,
+                    body: RequestBody::Members,
+                };
+                let id = ctx.forward_client_request(server, &request).unwrap();
+                assert!(self.forward_connection.is_none_or(|c| c == id));
+                self.forward_connection = Some(id);
+            }
+        }
         if let Some((peer, address)) = self.raft_target {
             let result = ctx.send_raft(peer, address, &raft_message(1, 5));
             let label = match result {
@@ -141,6 +176,8 @@ impl RunningLoop {
             shared: shared.clone(),
             reply_value_bytes: 8,
             raft_target: None,
+            forward_target: None,
+            forward_connection: None,
         };
         configure(&mut handler);
         let bind: SocketAddr = format!("{ip}:0").parse().unwrap();
@@ -411,4 +448,29 @@ fn an_unreachable_peer_is_redialled_with_backoff() {
         "{dials} dials for {} sends",
         shared.raft_send_results.len()
     );
+}
+
+#[test]
+fn forwarded_client_requests_get_their_answers_on_the_dialled_connection() {
+    let server = RunningLoop::start("127.0.6.11", TransportLimits::default(), |_| {});
+    let target = server.address;
+    let forwarder = RunningLoop::start("127.0.6.12", TransportLimits::default(), |h| {
+        h.forward_target = Some(target);
+    });
+    forwarder.wait_for("three answers", |s| s.seen.len() >= 3);
+    assert_eq!(
+        forwarder.seen(),
+        [
+            Seen::Forwarded(70),
+            Seen::Forwarded(71),
+            Seen::Forwarded(72)
+        ]
+    );
+    assert_eq!(
+        server.seen(),
+        [Seen::Client(70), Seen::Client(71), Seen::Client(72)]
+    );
+    // The server going away is reported, so pending forwards can fail.
+    drop(server);
+    forwarder.wait_for("close notice", |s| s.seen.contains(&Seen::ForwardClosed));
 }

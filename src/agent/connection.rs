@@ -16,12 +16,34 @@ use crate::wire::raft_message::NodeId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(pub usize);
 
+/// A connection we dial and keep: one per key, redialled with backoff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkKey {
+    /// Raft traffic to a server, keyed by its ID (its address may change).
+    Raft(NodeId),
+    /// Client requests forwarded to a server (a client agent, or a follower
+    /// forwarding to the leader); responses come back on it.
+    Client(SocketAddr),
+    /// Gossip push/pull with a member.
+    GossipSync(SocketAddr),
+}
+
+impl LinkKey {
+    pub fn purpose(self) -> Purpose {
+        match self {
+            LinkKey::Raft(_) => Purpose::Raft,
+            LinkKey::Client(_) => Purpose::Client,
+            LinkKey::GossipSync(_) => Purpose::GossipSync,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     /// Accepted on our listener; its purpose comes from its preamble.
     Inbound,
-    /// Dialled by us to reach a peer; we wrote the preamble.
-    Outbound { peer: NodeId },
+    /// Dialled by us; we wrote the preamble.
+    Outbound { link: LinkKey },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,16 +141,16 @@ impl Connection {
     pub fn outbound(
         stream: TcpStream,
         remote: SocketAddr,
-        peer: NodeId,
-        purpose: Purpose,
+        link: LinkKey,
         max_frame_bytes: u32,
         max_write_queue_bytes: usize,
         now: Instant,
     ) -> Self {
+        let purpose = link.purpose();
         let mut connection = Connection {
             stream,
             remote,
-            direction: Direction::Outbound { peer },
+            direction: Direction::Outbound { link },
             handshake: Handshake::Open(purpose),
             decoder: FrameDecoder::new(max_frame_bytes),
             write_buffer: Vec::new(),

@@ -19,7 +19,7 @@ use crate::wire::frame::{Frame, Purpose, encode_frame};
 use crate::wire::message::Message;
 use crate::wire::raft_message::{NodeId, RaftMessage};
 
-use super::connection::{ConnectionId, Direction, Inbound};
+use super::connection::{ConnectionId, Direction, Inbound, LinkKey};
 use super::transport::{
     BindError, CloseReason, LISTENER_TOKEN, SIGNAL_TOKEN, SendError, Transport, TransportLimits,
     TransportStats, UDP_TOKEN, WAKER_TOKEN,
@@ -36,6 +36,29 @@ const READ_CHUNK_BYTES: usize = 64 * 1024;
 const STOP_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Housekeeping (handshake and idle expiry) runs at this period, not every tick.
 const EXPIRY_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Which decoder and handler method a connection's frames go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    ClientRequests,
+    /// Client frames on a connection we dialled are the answers.
+    ClientResponses,
+    Raft,
+    GossipSync,
+    Handshaking,
+}
+
+impl Route {
+    fn of(purpose: Option<Purpose>, dialled: bool) -> Route {
+        match purpose {
+            Some(Purpose::Client) if dialled => Route::ClientResponses,
+            Some(Purpose::Client) => Route::ClientRequests,
+            Some(Purpose::Raft) => Route::Raft,
+            Some(Purpose::GossipSync) => Route::GossipSync,
+            None => Route::Handshaking,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
@@ -65,6 +88,18 @@ pub trait Handler {
         let _ = ctx;
         log::debug!(target: "agent",
             "ignoring Raft message from node {:x} on connection {}", message.from, from.0);
+    }
+
+    /// The answer to a request sent with [`Context::forward_client_request`].
+    fn on_client_response(
+        &mut self,
+        from: ConnectionId,
+        response: ClientResponse,
+        ctx: &mut Context,
+    ) {
+        let _ = ctx;
+        log::debug!(target: "agent",
+            "ignoring response {} on connection {}", response.request_id, from.0);
     }
 
     /// A frame on a gossip push/pull connection (decoded by gossip's codec).
@@ -158,8 +193,36 @@ impl Context<'_> {
         address: SocketAddr,
         message: &RaftMessage,
     ) -> Result<(), SendError> {
-        let id = self.transport.peer_connection(peer, address, self.now)?;
+        let id = self
+            .transport
+            .link_connection(LinkKey::Raft(peer), address, self.now)?;
         self.send_frame(id, message)
+    }
+
+    /// Forwards a client request to a server on our one connection to it;
+    /// the answer arrives in [`Handler::on_client_response`] from the
+    /// returned connection (so a closed connection can fail what it held).
+    pub fn forward_client_request(
+        &mut self,
+        server: SocketAddr,
+        request: &ClientRequest,
+    ) -> Result<ConnectionId, SendError> {
+        let id = self
+            .transport
+            .link_connection(LinkKey::Client(server), server, self.now)?;
+        self.send_frame(id, request).map(|()| id)
+    }
+
+    /// Sends a gossip push/pull frame to a member on our connection to it.
+    pub fn send_gossip_sync<M: Message>(
+        &mut self,
+        member: SocketAddr,
+        message: &M,
+    ) -> Result<ConnectionId, SendError> {
+        let id = self
+            .transport
+            .link_connection(LinkKey::GossipSync(member), member, self.now)?;
+        self.send_frame(id, message).map(|()| id)
     }
 
     pub fn send_datagram(&mut self, to: SocketAddr, bytes: &[u8]) -> Result<(), SendError> {
@@ -411,9 +474,9 @@ impl EventLoop {
                 return;
             }
         }
-        if !was_connected && let Direction::Outbound { peer } = connection.direction {
-            log::debug!(target: "agent", "connected to peer {peer:x} at {}", connection.remote);
-            self.transport.mark_peer_connected(peer);
+        if !was_connected && let Direction::Outbound { link } = connection.direction {
+            log::debug!(target: "agent", "connected to {link:?} at {}", connection.remote);
+            self.transport.mark_link_connected(link);
         }
         let Some(connection) = self.transport.connections.get_mut(&id) else {
             return;
@@ -459,14 +522,15 @@ impl EventLoop {
             };
             budget -= read;
             let remote = connection.remote;
+            let dialled = connection.direction != Direction::Inbound;
             let absorbed = connection.absorb(&chunk[..read], &mut |item| inbound.push(item));
-            let purpose = connection.purpose();
+            let route = Route::of(connection.purpose(), dialled);
             // Deliver what arrived before any error: those frames were valid.
             for item in inbound.drain(..) {
                 if !self.transport.connections.contains_key(&id) {
                     break;
                 }
-                self.dispatch(id, purpose, item, handler, now, stop);
+                self.dispatch(id, route, item, handler, now, stop);
             }
             // Answers to one chunk of pipelined requests leave together.
             self.transport.flush_scheduled(now);
@@ -483,7 +547,7 @@ impl EventLoop {
     fn dispatch<H: Handler>(
         &mut self,
         id: ConnectionId,
-        purpose: Option<Purpose>,
+        route: Route,
         item: Inbound,
         handler: &mut H,
         now: Instant,
@@ -499,26 +563,33 @@ impl EventLoop {
         let malformed = |transport: &mut Transport, err: String| {
             transport.close(id, CloseReason::Malformed(err), now);
         };
-        match purpose {
-            Some(Purpose::Client) => match frame.decode::<ClientRequest>() {
+        match route {
+            Route::ClientResponses => match frame.decode::<ClientResponse>() {
+                Ok(response) => {
+                    let mut ctx = self.context(now, stop);
+                    handler.on_client_response(id, response, &mut ctx);
+                }
+                Err(err) => malformed(&mut self.transport, err.to_string()),
+            },
+            Route::ClientRequests => match frame.decode::<ClientRequest>() {
                 Ok(request) => {
                     let mut ctx = self.context(now, stop);
                     handler.on_client_request(id, request, &mut ctx);
                 }
                 Err(err) => malformed(&mut self.transport, err.to_string()),
             },
-            Some(Purpose::Raft) => match frame.decode::<RaftMessage>() {
+            Route::Raft => match frame.decode::<RaftMessage>() {
                 Ok(message) => {
                     let mut ctx = self.context(now, stop);
                     handler.on_raft_message(id, message, &mut ctx);
                 }
                 Err(err) => malformed(&mut self.transport, err.to_string()),
             },
-            Some(Purpose::GossipSync) => {
+            Route::GossipSync => {
                 let mut ctx = self.context(now, stop);
                 handler.on_gossip_sync_frame(id, frame, &mut ctx);
             }
-            None => malformed(&mut self.transport, "frame before preamble".into()),
+            Route::Handshaking => malformed(&mut self.transport, "frame before preamble".into()),
         }
     }
 

@@ -11,7 +11,9 @@
 //!   [`connection::Connection`] per socket with a bounded write queue, one
 //!   dialled connection per Raft peer with [`backoff::Backoff`]) and calls a
 //!   [`event_loop::Handler`]: `on_client_request`, `on_raft_message`,
-//!   `on_gossip_sync_frame`, `on_datagram`, `on_tick` (10 ms),
+//!   `on_client_response` (answers to requests forwarded with
+//!   `Context::forward_client_request`), `on_gossip_sync_frame`,
+//!   `on_datagram`, `on_tick` (10 ms),
 //!   `on_connection_closed`, `on_signal`.
 //! - Today the handler is [`local_agent::LocalAgent`] (answers for itself
 //!   only). The integrated agent is a `Handler` that feeds Raft messages and

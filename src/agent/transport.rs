@@ -12,11 +12,10 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
 
-use crate::wire::frame::{DEFAULT_MAX_FRAME_BYTES, Purpose};
-use crate::wire::raft_message::NodeId;
+use crate::wire::frame::DEFAULT_MAX_FRAME_BYTES;
 
 use super::backoff::Backoff;
-use super::connection::{Connection, ConnectionError, ConnectionId, Direction};
+use super::connection::{Connection, ConnectionError, ConnectionId, Direction, LinkKey};
 
 pub(crate) const LISTENER_TOKEN: Token = Token(0);
 pub(crate) const UDP_TOKEN: Token = Token(1);
@@ -170,7 +169,8 @@ pub struct Transport {
     registry: Registry,
     pub(crate) connections: HashMap<ConnectionId, Connection>,
     next_token: usize,
-    peers: HashMap<NodeId, PeerLink>,
+    /// At most `max_connections` entries (idle ones are evicted first).
+    links: HashMap<LinkKey, PeerLink>,
     pub(crate) limits: TransportLimits,
     pub(crate) stats: TransportStats,
     /// Connections closed since the loop last told the handler.
@@ -212,7 +212,7 @@ impl Transport {
             registry,
             connections: HashMap::new(),
             next_token: FIRST_CONNECTION_TOKEN,
-            peers: HashMap::new(),
+            links: HashMap::new(),
             limits,
             stats: TransportStats::default(),
             closed: Vec::new(),
@@ -317,8 +317,8 @@ impl Transport {
                 log::debug!(target: "agent", "connection to {} closed", connection.remote);
             }
         }
-        if let Direction::Outbound { peer } = connection.direction
-            && let Some(link) = self.peers.get_mut(&peer)
+        if let Direction::Outbound { link: key } = connection.direction
+            && let Some(link) = self.links.get_mut(&key)
             && link.connection == Some(id)
         {
             link.connection = None;
@@ -381,15 +381,32 @@ impl Transport {
         }
     }
 
-    /// The open (or opening) connection to `peer`, dialling it if there is
-    /// none and the backoff allows.
-    pub(crate) fn peer_connection(
+    /// The open (or opening) connection for `key`, dialling `address` if
+    /// there is none and the backoff allows.
+    pub(crate) fn link_connection(
         &mut self,
-        peer: NodeId,
+        key: LinkKey,
         address: SocketAddr,
         now: Instant,
     ) -> Result<ConnectionId, SendError> {
-        let link = self.peers.entry(peer).or_insert(PeerLink {
+        if !self.links.contains_key(&key) && self.links.len() >= self.limits.max_connections {
+            // Forget one link that holds no connection; its backoff state is
+            // the only thing lost.
+            let idle = self
+                .links
+                .iter()
+                .find(|(_, link)| link.connection.is_none())
+                .map(|(k, _)| *k);
+            match idle {
+                Some(idle) => {
+                    self.links.remove(&idle);
+                }
+                None => {
+                    return Err(SendError::Io(io::Error::other("connection limit reached")));
+                }
+            }
+        }
+        let link = self.links.entry(key).or_insert(PeerLink {
             address,
             connection: None,
             consecutive_failures: 0,
@@ -405,7 +422,7 @@ impl Transport {
                 self.close(old, CloseReason::Requested, now);
             }
         }
-        let link = self.peers.get_mut(&peer).expect("link inserted above");
+        let link = self.links.get_mut(&key).expect("link inserted above");
         if let Some(id) = link.connection {
             return Ok(id);
         }
@@ -446,8 +463,7 @@ impl Transport {
             Connection::outbound(
                 stream,
                 address,
-                peer,
-                Purpose::Raft,
+                key,
                 self.limits.max_frame_bytes,
                 self.limits.max_write_queue_bytes,
                 now,
@@ -457,8 +473,8 @@ impl Transport {
     }
 
     /// Called when an outbound connection proves usable: its failures reset.
-    pub(crate) fn mark_peer_connected(&mut self, peer: NodeId) {
-        if let Some(link) = self.peers.get_mut(&peer) {
+    pub(crate) fn mark_link_connected(&mut self, key: LinkKey) {
+        if let Some(link) = self.links.get_mut(&key) {
             link.consecutive_failures = 0;
         }
     }
