@@ -126,7 +126,7 @@ enum KvCommand {
     Put {
         /// The key (at most 512 bytes).
         key: String,
-        /// The value (at most 512 KiB).
+        /// The value (at most 512 KiB); `-` reads it from standard input, `@FILE` from a file.
         value: String,
         /// Write only if the key's ModifyIndex is INDEX; 0 writes only if the key is absent.
         #[arg(long, value_name = "INDEX")]
@@ -273,13 +273,10 @@ fn run(command: Command) -> Result<(), CliError> {
             value,
             cas,
             rpc,
-        }) => cli::kv_put(
-            &client_options(&rpc)?,
-            &key,
-            value.as_bytes(),
-            cas,
-            &mut out,
-        ),
+        }) => {
+            let value = cli::read_value_argument(&value, &mut std::io::stdin().lock())?;
+            cli::kv_put(&client_options(&rpc)?, &key, &value, cas, &mut out)
+        }
         Command::Kv(KvCommand::Get {
             key,
             consistency,

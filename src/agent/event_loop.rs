@@ -521,7 +521,6 @@ impl EventLoop {
                 }
             };
             budget -= read;
-            let remote = connection.remote;
             let dialled = connection.direction != Direction::Inbound;
             let absorbed = connection.absorb(&chunk[..read], &mut |item| inbound.push(item));
             let route = Route::of(connection.purpose(), dialled);
@@ -535,7 +534,7 @@ impl EventLoop {
             // Answers to one chunk of pipelined requests leave together.
             self.transport.flush_scheduled(now);
             if let Err(err) = absorbed {
-                log::warn!(target: "agent", "malformed bytes from {remote}: {err}");
+                // `close` logs the WARN naming `remote`.
                 self.transport
                     .close(id, CloseReason::Malformed(err.to_string()), now);
                 break;

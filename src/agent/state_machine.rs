@@ -124,7 +124,9 @@ impl StateMachine {
     }
 
     /// Applies the command stored at log `index`. Indexes must increase:
-    /// applying out of order would be a bug in the caller, not bad input.
+    /// applying out of order would be a bug in the caller, not bad input
+    /// (after a snapshot restore, entries up to `applied_index` are skipped
+    /// by the caller).
     pub fn apply(&mut self, index: u64, command_bytes: &[u8]) -> ApplyResult {
         self.skip(index);
         let command = match Command::decode(command_bytes) {

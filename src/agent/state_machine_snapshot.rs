@@ -141,6 +141,7 @@ impl<R: Read> CrcReader<R> {
 
 impl StateMachine {
     /// Writes the whole state as one stream; returns the bytes written.
+    /// Fields are written one by one, so pass a buffered writer.
     pub fn write_snapshot<W: Write>(&self, out: W) -> Result<u64, SnapshotError> {
         let mut w = CrcWriter {
             inner: out,
@@ -175,7 +176,9 @@ impl StateMachine {
 
     /// Reads a snapshot written by [`StateMachine::write_snapshot`]. Reads
     /// exactly the snapshot's bytes. Memory grows only with data actually
-    /// read: counts are claims and nothing is reserved from them.
+    /// read: counts are claims and nothing is reserved from them. Pass a
+    /// buffered reader. On error nothing is returned, so the caller's
+    /// current state machine stays as it was.
     pub fn restore_snapshot<R: Read>(input: R) -> Result<StateMachine, SnapshotError> {
         let mut r = CrcReader {
             inner: input,

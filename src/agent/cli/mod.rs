@@ -5,7 +5,7 @@
 
 pub mod format;
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
 use crate::wire::client_message::{
@@ -99,6 +99,32 @@ fn check_key(key: &str, allow_empty: bool) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// Consul's value conventions for `kv put`: `-` reads standard input,
+/// `@PATH` reads a file, anything else is the value itself. Reads at most
+/// one byte past the value limit, so a huge file is refused, not loaded.
+pub fn read_value_argument(argument: &str, stdin: &mut dyn Read) -> Result<Vec<u8>, CliError> {
+    let limit = MAX_VALUE_BYTES as u64 + 1;
+    let mut value = Vec::new();
+    let source = if argument == "-" {
+        stdin.take(limit).read_to_end(&mut value).map(|_| ())
+    } else if let Some(path) = argument.strip_prefix('@') {
+        std::fs::File::open(path)
+            .and_then(|file| file.take(limit).read_to_end(&mut value))
+            .map(|_| ())
+            .map_err(|err| io::Error::new(err.kind(), format!("{path}: {err}")))
+    } else {
+        value.extend_from_slice(argument.as_bytes());
+        Ok(())
+    };
+    source.map_err(|err| CliError::Message(format!("cannot read the value: {err}")))?;
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(CliError::Message(format!(
+            "value is more than {MAX_VALUE_BYTES} bytes"
+        )));
+    }
+    Ok(value)
 }
 
 fn connect(options: &ClientOptions) -> Result<RpcClient, CliError> {
@@ -287,5 +313,41 @@ pub fn kv_delete(
             Ok(())
         }
         _ => Err(unexpected("kv delete")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_value_is_taken_as_written() {
+        let value = read_value_argument("hello", &mut io::empty()).unwrap();
+        assert_eq!(value, b"hello");
+    }
+
+    #[test]
+    fn dash_reads_stdin_and_at_reads_a_file() {
+        let mut stdin: &[u8] = &[0, 1, 2, 255];
+        assert_eq!(
+            read_value_argument("-", &mut stdin).unwrap(),
+            [0, 1, 2, 255]
+        );
+        let path = std::env::temp_dir().join(format!("concord-cli-value-{}", std::process::id()));
+        std::fs::write(&path, b"from file").unwrap();
+        let value = read_value_argument(&format!("@{}", path.display()), &mut io::empty());
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(value.unwrap(), b"from file");
+    }
+
+    #[test]
+    fn a_missing_file_or_an_oversized_value_is_an_error() {
+        assert!(read_value_argument("@/nonexistent/concord", &mut io::empty()).is_err());
+        let big = vec![b'x'; MAX_VALUE_BYTES + 10];
+        let mut stdin: &[u8] = &big;
+        assert!(matches!(
+            read_value_argument("-", &mut stdin),
+            Err(CliError::Message(m)) if m.contains("more than")
+        ));
     }
 }
