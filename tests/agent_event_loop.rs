@@ -474,3 +474,38 @@ fn forwarded_client_requests_get_their_answers_on_the_dialled_connection() {
     drop(server);
     forwarder.wait_for("close notice", |s| s.seen.contains(&Seen::ForwardClosed));
 }
+
+#[test]
+fn connections_beyond_the_limit_are_refused_and_slots_are_reused() {
+    let limits = TransportLimits {
+        max_connections: 4,
+        max_accepts_per_event: 2,
+        ..TransportLimits::default()
+    };
+    let running = RunningLoop::start("127.0.6.13", limits, |_| {});
+    let held: Vec<TcpStream> = (0..4)
+        .map(|_| connect(running.address, Purpose::Client))
+        .collect();
+    running.wait_for("four accepted", |s| s.stats.accepted == 4);
+    let mut extra: Vec<TcpStream> = (0..6)
+        .map(|_| connect(running.address, Purpose::Client))
+        .collect();
+    for stream in &mut extra {
+        assert!(
+            closed_by_server(stream),
+            "an over-limit connection stayed open"
+        );
+    }
+    running.wait_for("six refused", |s| s.stats.refused_over_limit == 6);
+    drop(held);
+    // The loop notices the closes on its next turns; then there is room.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut client = RpcClient::connect(running.address, RpcTimeouts::default()).unwrap();
+        if client.call(RequestBody::Info).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no slot freed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

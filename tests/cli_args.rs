@@ -227,3 +227,19 @@ fn bench_arguments_are_checked_before_connecting() {
         "--value-size",
     );
 }
+
+#[test]
+fn agent_settings_are_validated_before_binding() {
+    assert_one_line_error(
+        &node(&["--bind", "0.0.0.0:18398", "--node", "n1"]),
+        "--advertise",
+    );
+    assert_one_line_error(
+        &node(&["agent", "--bind", "127.0.5.251:18398", "--node", "a b"]),
+        "whitespace",
+    );
+    assert_one_line_error(
+        &node(&["agent", "--bind", "127.0.5.251:18398", "--datacenter", ""]),
+        "datacenter",
+    );
+}

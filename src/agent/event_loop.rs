@@ -288,6 +288,7 @@ pub struct EventLoop {
     /// edge-triggered, so they are read again without waiting for an event.
     still_readable: Vec<ConnectionId>,
     udp_still_readable: bool,
+    listener_still_ready: bool,
 }
 
 #[derive(Debug)]
@@ -338,6 +339,7 @@ impl EventLoop {
             encode_buffer: Vec::new(),
             still_readable: Vec::new(),
             udp_still_readable: false,
+            listener_still_ready: false,
         })
     }
 
@@ -395,7 +397,9 @@ impl EventLoop {
                 }
             }
 
-            let busy = !self.still_readable.is_empty() || self.udp_still_readable;
+            let busy = !self.still_readable.is_empty()
+                || self.udp_still_readable
+                || self.listener_still_ready;
             let timeout = if busy {
                 Duration::ZERO
             } else {
@@ -411,9 +415,14 @@ impl EventLoop {
             if std::mem::take(&mut self.udp_still_readable) {
                 self.read_datagrams(handler, now, &mut stop);
             }
+            if std::mem::take(&mut self.listener_still_ready) {
+                self.listener_still_ready = self.transport.accept_pending(now);
+            }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER_TOKEN => self.transport.accept_all(now),
+                    LISTENER_TOKEN => {
+                        self.listener_still_ready = self.transport.accept_pending(now);
+                    }
                     UDP_TOKEN => self.read_datagrams(handler, now, &mut stop),
                     SIGNAL_TOKEN => self.read_signals(handler, now, &mut stop),
                     WAKER_TOKEN => {}

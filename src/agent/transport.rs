@@ -42,6 +42,8 @@ pub struct TransportLimits {
     pub max_read_bytes_per_event: usize,
     /// Datagrams read per readiness event, for the same fairness.
     pub max_datagrams_per_event: usize,
+    /// Connections accepted per readiness event, for the same fairness.
+    pub max_accepts_per_event: usize,
 }
 
 impl Default for TransportLimits {
@@ -56,6 +58,7 @@ impl Default for TransportLimits {
             reconnect_backoff: Backoff::default(),
             max_read_bytes_per_event: 1024 * 1024,
             max_datagrams_per_event: 256,
+            max_accepts_per_event: 64,
         }
     }
 }
@@ -238,17 +241,20 @@ impl Transport {
         id
     }
 
-    /// Accepts every pending connection, up to the connection limit.
-    pub(crate) fn accept_all(&mut self, now: Instant) {
-        loop {
+    /// Accepts pending connections, at most `max_accepts_per_event` so a
+    /// connection flood cannot starve established peers. Returns whether
+    /// more may be pending (mio is edge-triggered: the loop must come back
+    /// without waiting for another event).
+    pub(crate) fn accept_pending(&mut self, now: Instant) -> bool {
+        for _ in 0..self.limits.max_accepts_per_event {
             let (mut stream, remote) = match self.listener.accept() {
                 Ok(accepted) => accepted,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => {
                     // EMFILE and friends: keep serving what we have.
                     log::warn!(target: "agent", "accept failed: {err}");
-                    return;
+                    return false;
                 }
             };
             if self.connections.len() >= self.limits.max_connections {
@@ -281,6 +287,7 @@ impl Transport {
                 ),
             );
         }
+        true
     }
 
     pub(crate) fn close(&mut self, id: ConnectionId, reason: CloseReason, now: Instant) {
