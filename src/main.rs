@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use concord::agent::address::{DEFAULT_PORT, parse_address};
 use concord::agent::bench::{BenchOperation, BenchOptions};
@@ -364,8 +364,6 @@ fn main() -> ExitCode {
         eprintln!("Error: {err}");
         return ExitCode::FAILURE;
     }
-    // Keep the derive's command in sync with the binary's name in help text.
-    debug_assert_eq!(Cli::command().get_name(), "node");
     let command = cli.command.unwrap_or(Command::Agent(cli.agent));
     match run(command) {
         Ok(()) => ExitCode::SUCCESS,

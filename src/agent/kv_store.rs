@@ -213,6 +213,79 @@ mod tests {
         assert!(kv.is_empty());
     }
 
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put(&'static str, u8, Option<u64>),
+        Delete(&'static str),
+        DeletePrefix(&'static str),
+    }
+
+    fn arb_op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let key = proptest::sample::select(vec!["", "a", "a/", "a/b", "ab", "b", "b/c"]);
+        prop_oneof![
+            (key.clone(), any::<u8>(), proptest::option::of(0u64..8))
+                .prop_map(|(k, v, cas)| Op::Put(k, v, cas)),
+            key.clone().prop_map(Op::Delete),
+            key.prop_map(Op::DeletePrefix),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The store against a naive model: a list of (key, record) scanned
+        /// linearly, with the CAS rule written out longhand.
+        #[test]
+        fn store_matches_a_naive_model(ops in proptest::collection::vec(arb_op(), 0..60)) {
+            let mut kv = KvStore::new();
+            let mut model: Vec<(String, KvRecord)> = Vec::new();
+            for (i, op) in ops.into_iter().enumerate() {
+                let index = i as u64 + 1;
+                match op {
+                    Op::Put(key, value, cas) => {
+                        let current = model.iter().position(|(k, _)| k == key);
+                        let allowed = match cas {
+                            None => true,
+                            Some(0) => current.is_none(),
+                            Some(c) => current.is_some_and(|p| model[p].1.modify_index == c),
+                        };
+                        proptest::prop_assert_eq!(
+                            kv.put(index, key, vec![value], cas).is_ok(),
+                            allowed
+                        );
+                        if allowed {
+                            match current {
+                                Some(p) => {
+                                    model[p].1.value = vec![value];
+                                    model[p].1.modify_index = index;
+                                }
+                                None => model.push((key.to_string(), KvRecord {
+                                    value: vec![value],
+                                    create_index: index,
+                                    modify_index: index,
+                                })),
+                            }
+                        }
+                    }
+                    Op::Delete(key) => {
+                        let existed = model.iter().any(|(k, _)| k == key);
+                        model.retain(|(k, _)| k != key);
+                        proptest::prop_assert_eq!(kv.delete(key), existed);
+                    }
+                    Op::DeletePrefix(prefix) => {
+                        let before = model.len();
+                        model.retain(|(k, _)| !k.starts_with(prefix));
+                        proptest::prop_assert_eq!(kv.delete_prefix(prefix), before - model.len());
+                    }
+                }
+                let mut expected = model.clone();
+                expected.sort_by(|a, b| a.0.cmp(&b.0));
+                let actual: Vec<(String, KvRecord)> =
+                    kv.iter().map(|(k, r)| (k.clone(), r.clone())).collect();
+                proptest::prop_assert_eq!(actual, expected);
+            }
+        }
+    }
+
     #[test]
     fn list_is_ordered_and_bounded_by_prefix() {
         let mut kv = KvStore::new();
