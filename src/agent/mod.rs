@@ -20,13 +20,18 @@
 //!   ticks to the Raft node, persists with storage, applies committed entries
 //!   to [`state_machine::StateMachine`], and replies to the client
 //!   connection that asked ([`connection::ConnectionId`]) with
-//!   [`state_machine::ApplyResult::to_rpc`].
+//!   [`state_machine::ApplyResult::to_rpc`]. [`client_requests::classify`]
+//!   splits requests into writes (a [`crate::wire::command::Command`] to
+//!   propose), reads ([`client_requests::answer_read`]) and agent requests;
+//!   [`pending_writes::PendingWrites`] remembers who to answer for each
+//!   proposed index, and refuses success for an entry a new leader replaced.
 
 pub mod address;
 pub mod backoff;
 pub mod bench;
 pub mod catalog;
 pub mod cli;
+pub mod client_requests;
 pub mod config;
 pub mod connection;
 pub mod event_loop;
@@ -34,6 +39,7 @@ pub mod info;
 pub mod kv_store;
 pub mod latency_histogram;
 pub mod local_agent;
+pub mod pending_writes;
 pub mod rpc_client;
 pub mod state_machine;
 pub mod state_machine_snapshot;
