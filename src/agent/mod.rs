@@ -5,7 +5,7 @@
 //! How the pieces fit (and where the integration plugs in):
 //! - `main.rs` parses arguments into [`config::AgentConfig`] or a client
 //!   subcommand; client subcommands live in [`cli`] and use
-//!   [`rpc_client::RpcClient`]; `node bench` is [`bench`].
+//!   [`rpc_client::RpcClient`]; `node bench` is [`mod@bench`].
 //! - [`event_loop::EventLoop`] owns the one mio poll over the peer port
 //!   ([`transport::Transport`]: TCP listener + UDP socket on one port, one
 //!   [`connection::Connection`] per socket with a bounded write queue, one
