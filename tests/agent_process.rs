@@ -235,3 +235,25 @@ fn bench_against_an_agent_without_raft_reports_every_failure() {
     assert!(stdout.contains("throughput: "), "{stdout}");
     assert_eq!(text(&output.stderr), "Error: 50 of 50 requests failed\n");
 }
+
+#[test]
+fn an_unusable_data_dir_is_one_line_and_exit_1() {
+    let output = Command::new(env!("CARGO_BIN_EXE_node"))
+        .args([
+            "--bind",
+            "127.0.5.9:18309",
+            "--node",
+            "iota",
+            "--data-dir",
+            "/proc/concord-cannot-create-here",
+        ])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(
+        stderr.starts_with("Error: cannot create data directory /proc/concord-cannot-create-here"),
+        "{stderr}"
+    );
+}
