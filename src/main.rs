@@ -1,23 +1,375 @@
 //! `node`: parses the command line and hands off to the library.
 
-use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use concord::agent::address::{DEFAULT_PORT, parse_address};
+use concord::agent::bench::{BenchOperation, BenchOptions};
+use concord::agent::cli::{self, CliError, ClientOptions};
+use concord::agent::config::{AgentConfig, Bootstrap, default_node_name};
+use concord::agent::rpc_client::RpcTimeouts;
+use concord::wire::client_message::Consistency;
 
 /// concord agent: a Consul-style cluster agent (Raft servers, gossiping
 /// clients, a replicated key/value store).
+///
+/// Without a subcommand, `node` runs the agent (`node agent`).
 #[derive(Parser, Debug)]
-#[command(name = "node", version, about, long_about = None)]
+#[command(
+    name = "node",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    #[command(flatten)]
+    agent: AgentArgs,
+
     /// Log level: trace, debug, info, warn or err (overrides RUST_LOG).
     #[arg(long, value_name = "LEVEL", global = true)]
     log_level: Option<String>,
 }
 
-fn main() {
-    let cli = Cli::parse();
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the agent (the default when no subcommand is given).
+    Agent(AgentArgs),
+    /// Ask the agent to join a cluster through one or more existing members.
+    Join {
+        /// Addresses of members to contact: IP or IP:PORT (port 8300 when omitted).
+        #[arg(value_name = "ADDR", required = true, value_parser = parse_peer_address)]
+        addresses: Vec<SocketAddr>,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Gracefully leave the cluster; the agent then exits.
+    Leave {
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// List the members of the gossip pool the agent knows.
+    Members {
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Show the Raft configuration: every server, its state and whether it votes.
+    Peers {
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Show the agent's state: agent, raft and gossip sections.
+    Info {
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Read and write the replicated key/value store.
+    #[command(subcommand)]
+    Kv(KvCommand),
+    /// Query the replicated node catalog.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Measure KV throughput and latency against a running cluster.
+    Bench(BenchArgs),
+}
+
+/// Settings of a running agent.
+#[derive(Args, Debug, Clone)]
+struct AgentArgs {
+    /// Run as a server: a Raft voter holding the KV store and catalog.
+    #[arg(long)]
+    server: bool,
+    /// Bootstrap a new single-server cluster with this server as leader (implies --server).
+    #[arg(long, conflicts_with = "bootstrap_expect")]
+    bootstrap: bool,
+    /// Wait for N servers to join, then bootstrap the cluster together (implies --server).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    bootstrap_expect: Option<u32>,
+    /// Directory for the Raft log, snapshots and node identity.
+    #[arg(long, value_name = "DIR", default_value = "./node-data")]
+    data_dir: PathBuf,
+    /// Address to bind for TCP (Raft, RPC) and UDP (gossip): IP or IP:PORT.
+    #[arg(long, value_name = "IP[:PORT]", default_value = "127.0.0.1:8300",
+          value_parser = parse_peer_address)]
+    bind: SocketAddr,
+    /// Address other nodes use to reach this one (default: the bind address).
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_peer_address)]
+    advertise: Option<SocketAddr>,
+    /// Node name, unique in the cluster (default: the host name).
+    #[arg(long = "node", value_name = "NAME")]
+    node_name: Option<String>,
+    /// Datacenter of this agent.
+    #[arg(long, value_name = "DC", default_value = "dc1")]
+    datacenter: String,
+    /// Address of a member to join at start; repeat for several.
+    #[arg(long, value_name = "ADDR", value_parser = parse_peer_address)]
+    join: Vec<SocketAddr>,
+}
+
+/// Where the subcommand finds its agent.
+#[derive(Args, Debug, Clone)]
+struct RpcArgs {
+    /// Agent to talk to: IP or IP:PORT [env: NODE_RPC_ADDR] [default: 127.0.0.1:8300].
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_peer_address)]
+    rpc_addr: Option<SocketAddr>,
+}
+
+#[derive(Subcommand, Debug)]
+enum KvCommand {
+    /// Write VALUE at KEY.
+    Put {
+        /// The key (at most 512 bytes).
+        key: String,
+        /// The value (at most 512 KiB); `-` reads it from standard input, `@FILE` from a file.
+        value: String,
+        /// Write only if the key's ModifyIndex is INDEX; 0 writes only if the key is absent.
+        #[arg(long, value_name = "INDEX")]
+        cas: Option<u64>,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Print the value at KEY.
+    Get {
+        /// The key, or the prefix with --recurse.
+        key: String,
+        #[command(flatten)]
+        consistency: ConsistencyArgs,
+        /// Print every key under the prefix KEY as key:value lines.
+        #[arg(long)]
+        recurse: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+    /// Delete KEY.
+    Delete {
+        /// The key, or the prefix with --recurse.
+        key: String,
+        /// Delete every key under the prefix KEY.
+        #[arg(long)]
+        recurse: bool,
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+}
+
+#[derive(Args, Debug, Clone, Copy)]
+struct ConsistencyArgs {
+    /// Allow any server to answer from its local state, possibly stale.
+    #[arg(long, conflicts_with = "consistent")]
+    stale: bool,
+    /// Linearizable read: the leader confirms its leadership with a quorum first.
+    #[arg(long)]
+    consistent: bool,
+}
+
+impl ConsistencyArgs {
+    fn mode(self) -> Consistency {
+        if self.stale {
+            Consistency::Stale
+        } else if self.consistent {
+            Consistency::Consistent
+        } else {
+            Consistency::Default
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum CatalogCommand {
+    /// List the nodes registered in the replicated catalog.
+    Nodes {
+        #[command(flatten)]
+        rpc: RpcArgs,
+    },
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum BenchOp {
+    /// Timed KV writes.
+    Put,
+    /// Timed KV reads (100 keys are written first, untimed).
+    Get,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Operation to measure.
+    #[arg(value_enum)]
+    operation: BenchOp,
+    /// Concurrent clients, each with its own connection.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    clients: usize,
+    /// Total requests, shared among the clients.
+    #[arg(long, value_name = "M", default_value_t = 10_000)]
+    requests: u64,
+    /// Size of each written value in bytes.
+    #[arg(long, value_name = "B", default_value_t = 128)]
+    value_size: usize,
+    /// Requests each client keeps in flight (pipelining), 1 to 64.
+    #[arg(long, value_name = "W", default_value_t = 8)]
+    window: usize,
+    #[command(flatten)]
+    consistency: ConsistencyArgs,
+    #[command(flatten)]
+    rpc: RpcArgs,
+}
+
+fn parse_peer_address(input: &str) -> Result<SocketAddr, String> {
+    parse_address(input, DEFAULT_PORT).map_err(|e| e.to_string())
+}
+
+fn client_options(rpc: &RpcArgs) -> Result<ClientOptions, CliError> {
+    let rpc_addr = match rpc.rpc_addr {
+        Some(address) => address,
+        None => match std::env::var("NODE_RPC_ADDR") {
+            Ok(value) if !value.trim().is_empty() => parse_address(&value, DEFAULT_PORT)
+                .map_err(|e| CliError::Message(format!("NODE_RPC_ADDR: {e}")))?,
+            _ => SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+        },
+    };
+    Ok(ClientOptions {
+        rpc_addr,
+        timeouts: RpcTimeouts::default(),
+    })
+}
+
+fn agent_config(args: AgentArgs) -> AgentConfig {
+    let bootstrap = match (args.bootstrap, args.bootstrap_expect) {
+        (true, _) => Bootstrap::Single,
+        (false, Some(n)) => Bootstrap::Expect(n),
+        (false, None) => Bootstrap::None,
+    };
+    AgentConfig {
+        server: args.server || bootstrap != Bootstrap::None,
+        bootstrap,
+        data_dir: args.data_dir,
+        bind: args.bind,
+        advertise: args.advertise.unwrap_or(args.bind),
+        node_name: args.node_name.unwrap_or_else(default_node_name),
+        datacenter: args.datacenter,
+        join: args.join,
+    }
+}
+
+fn run(command: Command) -> Result<(), CliError> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match command {
+        Command::Agent(args) => concord::agent::local_agent::run(agent_config(args))
+            .map_err(|e| CliError::Message(e.to_string())),
+        Command::Join { addresses, rpc } => cli::join(&client_options(&rpc)?, &addresses, &mut out),
+        Command::Leave { rpc } => cli::leave(&client_options(&rpc)?, &mut out),
+        Command::Members { rpc } => cli::members(&client_options(&rpc)?, &mut out),
+        Command::Peers { rpc } => cli::peers(&client_options(&rpc)?, &mut out),
+        Command::Info { rpc } => cli::info(&client_options(&rpc)?, &mut out),
+        Command::Kv(KvCommand::Put {
+            key,
+            value,
+            cas,
+            rpc,
+        }) => {
+            let value = cli::read_value_argument(&value, &mut std::io::stdin().lock())?;
+            cli::kv_put(&client_options(&rpc)?, &key, &value, cas, &mut out)
+        }
+        Command::Kv(KvCommand::Get {
+            key,
+            consistency,
+            recurse,
+            rpc,
+        }) => cli::kv_get(
+            &client_options(&rpc)?,
+            &key,
+            consistency.mode(),
+            recurse,
+            &mut out,
+        ),
+        Command::Kv(KvCommand::Delete { key, recurse, rpc }) => {
+            cli::kv_delete(&client_options(&rpc)?, &key, recurse, &mut out)
+        }
+        Command::Catalog(CatalogCommand::Nodes { rpc }) => {
+            cli::catalog_nodes(&client_options(&rpc)?, &mut out)
+        }
+        Command::Bench(args) => {
+            let options = BenchOptions {
+                operation: match args.operation {
+                    BenchOp::Put => BenchOperation::Put,
+                    BenchOp::Get => BenchOperation::Get,
+                },
+                clients: args.clients,
+                requests: args.requests,
+                value_size_bytes: args.value_size,
+                consistency: args.consistency.mode(),
+                window: args.window,
+            };
+            let report = concord::agent::bench::run(&client_options(&args.rpc)?, &options)?;
+            report.write_to(&mut out)?;
+            if report.errors > 0 {
+                return Err(CliError::Message(format!(
+                    "{} of {} requests failed",
+                    report.errors, options.requests
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// clap's own usage errors exit 2 with several lines; the house rule is one
+/// `Error: ...` line and exit 1. Help and version still print normally.
+fn parse_arguments() -> Result<Cli, ExitCode> {
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(err) => {
+            use clap::error::ErrorKind;
+            match err.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = err.print();
+                    Err(ExitCode::SUCCESS)
+                }
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = err.print();
+                    Err(ExitCode::FAILURE)
+                }
+                _ => {
+                    // clap puts details (like the missing arguments) on
+                    // the lines after the first, before the usage block.
+                    let rendered = err.to_string();
+                    let message: Vec<&str> = rendered
+                        .lines()
+                        .map(str::trim)
+                        .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                        .collect();
+                    let message = message.join(" ");
+                    let message = message.strip_prefix("error: ").unwrap_or(&message);
+                    eprintln!("Error: {message}");
+                    Err(ExitCode::FAILURE)
+                }
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match parse_arguments() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     if let Err(err) = concord::logging::init(cli.log_level.as_deref()) {
         eprintln!("Error: {err}");
-        std::process::exit(1);
+        return ExitCode::FAILURE;
     }
-    eprintln!("Error: the agent is not built yet; see README.md");
-    std::process::exit(1);
+    let command = cli.command.unwrap_or(Command::Agent(cli.agent));
+    match run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{}", err.report());
+            ExitCode::FAILURE
+        }
+    }
 }

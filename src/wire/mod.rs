@@ -3,7 +3,9 @@
 //! repository root is the byte-exact description of what this module does.
 
 pub mod client_message;
+pub mod command;
 pub mod configuration;
+pub mod datagram;
 pub mod error;
 pub mod frame;
 pub mod message;

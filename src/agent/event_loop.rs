@@ -1,0 +1,656 @@
+//! The agent's single event loop: one mio `Poll` over the TCP listener, the
+//! UDP socket, every connection, the signal pipe and a waker. It turns
+//! readiness into calls on a [`Handler`] (client requests, Raft messages,
+//! gossip frames and datagrams, a tick every 10 ms, signals); handlers act
+//! through a [`Context`]. The Raft node, storage, gossip and the state
+//! machine plug in as one `Handler`, so they stay free of sockets.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token, Waker};
+
+use crate::wire::client_message::{ClientRequest, ClientResponse};
+use crate::wire::datagram::MAX_DATAGRAM_BYTES;
+use crate::wire::frame::{Frame, Purpose, encode_frame};
+use crate::wire::message::Message;
+use crate::wire::raft_message::{NodeId, RaftMessage};
+
+use super::connection::{ConnectionId, Direction, Inbound, LinkKey};
+use super::transport::{
+    BindError, CloseReason, LISTENER_TOKEN, SIGNAL_TOKEN, SendError, Transport, TransportLimits,
+    TransportStats, UDP_TOKEN, WAKER_TOKEN,
+};
+
+/// Raft and gossip timers count in ticks of this length.
+pub const TICK_INTERVAL: Duration = Duration::from_millis(10);
+/// Readiness events handled per poll.
+const EVENTS_CAPACITY: usize = 1024;
+/// Socket reads go through one buffer of this size.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// After a stop is requested, queued responses (a leave's "Left") get this
+/// long to drain before the loop exits anyway.
+const STOP_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+/// Housekeeping (handshake and idle expiry) runs at this period, not every tick.
+const EXPIRY_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Which decoder and handler method a connection's frames go to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    ClientRequests,
+    /// Client frames on a connection we dialled are the answers.
+    ClientResponses,
+    Raft,
+    GossipSync,
+    Handshaking,
+}
+
+impl Route {
+    fn of(purpose: Option<Purpose>, dialled: bool) -> Route {
+        match purpose {
+            Some(Purpose::Client) if dialled => Route::ClientResponses,
+            Some(Purpose::Client) => Route::ClientRequests,
+            Some(Purpose::Raft) => Route::Raft,
+            Some(Purpose::GossipSync) => Route::GossipSync,
+            None => Route::Handshaking,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT: the operator asks for a graceful leave.
+    Interrupt,
+    /// SIGTERM: stop now.
+    Terminate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The agent left gracefully (`node leave` or SIGINT).
+    Left,
+    /// SIGTERM.
+    Terminated,
+    /// [`StopHandle::stop`] from another thread.
+    Requested,
+}
+
+/// The components the loop drives. Every method has a default that drops
+/// the input with a debug line, so a partial agent compiles and says what it
+/// ignores.
+pub trait Handler {
+    fn on_client_request(&mut self, from: ConnectionId, request: ClientRequest, ctx: &mut Context);
+
+    fn on_raft_message(&mut self, from: ConnectionId, message: RaftMessage, ctx: &mut Context) {
+        let _ = ctx;
+        log::debug!(target: "agent",
+            "ignoring Raft message from node {:x} on connection {}", message.from, from.0);
+    }
+
+    /// The answer to a request sent with [`Context::forward_client_request`].
+    fn on_client_response(
+        &mut self,
+        from: ConnectionId,
+        response: ClientResponse,
+        ctx: &mut Context,
+    ) {
+        let _ = ctx;
+        log::debug!(target: "agent",
+            "ignoring response {} on connection {}", response.request_id, from.0);
+    }
+
+    /// A frame on a gossip push/pull connection (decoded by gossip's codec).
+    fn on_gossip_sync_frame(&mut self, from: ConnectionId, frame: Frame, ctx: &mut Context) {
+        let _ = (ctx, frame);
+        log::debug!(target: "agent", "ignoring gossip sync frame on connection {}", from.0);
+    }
+
+    /// One UDP datagram of at most [`MAX_DATAGRAM_BYTES`], not yet decoded.
+    fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8], ctx: &mut Context) {
+        let _ = ctx;
+        log::debug!(target: "agent", "ignoring {} byte datagram from {from}", bytes.len());
+    }
+
+    /// Every [`TICK_INTERVAL`].
+    fn on_tick(&mut self, ctx: &mut Context) {
+        let _ = ctx;
+    }
+
+    /// A connection went away; requests waiting on it can be forgotten.
+    fn on_connection_closed(&mut self, id: ConnectionId, ctx: &mut Context) {
+        let _ = (id, ctx);
+    }
+
+    /// SIGINT by default stops the loop as a leave; an agent in a cluster
+    /// overrides this to leave gracefully first.
+    fn on_signal(&mut self, signal: Signal, ctx: &mut Context) {
+        match signal {
+            Signal::Interrupt => ctx.stop(StopReason::Left),
+            Signal::Terminate => ctx.stop(StopReason::Terminated),
+        }
+    }
+}
+
+/// What a handler may do: reply, send to peers, send datagrams, close
+/// connections, stop the loop.
+pub struct Context<'a> {
+    transport: &'a mut Transport,
+    now: Instant,
+    stop: &'a mut Option<StopReason>,
+    encode_buffer: &'a mut Vec<u8>,
+}
+
+impl Context<'_> {
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.transport.local_addr()
+    }
+
+    pub fn stats(&self) -> TransportStats {
+        self.transport.stats()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.transport.connection_count()
+    }
+
+    /// Queued bytes on a connection, `None` when it is closed.
+    pub fn queued_bytes(&self, id: ConnectionId) -> Option<usize> {
+        self.transport
+            .connections
+            .get(&id)
+            .map(|c| c.queued_bytes())
+    }
+
+    /// Sends any message as one frame on an existing connection.
+    pub fn send_frame<M: Message>(
+        &mut self,
+        to: ConnectionId,
+        message: &M,
+    ) -> Result<(), SendError> {
+        self.encode_buffer.clear();
+        encode_frame(message, self.encode_buffer);
+        self.transport
+            .send_encoded(to, self.encode_buffer, self.now)
+    }
+
+    pub fn reply(&mut self, to: ConnectionId, response: &ClientResponse) -> Result<(), SendError> {
+        self.send_frame(to, response)
+    }
+
+    /// Sends a Raft message on our connection to `peer`, dialling it when
+    /// needed. While the peer is in reconnect backoff the message is dropped
+    /// (Raft retransmits on its own timers).
+    pub fn send_raft(
+        &mut self,
+        peer: NodeId,
+        address: SocketAddr,
+        message: &RaftMessage,
+    ) -> Result<(), SendError> {
+        let id = self
+            .transport
+            .link_connection(LinkKey::Raft(peer), address, self.now)?;
+        self.send_frame(id, message)
+    }
+
+    /// Forwards a client request to a server on our one connection to it;
+    /// the answer arrives in [`Handler::on_client_response`] from the
+    /// returned connection (so a closed connection can fail what it held).
+    pub fn forward_client_request(
+        &mut self,
+        server: SocketAddr,
+        request: &ClientRequest,
+    ) -> Result<ConnectionId, SendError> {
+        let id = self
+            .transport
+            .link_connection(LinkKey::Client(server), server, self.now)?;
+        self.send_frame(id, request).map(|()| id)
+    }
+
+    /// Sends a gossip push/pull frame to a member on our connection to it.
+    pub fn send_gossip_sync<M: Message>(
+        &mut self,
+        member: SocketAddr,
+        message: &M,
+    ) -> Result<ConnectionId, SendError> {
+        let id = self
+            .transport
+            .link_connection(LinkKey::GossipSync(member), member, self.now)?;
+        self.send_frame(id, message).map(|()| id)
+    }
+
+    pub fn send_datagram(&mut self, to: SocketAddr, bytes: &[u8]) -> Result<(), SendError> {
+        if bytes.len() > MAX_DATAGRAM_BYTES {
+            return Err(SendError::DatagramTooLarge {
+                size: bytes.len(),
+                max: MAX_DATAGRAM_BYTES,
+            });
+        }
+        match self.transport.udp.send_to(bytes, to) {
+            Ok(_) => Ok(()),
+            // UDP is lossy anyway; gossip probes again.
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                self.transport.stats.datagrams_dropped += 1;
+                Ok(())
+            }
+            Err(err) => Err(SendError::Io(err)),
+        }
+    }
+
+    pub fn close(&mut self, id: ConnectionId) {
+        self.transport.close(id, CloseReason::Requested, self.now);
+    }
+
+    /// Stops the loop once queued writes have drained (bounded by
+    /// `STOP_FLUSH_TIMEOUT`).
+    pub fn stop(&mut self, reason: StopReason) {
+        self.stop.get_or_insert(reason);
+    }
+}
+
+/// Stops a running loop from another thread.
+#[derive(Clone)]
+pub struct StopHandle {
+    flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl StopHandle {
+    pub fn stop(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLoopConfig {
+    pub bind: SocketAddr,
+    pub limits: TransportLimits,
+    /// Install SIGINT/SIGTERM handling (the agent process; not tests).
+    pub handle_signals: bool,
+}
+
+pub struct EventLoop {
+    poll: Poll,
+    transport: Transport,
+    signals: Option<signal_hook_mio::v1_0::Signals>,
+    stop_flag: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    read_chunk: Vec<u8>,
+    encode_buffer: Vec<u8>,
+    /// Connections whose read budget ran out with data possibly left; mio is
+    /// edge-triggered, so they are read again without waiting for an event.
+    still_readable: Vec<ConnectionId>,
+    udp_still_readable: bool,
+    listener_still_ready: bool,
+}
+
+#[derive(Debug)]
+pub enum EventLoopError {
+    Bind(BindError),
+    Io(io::Error),
+}
+
+impl std::fmt::Display for EventLoopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventLoopError::Bind(err) => write!(f, "{err}"),
+            EventLoopError::Io(err) => write!(f, "event loop: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for EventLoopError {}
+
+impl From<io::Error> for EventLoopError {
+    fn from(err: io::Error) -> Self {
+        EventLoopError::Io(err)
+    }
+}
+
+impl EventLoop {
+    pub fn new(config: EventLoopConfig) -> Result<EventLoop, EventLoopError> {
+        let poll = Poll::new()?;
+        let transport = Transport::bind(config.bind, poll.registry(), config.limits)
+            .map_err(EventLoopError::Bind)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
+        let signals = if config.handle_signals {
+            use signal_hook::consts::signal::{SIGINT, SIGTERM};
+            let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM])?;
+            poll.registry()
+                .register(&mut signals, SIGNAL_TOKEN, mio::Interest::READABLE)?;
+            Some(signals)
+        } else {
+            None
+        };
+        Ok(EventLoop {
+            poll,
+            transport,
+            signals,
+            stop_flag: Arc::new(AtomicBool::new(false)),
+            waker,
+            read_chunk: vec![0; READ_CHUNK_BYTES],
+            encode_buffer: Vec::new(),
+            still_readable: Vec::new(),
+            udp_still_readable: false,
+            listener_still_ready: false,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.transport.local_addr()
+    }
+
+    pub fn stats(&self) -> TransportStats {
+        self.transport.stats()
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            flag: self.stop_flag.clone(),
+            waker: self.waker.clone(),
+        }
+    }
+
+    /// Runs until a handler, a signal or a [`StopHandle`] stops it.
+    pub fn run<H: Handler>(&mut self, handler: &mut H) -> Result<StopReason, EventLoopError> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        let mut stop: Option<StopReason> = None;
+        let mut stop_deadline: Option<Instant> = None;
+        let mut next_tick = Instant::now() + TICK_INTERVAL;
+        let mut next_expiry = Instant::now() + EXPIRY_INTERVAL;
+        loop {
+            let now = Instant::now();
+            if now >= next_tick {
+                let mut ctx = self.context(now, &mut stop);
+                handler.on_tick(&mut ctx);
+                self.transport.flush_scheduled(now);
+                // A loop that fell behind ticks once, not in a burst.
+                next_tick += TICK_INTERVAL;
+                if next_tick <= now {
+                    next_tick = now + TICK_INTERVAL;
+                }
+            }
+            if now >= next_expiry {
+                self.transport.expire(now);
+                next_expiry = now + EXPIRY_INTERVAL;
+            }
+            self.notify_closed(handler, now, &mut stop);
+            if self.stop_flag.load(Ordering::SeqCst) {
+                stop.get_or_insert(StopReason::Requested);
+            }
+            if let Some(reason) = stop {
+                let deadline = *stop_deadline.get_or_insert(now + STOP_FLUSH_TIMEOUT);
+                let drained = self
+                    .transport
+                    .connections
+                    .values()
+                    .all(|c| c.queued_bytes() == 0 || !c.connected);
+                if drained || now >= deadline {
+                    return Ok(reason);
+                }
+            }
+
+            let busy = !self.still_readable.is_empty()
+                || self.udp_still_readable
+                || self.listener_still_ready;
+            let timeout = if busy {
+                Duration::ZERO
+            } else {
+                next_tick.saturating_duration_since(now).min(TICK_INTERVAL)
+            };
+            match self.poll.poll(&mut events, Some(timeout)) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err.into()),
+            }
+            let now = Instant::now();
+            let mut again = std::mem::take(&mut self.still_readable);
+            if std::mem::take(&mut self.udp_still_readable) {
+                self.read_datagrams(handler, now, &mut stop);
+            }
+            if std::mem::take(&mut self.listener_still_ready) {
+                self.listener_still_ready = self.transport.accept_pending(now);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER_TOKEN => {
+                        self.listener_still_ready = self.transport.accept_pending(now);
+                    }
+                    UDP_TOKEN => self.read_datagrams(handler, now, &mut stop),
+                    SIGNAL_TOKEN => self.read_signals(handler, now, &mut stop),
+                    WAKER_TOKEN => {}
+                    Token(token) => {
+                        let id = ConnectionId(token);
+                        if event.is_writable() || event.is_error() || event.is_write_closed() {
+                            self.on_writable(id, now);
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            again.retain(|other| *other != id);
+                            self.on_readable(id, handler, now, &mut stop);
+                        }
+                    }
+                }
+            }
+            for id in again {
+                self.on_readable(id, handler, now, &mut stop);
+            }
+            self.transport.flush_scheduled(now);
+        }
+    }
+
+    fn context<'a>(&'a mut self, now: Instant, stop: &'a mut Option<StopReason>) -> Context<'a> {
+        Context {
+            transport: &mut self.transport,
+            now,
+            stop,
+            encode_buffer: &mut self.encode_buffer,
+        }
+    }
+
+    fn notify_closed<H: Handler>(
+        &mut self,
+        handler: &mut H,
+        now: Instant,
+        stop: &mut Option<StopReason>,
+    ) {
+        // Bounded: each close is reported once and closes made while
+        // reporting are picked up by the next pass of the loop.
+        let closed = std::mem::take(&mut self.transport.closed);
+        for id in closed {
+            let mut ctx = self.context(now, stop);
+            handler.on_connection_closed(id, &mut ctx);
+        }
+    }
+
+    fn on_writable(&mut self, id: ConnectionId, now: Instant) {
+        let Some(connection) = self.transport.connections.get_mut(&id) else {
+            return;
+        };
+        let was_connected = connection.connected;
+        match connection.finish_connect() {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(err) => {
+                self.transport
+                    .close(id, CloseReason::Io(err.to_string()), now);
+                return;
+            }
+        }
+        if !was_connected && let Direction::Outbound { link } = connection.direction {
+            log::debug!(target: "agent", "connected to {link:?} at {}", connection.remote);
+            self.transport.mark_link_connected(link);
+        }
+        let Some(connection) = self.transport.connections.get_mut(&id) else {
+            return;
+        };
+        if let Err(err) = connection.flush(now) {
+            self.transport
+                .close(id, CloseReason::Io(err.to_string()), now);
+        }
+    }
+
+    fn on_readable<H: Handler>(
+        &mut self,
+        id: ConnectionId,
+        handler: &mut H,
+        now: Instant,
+        stop: &mut Option<StopReason>,
+    ) {
+        let mut budget = self.transport.limits.max_read_bytes_per_event;
+        let mut chunk = std::mem::take(&mut self.read_chunk);
+        let mut inbound: Vec<Inbound> = Vec::new();
+        while let Some(connection) = self.transport.connections.get_mut(&id) {
+            if !connection.connected {
+                break;
+            }
+            if budget == 0 {
+                self.still_readable.push(id);
+                break;
+            }
+            let want = chunk.len().min(budget);
+            let read = match connection.read_chunk(&mut chunk[..want], now) {
+                Ok(0) => {
+                    self.transport.close(id, CloseReason::PeerClosed, now);
+                    break;
+                }
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    self.transport
+                        .close(id, CloseReason::Io(err.to_string()), now);
+                    break;
+                }
+            };
+            budget -= read;
+            let dialled = connection.direction != Direction::Inbound;
+            let absorbed = connection.absorb(&chunk[..read], &mut |item| inbound.push(item));
+            let route = Route::of(connection.purpose(), dialled);
+            // Deliver what arrived before any error: those frames were valid.
+            for item in inbound.drain(..) {
+                if !self.transport.connections.contains_key(&id) {
+                    break;
+                }
+                self.dispatch(id, route, item, handler, now, stop);
+            }
+            // Answers to one chunk of pipelined requests leave together.
+            self.transport.flush_scheduled(now);
+            if let Err(err) = absorbed {
+                // `close` logs the WARN naming `remote`.
+                self.transport
+                    .close(id, CloseReason::Malformed(err.to_string()), now);
+                break;
+            }
+        }
+        self.read_chunk = chunk;
+    }
+
+    fn dispatch<H: Handler>(
+        &mut self,
+        id: ConnectionId,
+        route: Route,
+        item: Inbound,
+        handler: &mut H,
+        now: Instant,
+        stop: &mut Option<StopReason>,
+    ) {
+        let frame = match item {
+            Inbound::Opened(purpose) => {
+                log::debug!(target: "agent", "connection {} opened for {purpose:?}", id.0);
+                return;
+            }
+            Inbound::Frame(frame) => frame,
+        };
+        let malformed = |transport: &mut Transport, err: String| {
+            transport.close(id, CloseReason::Malformed(err), now);
+        };
+        match route {
+            Route::ClientResponses => match frame.decode::<ClientResponse>() {
+                Ok(response) => {
+                    let mut ctx = self.context(now, stop);
+                    handler.on_client_response(id, response, &mut ctx);
+                }
+                Err(err) => malformed(&mut self.transport, err.to_string()),
+            },
+            Route::ClientRequests => match frame.decode::<ClientRequest>() {
+                Ok(request) => {
+                    let mut ctx = self.context(now, stop);
+                    handler.on_client_request(id, request, &mut ctx);
+                }
+                Err(err) => malformed(&mut self.transport, err.to_string()),
+            },
+            Route::Raft => match frame.decode::<RaftMessage>() {
+                Ok(message) => {
+                    let mut ctx = self.context(now, stop);
+                    handler.on_raft_message(id, message, &mut ctx);
+                }
+                Err(err) => malformed(&mut self.transport, err.to_string()),
+            },
+            Route::GossipSync => {
+                let mut ctx = self.context(now, stop);
+                handler.on_gossip_sync_frame(id, frame, &mut ctx);
+            }
+            Route::Handshaking => malformed(&mut self.transport, "frame before preamble".into()),
+        }
+    }
+
+    fn read_datagrams<H: Handler>(
+        &mut self,
+        handler: &mut H,
+        now: Instant,
+        stop: &mut Option<StopReason>,
+    ) {
+        // One byte more than the limit tells an oversized datagram from one
+        // that fits exactly.
+        let mut buffer = [0u8; MAX_DATAGRAM_BYTES + 1];
+        for _ in 0..self.transport.limits.max_datagrams_per_event {
+            let (size, from) = match self.transport.udp.recv_from(&mut buffer) {
+                Ok(received) => received,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    log::warn!(target: "agent", "UDP receive failed: {err}");
+                    return;
+                }
+            };
+            if size > MAX_DATAGRAM_BYTES {
+                self.transport.stats.datagrams_dropped += 1;
+                log::warn!(target: "agent",
+                    "dropping oversized datagram from {from} (more than {MAX_DATAGRAM_BYTES} bytes)");
+                continue;
+            }
+            self.transport.stats.datagrams_received += 1;
+            let mut ctx = self.context(now, stop);
+            handler.on_datagram(from, &buffer[..size], &mut ctx);
+        }
+        self.udp_still_readable = true;
+    }
+
+    fn read_signals<H: Handler>(
+        &mut self,
+        handler: &mut H,
+        now: Instant,
+        stop: &mut Option<StopReason>,
+    ) {
+        let Some(signals) = self.signals.as_mut() else {
+            return;
+        };
+        let received: Vec<i32> = signals.pending().collect();
+        for raw in received {
+            let signal = match raw {
+                signal_hook::consts::signal::SIGINT => Signal::Interrupt,
+                _ => Signal::Terminate,
+            };
+            log::info!(target: "agent", "caught signal {signal:?}");
+            let mut ctx = self.context(now, stop);
+            handler.on_signal(signal, &mut ctx);
+        }
+    }
+}

@@ -1,0 +1,507 @@
+//! The peer port: one TCP listener and one UDP socket on the same address
+//! (TCP for Raft, client RPC and gossip sync; UDP for gossip probes), the
+//! open connections, and one outbound connection per peer with reconnect
+//! backoff. Owned by the event loop; handlers reach it through
+//! [`super::event_loop::Context`].
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::{Interest, Registry, Token};
+
+use crate::wire::frame::DEFAULT_MAX_FRAME_BYTES;
+
+use super::backoff::Backoff;
+use super::connection::{Connection, ConnectionError, ConnectionId, Direction, LinkKey};
+
+pub(crate) const LISTENER_TOKEN: Token = Token(0);
+pub(crate) const UDP_TOKEN: Token = Token(1);
+pub(crate) const SIGNAL_TOKEN: Token = Token(2);
+pub(crate) const WAKER_TOKEN: Token = Token(3);
+const FIRST_CONNECTION_TOKEN: usize = 16;
+
+/// Every bound of the transport, named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransportLimits {
+    pub max_frame_bytes: u32,
+    /// Bytes queued for one connection before it counts as not reading.
+    pub max_write_queue_bytes: usize,
+    /// Open connections, inbound and outbound together.
+    pub max_connections: usize,
+    /// An inbound connection must send its preamble within this time, so
+    /// half-open or silent sockets cannot pin connection slots.
+    pub handshake_timeout: Duration,
+    /// A connection with no traffic either way for this long is closed.
+    pub idle_timeout: Duration,
+    pub reconnect_backoff: Backoff,
+    /// Bytes read from one connection per readiness event before the loop
+    /// serves others (the rest is read on the next turn).
+    pub max_read_bytes_per_event: usize,
+    /// Datagrams read per readiness event, for the same fairness.
+    pub max_datagrams_per_event: usize,
+    /// Connections accepted per readiness event, for the same fairness.
+    pub max_accepts_per_event: usize,
+}
+
+impl Default for TransportLimits {
+    fn default() -> Self {
+        TransportLimits {
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            // Two full-size frames: room for a snapshot chunk behind a batch.
+            max_write_queue_bytes: 32 * 1024 * 1024,
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(120),
+            reconnect_backoff: Backoff::default(),
+            max_read_bytes_per_event: 1024 * 1024,
+            max_datagrams_per_event: 256,
+            max_accepts_per_event: 64,
+        }
+    }
+}
+
+/// Counters for operators and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    pub accepted: u64,
+    pub refused_over_limit: u64,
+    pub closed_malformed: u64,
+    pub closed_backpressure: u64,
+    pub closed_handshake_timeout: u64,
+    pub closed_idle: u64,
+    pub dropped_messages: u64,
+    pub datagrams_received: u64,
+    pub datagrams_dropped: u64,
+    pub dial_attempts: u64,
+}
+
+#[derive(Debug)]
+pub enum SendError {
+    /// The connection is gone (closed by the peer or by us).
+    UnknownConnection(ConnectionId),
+    /// The connection's write queue is full; the message was dropped.
+    QueueFull(ConnectionError),
+    /// The peer is in reconnect backoff; the message was dropped.
+    PeerBackingOff {
+        retry_in: Duration,
+    },
+    DatagramTooLarge {
+        size: usize,
+        max: usize,
+    },
+    Io(io::Error),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::UnknownConnection(id) => write!(f, "connection {} is closed", id.0),
+            SendError::QueueFull(err) => write!(f, "{err}"),
+            SendError::PeerBackingOff { retry_in } => {
+                write!(
+                    f,
+                    "peer unreachable, next dial in {} ms",
+                    retry_in.as_millis()
+                )
+            }
+            SendError::DatagramTooLarge { size, max } => {
+                write!(f, "datagram of {size} bytes exceeds {max}")
+            }
+            SendError::Io(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+#[derive(Debug)]
+pub enum BindError {
+    Tcp {
+        address: SocketAddr,
+        source: io::Error,
+    },
+    Udp {
+        address: SocketAddr,
+        source: io::Error,
+    },
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BindError::Tcp { address, source } => {
+                write!(f, "cannot bind TCP {address}: {source}")
+            }
+            BindError::Udp { address, source } => {
+                write!(f, "cannot bind UDP {address}: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BindError {}
+
+/// Our one dialled connection to a peer, and when we may dial again.
+#[derive(Debug)]
+struct PeerLink {
+    address: SocketAddr,
+    connection: Option<ConnectionId>,
+    consecutive_failures: u32,
+    next_dial_at: Instant,
+}
+
+/// Why a connection was closed (for the log and the counters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    PeerClosed,
+    Io(String),
+    Malformed(String),
+    Backpressure,
+    HandshakeTimeout,
+    Idle,
+    Requested,
+}
+
+pub struct Transport {
+    listener: TcpListener,
+    pub(crate) udp: UdpSocket,
+    local_addr: SocketAddr,
+    registry: Registry,
+    pub(crate) connections: HashMap<ConnectionId, Connection>,
+    next_token: usize,
+    /// At most `max_connections` entries (idle ones are evicted first).
+    links: HashMap<LinkKey, PeerLink>,
+    pub(crate) limits: TransportLimits,
+    pub(crate) stats: TransportStats,
+    /// Connections closed since the loop last told the handler.
+    pub(crate) closed: Vec<ConnectionId>,
+    /// Connections with queued bytes to write at the end of this turn; each
+    /// appears once (`Connection::flush_scheduled`), so the list is bounded
+    /// by the connection count.
+    flush_list: Vec<ConnectionId>,
+}
+
+impl Transport {
+    /// Binds TCP and UDP on `address`. With port 0 the UDP socket takes the
+    /// port the kernel gave the TCP listener, so both share one port.
+    pub fn bind(
+        address: SocketAddr,
+        registry: &Registry,
+        limits: TransportLimits,
+    ) -> Result<Transport, BindError> {
+        let mut listener =
+            TcpListener::bind(address).map_err(|source| BindError::Tcp { address, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| BindError::Tcp { address, source })?;
+        let mut udp = UdpSocket::bind(local_addr).map_err(|source| BindError::Udp {
+            address: local_addr,
+            source,
+        })?;
+        let registry = registry
+            .try_clone()
+            .map_err(|source| BindError::Tcp { address, source })?;
+        registry
+            .register(&mut listener, LISTENER_TOKEN, Interest::READABLE)
+            .and_then(|()| registry.register(&mut udp, UDP_TOKEN, Interest::READABLE))
+            .map_err(|source| BindError::Tcp { address, source })?;
+        Ok(Transport {
+            listener,
+            udp,
+            local_addr,
+            registry,
+            connections: HashMap::new(),
+            next_token: FIRST_CONNECTION_TOKEN,
+            links: HashMap::new(),
+            limits,
+            stats: TransportStats::default(),
+            closed: Vec::new(),
+            flush_list: Vec::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn stats(&self) -> TransportStats {
+        self.stats
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    fn allocate_id(&mut self) -> ConnectionId {
+        let id = ConnectionId(self.next_token);
+        self.next_token += 1;
+        id
+    }
+
+    /// Accepts pending connections, at most `max_accepts_per_event` so a
+    /// connection flood cannot starve established peers. Returns whether
+    /// more may be pending (mio is edge-triggered: the loop must come back
+    /// without waiting for another event).
+    pub(crate) fn accept_pending(&mut self, now: Instant) -> bool {
+        for _ in 0..self.limits.max_accepts_per_event {
+            let (mut stream, remote) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    // EMFILE and friends: keep serving what we have.
+                    log::warn!(target: "agent", "accept failed: {err}");
+                    return false;
+                }
+            };
+            if self.connections.len() >= self.limits.max_connections {
+                self.stats.refused_over_limit += 1;
+                log::warn!(target: "agent",
+                    "refusing connection from {remote}: {} connections open",
+                    self.connections.len());
+                continue;
+            }
+            let id = self.allocate_id();
+            if let Err(err) = self.registry.register(
+                &mut stream,
+                Token(id.0),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                log::warn!(target: "agent", "cannot register connection from {remote}: {err}");
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            self.stats.accepted += 1;
+            log::debug!(target: "agent", "accepted connection {} from {remote}", id.0);
+            self.connections.insert(
+                id,
+                Connection::inbound(
+                    stream,
+                    remote,
+                    self.limits.max_frame_bytes,
+                    self.limits.max_write_queue_bytes,
+                    now,
+                ),
+            );
+        }
+        true
+    }
+
+    pub(crate) fn close(&mut self, id: ConnectionId, reason: CloseReason, now: Instant) {
+        let Some(mut connection) = self.connections.remove(&id) else {
+            return;
+        };
+        let _ = self.registry.deregister(&mut connection.stream);
+        match &reason {
+            CloseReason::Malformed(why) => {
+                self.stats.closed_malformed += 1;
+                log::warn!(target: "agent",
+                    "closing connection from {}: malformed input: {why}", connection.remote);
+            }
+            CloseReason::Backpressure => {
+                self.stats.closed_backpressure += 1;
+                log::warn!(target: "agent",
+                    "closing connection to {}: it does not read ({} bytes queued)",
+                    connection.remote, connection.queued_bytes());
+            }
+            CloseReason::HandshakeTimeout => {
+                self.stats.closed_handshake_timeout += 1;
+                log::warn!(target: "agent",
+                    "closing connection from {}: no preamble within {} ms",
+                    connection.remote, self.limits.handshake_timeout.as_millis());
+            }
+            CloseReason::Idle => {
+                self.stats.closed_idle += 1;
+                log::debug!(target: "agent", "closing idle connection to {}", connection.remote);
+            }
+            CloseReason::Io(why) => {
+                log::debug!(target: "agent", "connection to {} failed: {why}", connection.remote);
+            }
+            CloseReason::PeerClosed | CloseReason::Requested => {
+                log::debug!(target: "agent", "connection to {} closed", connection.remote);
+            }
+        }
+        if let Direction::Outbound { link: key } = connection.direction
+            && let Some(link) = self.links.get_mut(&key)
+            && link.connection == Some(id)
+        {
+            link.connection = None;
+            // A link that never connected, or broke, waits before redialling;
+            // an idle close or our own close does not count as a failure.
+            if !matches!(reason, CloseReason::Idle | CloseReason::Requested) {
+                link.consecutive_failures = link.consecutive_failures.saturating_add(1);
+                link.next_dial_at = now
+                    + self
+                        .limits
+                        .reconnect_backoff
+                        .delay(link.consecutive_failures);
+            }
+        }
+        self.closed.push(id);
+    }
+
+    /// Queues an encoded frame on a connection; it is written at the end of
+    /// the loop's turn (`flush_scheduled`). A full queue closes client connections (the client is not
+    /// reading its answers) but only drops the message on a peer link
+    /// (Raft retransmits; the rest of the queue is still worth sending).
+    pub(crate) fn send_encoded(
+        &mut self,
+        id: ConnectionId,
+        frame: &[u8],
+        now: Instant,
+    ) -> Result<(), SendError> {
+        let connection = self
+            .connections
+            .get_mut(&id)
+            .ok_or(SendError::UnknownConnection(id))?;
+        if let Err(err) = connection.enqueue(frame) {
+            self.stats.dropped_messages += 1;
+            if connection.direction == Direction::Inbound {
+                self.close(id, CloseReason::Backpressure, now);
+            } else {
+                log::warn!(target: "agent",
+                    "dropping message to {}: {err}", connection.remote);
+            }
+            return Err(SendError::QueueFull(err));
+        }
+        if !connection.flush_scheduled {
+            connection.flush_scheduled = true;
+            self.flush_list.push(id);
+        }
+        Ok(())
+    }
+
+    /// Writes what was queued during this turn of the loop.
+    pub(crate) fn flush_scheduled(&mut self, now: Instant) {
+        let scheduled = std::mem::take(&mut self.flush_list);
+        for id in scheduled {
+            let Some(connection) = self.connections.get_mut(&id) else {
+                continue;
+            };
+            connection.flush_scheduled = false;
+            if let Err(err) = connection.flush(now) {
+                self.close(id, CloseReason::Io(err.to_string()), now);
+            }
+        }
+    }
+
+    /// The open (or opening) connection for `key`, dialling `address` if
+    /// there is none and the backoff allows.
+    pub(crate) fn link_connection(
+        &mut self,
+        key: LinkKey,
+        address: SocketAddr,
+        now: Instant,
+    ) -> Result<ConnectionId, SendError> {
+        if !self.links.contains_key(&key) && self.links.len() >= self.limits.max_connections {
+            // Forget one link that holds no connection; its backoff state is
+            // the only thing lost.
+            let idle = self
+                .links
+                .iter()
+                .find(|(_, link)| link.connection.is_none())
+                .map(|(k, _)| *k);
+            match idle {
+                Some(idle) => {
+                    self.links.remove(&idle);
+                }
+                None => {
+                    return Err(SendError::Io(io::Error::other("connection limit reached")));
+                }
+            }
+        }
+        let link = self.links.entry(key).or_insert(PeerLink {
+            address,
+            connection: None,
+            consecutive_failures: 0,
+            next_dial_at: now,
+        });
+        if link.address != address {
+            // The peer moved: forget the old link's failures and connection.
+            let old = link.connection.take();
+            link.address = address;
+            link.consecutive_failures = 0;
+            link.next_dial_at = now;
+            if let Some(old) = old {
+                self.close(old, CloseReason::Requested, now);
+            }
+        }
+        let link = self.links.get_mut(&key).expect("link inserted above");
+        if let Some(id) = link.connection {
+            return Ok(id);
+        }
+        if now < link.next_dial_at {
+            return Err(SendError::PeerBackingOff {
+                retry_in: link.next_dial_at - now,
+            });
+        }
+        if self.connections.len() >= self.limits.max_connections {
+            return Err(SendError::Io(io::Error::other("connection limit reached")));
+        }
+        self.stats.dial_attempts += 1;
+        let mut stream = match TcpStream::connect(address) {
+            Ok(stream) => stream,
+            Err(err) => {
+                link.consecutive_failures = link.consecutive_failures.saturating_add(1);
+                link.next_dial_at = now
+                    + self
+                        .limits
+                        .reconnect_backoff
+                        .delay(link.consecutive_failures);
+                return Err(SendError::Io(err));
+            }
+        };
+        let id = ConnectionId(self.next_token);
+        self.next_token += 1;
+        self.registry
+            .register(
+                &mut stream,
+                Token(id.0),
+                Interest::READABLE | Interest::WRITABLE,
+            )
+            .map_err(SendError::Io)?;
+        let _ = stream.set_nodelay(true);
+        link.connection = Some(id);
+        self.connections.insert(
+            id,
+            Connection::outbound(
+                stream,
+                address,
+                key,
+                self.limits.max_frame_bytes,
+                self.limits.max_write_queue_bytes,
+                now,
+            ),
+        );
+        Ok(id)
+    }
+
+    /// Called when an outbound connection proves usable: its failures reset.
+    pub(crate) fn mark_link_connected(&mut self, key: LinkKey) {
+        if let Some(link) = self.links.get_mut(&key) {
+            link.consecutive_failures = 0;
+        }
+    }
+
+    /// Closes connections that missed their handshake or went idle.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        for (id, connection) in &self.connections {
+            let handshaking = now.duration_since(connection.opened_at);
+            if connection.purpose().is_none() && handshaking >= self.limits.handshake_timeout {
+                expired.push((*id, CloseReason::HandshakeTimeout));
+            } else if !connection.connected && handshaking >= self.limits.handshake_timeout {
+                // A dial into a black hole: fail it so the backoff applies.
+                expired.push((*id, CloseReason::Io("connect timed out".into())));
+            } else if now.duration_since(connection.last_activity) >= self.limits.idle_timeout {
+                expired.push((*id, CloseReason::Idle));
+            }
+        }
+        for (id, reason) in expired {
+            self.close(id, reason, now);
+        }
+    }
+}

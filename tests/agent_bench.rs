@@ -1,0 +1,82 @@
+//! The RPC path's own cost, without Raft: `node bench`'s client threads
+//! against an in-process event loop whose handler answers every KV request
+//! at once. It bounds what the agent's I/O layer can carry; cluster figures
+//! come from `node bench` against real servers.
+//!
+//! Run: `cargo test --release --test agent_bench -- --ignored --nocapture`
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+
+use concord::agent::bench::{self, BenchOperation, BenchOptions};
+use concord::agent::cli::ClientOptions;
+use concord::agent::connection::ConnectionId;
+use concord::agent::event_loop::{Context, EventLoop, EventLoopConfig, Handler};
+use concord::agent::rpc_client::RpcTimeouts;
+use concord::agent::transport::TransportLimits;
+use concord::wire::client_message::{
+    ClientRequest, ClientResponse, Consistency, KvEntry, RequestBody, ResponseBody, RpcResult,
+};
+
+struct InstantKv;
+
+impl Handler for InstantKv {
+    fn on_client_request(&mut self, from: ConnectionId, request: ClientRequest, ctx: &mut Context) {
+        let result = match request.body {
+            RequestBody::KvGet { key, .. } => RpcResult::KvValue(Some(KvEntry {
+                key,
+                value: vec![b'x'; 128],
+                create_index: 1,
+                modify_index: 1,
+            })),
+            _ => RpcResult::KvWritten { index: 1 },
+        };
+        let _ = ctx.reply(
+            from,
+            &ClientResponse {
+                request_id: request.request_id,
+                body: ResponseBody::Ok(result),
+            },
+        );
+    }
+}
+
+#[test]
+#[ignore = "measurement; run with --ignored --nocapture"]
+fn rpc_path_throughput() {
+    let bind: SocketAddr = "127.0.5.150:0".parse().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut event_loop = EventLoop::new(EventLoopConfig {
+            bind,
+            limits: TransportLimits::default(),
+            handle_signals: false,
+        })
+        .unwrap();
+        tx.send(event_loop.local_addr()).unwrap();
+        let _ = event_loop.run(&mut InstantKv);
+    });
+    let address = rx.recv().unwrap();
+    let client = ClientOptions {
+        rpc_addr: address,
+        timeouts: RpcTimeouts::default(),
+    };
+    for (operation, window) in [
+        (BenchOperation::Put, 1),
+        (BenchOperation::Put, 8),
+        (BenchOperation::Get, 8),
+    ] {
+        let options = BenchOptions {
+            operation,
+            clients: 8,
+            requests: 200_000,
+            value_size_bytes: 128,
+            consistency: Consistency::Default,
+            window,
+        };
+        let report = bench::run(&client, &options).unwrap();
+        println!("{operation:?}, 8 clients, window {window}, 200000 requests, 128-byte values:");
+        report.write_to(&mut std::io::stdout()).unwrap();
+        assert_eq!(report.errors, 0);
+    }
+}

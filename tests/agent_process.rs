@@ -1,0 +1,259 @@
+//! Real `node agent` processes on their own loopback addresses
+//! (127.0.5.x): what the CLI sees from a running agent, leave and signals,
+//! and a bind address already in use. Every process started is killed on
+//! drop, also when a test fails.
+
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct AgentProcess {
+    child: Child,
+    data_dir: PathBuf,
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+impl AgentProcess {
+    /// Starts `node [extra...] --bind ADDR --node NAME --data-dir TMP` and
+    /// waits until its port accepts connections.
+    fn start(bind: &str, name: &str, extra: &[&str]) -> AgentProcess {
+        let data_dir = std::env::temp_dir().join(format!(
+            "concord-agent-test-{}-{}",
+            std::process::id(),
+            bind.replace([':', '.'], "-")
+        ));
+        let child = Command::new(env!("CARGO_BIN_EXE_node"))
+            .args(extra)
+            .args(["--bind", bind, "--node", name, "--data-dir"])
+            .arg(&data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn node agent");
+        let agent = AgentProcess { child, data_dir };
+        let address: SocketAddr = bind.parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
+                return agent;
+            }
+            assert!(Instant::now() < deadline, "agent on {bind} did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "agent did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+}
+
+fn node(rpc: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_node"))
+        .args(args)
+        .args(["--rpc-addr", rpc])
+        .env_remove("NODE_RPC_ADDR")
+        .output()
+        .expect("run node")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn members_lists_the_local_agent_in_consul_columns() {
+    let bind = "127.0.5.1:18301";
+    let _agent = AgentProcess::start(bind, "alpha", &["agent", "--server"]);
+    let output = node(bind, &["members"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let lines: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        [
+            "Node", "Address", "Status", "Type", "Build", "Protocol", "DC"
+        ]
+    );
+    assert_eq!(lines[1][..4], ["alpha", bind, "alive", "server"]);
+    assert_eq!(lines[1][6], "dc1");
+    assert_eq!(lines.len(), 2);
+}
+
+#[test]
+fn info_has_agent_raft_and_gossip_sections() {
+    let bind = "127.0.5.2:18302";
+    // No subcommand means `agent`.
+    let _agent = AgentProcess::start(bind, "beta", &["--datacenter", "east"]);
+    let output = node(bind, &["info"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    for line in [
+        "agent:",
+        "\tname = beta",
+        "\tdatacenter = east",
+        "\tserver = false",
+        "raft:",
+        "gossip:",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "{line:?} in\n{stdout}");
+    }
+}
+
+#[test]
+fn kv_and_raft_requests_say_raft_is_not_wired_yet() {
+    let bind = "127.0.5.3:18303";
+    let _agent = AgentProcess::start(bind, "gamma", &["--bootstrap"]);
+    for args in [
+        &["kv", "put", "k", "v"][..],
+        &["kv", "get", "k"],
+        &["kv", "delete", "k", "--recurse"],
+        &["peers"],
+        &["catalog", "nodes"],
+    ] {
+        let output = node(bind, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            text(&output.stderr),
+            "Error: raft not yet wired into the agent\n",
+            "{args:?}"
+        );
+    }
+    // --bootstrap implies --server.
+    let info = text(&node(bind, &["info"]).stdout);
+    assert!(info.lines().any(|l| l == "\tserver = true"), "{info}");
+    assert!(info.lines().any(|l| l == "\tbootstrap = true"), "{info}");
+
+    let output = node(bind, &["join", "127.0.5.99"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        text(&output.stderr),
+        "Error: gossip not yet wired into the agent\n"
+    );
+}
+
+#[test]
+fn leave_answers_then_the_agent_exits() {
+    let bind = "127.0.5.4:18304";
+    let mut agent = AgentProcess::start(bind, "delta", &[]);
+    let output = node(bind, &["leave"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "Graceful leave complete\n");
+    let status = agent.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sigint_leaves_and_sigterm_stops() {
+    let bind = "127.0.5.5:18305";
+    let mut agent = AgentProcess::start(bind, "eps", &[]);
+    agent.signal("INT");
+    assert!(agent.wait_exit(Duration::from_secs(10)).success());
+    drop(agent);
+
+    let mut agent = AgentProcess::start(bind, "eps", &[]);
+    agent.signal("TERM");
+    // Handled by the loop, so the exit is clean rather than death by signal.
+    assert_eq!(agent.wait_exit(Duration::from_secs(10)).code(), Some(0));
+}
+
+#[test]
+fn a_bind_address_in_use_is_one_line_and_exit_1() {
+    let bind = "127.0.5.6:18306";
+    let _first = AgentProcess::start(bind, "zeta", &[]);
+    let output = Command::new(env!("CARGO_BIN_EXE_node"))
+        .args(["--bind", bind, "--node", "zeta2", "--data-dir"])
+        .arg(std::env::temp_dir().join("concord-agent-test-bind-in-use"))
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(
+        stderr.starts_with("Error: cannot bind TCP 127.0.5.6:18306"),
+        "{stderr}"
+    );
+    assert!(
+        !std::env::temp_dir()
+            .join("concord-agent-test-bind-in-use")
+            .exists(),
+        "a failed start must not create its data directory"
+    );
+
+    // Only the UDP half taken: still refused, naming UDP.
+    let udp_bind = "127.0.5.7:18307";
+    let _udp = UdpSocket::bind(udp_bind).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_node"))
+        .args(["--bind", udp_bind, "--node", "eta", "--data-dir"])
+        .arg(std::env::temp_dir().join("concord-agent-test-udp-in-use"))
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("Error: cannot bind UDP 127.0.5.7:18307"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bench_against_an_agent_without_raft_reports_every_failure() {
+    let bind = "127.0.5.8:18308";
+    let _agent = AgentProcess::start(bind, "theta", &[]);
+    let output = node(
+        bind,
+        &["bench", "put", "--requests", "50", "--clients", "2"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("requests: 0 ok, 50 errors"), "{stdout}");
+    assert!(stdout.contains("throughput: "), "{stdout}");
+    assert_eq!(text(&output.stderr), "Error: 50 of 50 requests failed\n");
+}
+
+#[test]
+fn an_unusable_data_dir_is_one_line_and_exit_1() {
+    let output = Command::new(env!("CARGO_BIN_EXE_node"))
+        .args([
+            "--bind",
+            "127.0.5.9:18309",
+            "--node",
+            "iota",
+            "--data-dir",
+            "/proc/concord-cannot-create-here",
+        ])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(
+        stderr.starts_with("Error: cannot create data directory /proc/concord-cannot-create-here"),
+        "{stderr}"
+    );
+}
