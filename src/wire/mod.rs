@@ -6,6 +6,7 @@ pub mod client_message;
 pub mod configuration;
 pub mod error;
 pub mod frame;
+pub mod gossip_message;
 pub mod message;
 pub mod raft_message;
 pub mod reader;
