@@ -534,10 +534,14 @@ fn a_crashed_member_is_declared_dead_by_every_other_within_the_bound() {
 
 #[test]
 fn no_healthy_member_is_declared_dead_at_ten_percent_loss() {
-    const MEMBERS: usize = 50;
     const DURATION_MS: u64 = 10 * 60 * 1000;
+    // `SIM_LOSS_MEMBERS` overrides the cluster size of this scenario.
+    let members: usize = std::env::var("SIM_LOSS_MEMBERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
     for seed in seeds() {
-        let mut sim = Sim::cluster(seed, MEMBERS, 0.10);
+        let mut sim = Sim::cluster(seed, members, 0.10);
         let t0 = sim.now_ms;
         let suspicions_before = sim.suspicions_raised;
         sim.run_for(DURATION_MS);
@@ -548,9 +552,9 @@ fn no_healthy_member_is_declared_dead_at_ten_percent_loss() {
             .copied()
             .collect();
         let suspicions = sim.suspicions_raised - suspicions_before;
-        let probes = MEMBERS as u64 * DURATION_MS / config_for(0).probe_interval_ms;
+        let probes = members as u64 * DURATION_MS / config_for(0).probe_interval_ms;
         println!(
-            "10% loss seed={seed} N={MEMBERS} over 10 min: {} healthy members declared dead, \
+            "10% loss seed={seed} N={members} over 10 min: {} healthy members declared dead, \
              {suspicions} suspicions raised (~{probes} probes; all others refuted), \
              {} datagrams",
             false_deaths.len(),
