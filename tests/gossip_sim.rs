@@ -13,6 +13,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use concord::gossip::packing::{DATAGRAM_HEADER_BYTES, MAX_DATAGRAM_BYTES};
 use concord::gossip::{
@@ -31,6 +32,7 @@ const MAX_LATENCY_MS: u64 = 15;
 /// Joins of the initial cluster are spaced this far apart.
 const JOIN_SPACING_MS: u64 = 20;
 
+#[derive(Clone)]
 struct Rng(u64);
 
 impl Rng {
@@ -66,6 +68,7 @@ struct Observed {
     subject: usize,
 }
 
+#[derive(Clone)]
 enum Delivery {
     Datagram { from: usize, bytes: Vec<u8> },
     PushPull { from: usize, bytes: Vec<u8> },
@@ -75,12 +78,14 @@ enum Delivery {
 /// `(recipient, encoded datagram)`.
 type CapturedDatagram = (usize, Vec<u8>);
 
+#[derive(Clone)]
 struct Node {
     gossip: Gossip,
     address: String,
     up: bool,
 }
 
+#[derive(Clone)]
 struct Sim {
     seed: u64,
     now_ms: u64,
@@ -223,6 +228,22 @@ impl Sim {
             replay(seed)
         );
         sim
+    }
+
+    /// A loss-free converged cluster, built once per `(seed, n)` and forked
+    /// for each scenario that needs one (building 500 members is the
+    /// costliest part of the file).
+    fn converged(seed: u64, n: usize) -> Self {
+        type Cache = Mutex<HashMap<(u64, usize), Arc<OnceLock<Sim>>>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let slot = CACHE
+            .get_or_init(Default::default)
+            .lock()
+            .expect("cache lock")
+            .entry((seed, n))
+            .or_default()
+            .clone();
+        slot.get_or_init(|| Sim::cluster(seed, n, 0.0)).clone()
     }
 
     fn all_see_all_alive(&self) -> bool {
@@ -464,7 +485,7 @@ fn join_round_bound(n: usize) -> u64 {
 fn a_join_spreads_to_every_member_in_logarithmic_rounds() {
     for (index, seed) in seeds().into_iter().enumerate() {
         for n in sizes_for(index) {
-            let mut sim = Sim::cluster(seed, n, 0.0);
+            let mut sim = Sim::converged(seed, n);
             let joiner = sim.add_node();
             let via = sim.rng.below(n as u64) as usize;
             let via_address = sim.nodes[via].address.clone();
@@ -500,7 +521,7 @@ fn a_join_spreads_to_every_member_in_logarithmic_rounds() {
 fn a_crashed_member_is_declared_dead_by_every_other_within_the_bound() {
     for (index, seed) in seeds().into_iter().enumerate() {
         for n in sizes_for(index) {
-            let mut sim = Sim::cluster(seed, n, 0.0);
+            let mut sim = Sim::converged(seed, n);
             let victim = sim.rng.below(n as u64) as usize;
             sim.nodes[victim].up = false;
             let t0 = sim.now_ms;

@@ -15,6 +15,8 @@ use super::rng::SplitMix64;
 use super::suspicion::Suspicion;
 use crate::wire::gossip_message::{GossipMessage, MemberStatus, Tags};
 
+/// Cloneable so a simulator can fork a converged cluster.
+#[derive(Debug, Clone)]
 pub struct Gossip {
     pub(super) config: GossipConfig,
     pub(super) rng: SplitMix64,
