@@ -374,3 +374,11 @@ fn new_local_tags_are_announced_with_a_new_incarnation() {
             .any(|e| matches!(e, MemberEvent::Updated(m) if m.tags.cluster_id == 42))
     );
 }
+
+#[test]
+fn the_member_table_is_bounded() {
+    let mut config = config();
+    config.max_members = 4;
+    let g = with_members(config, 10);
+    assert_eq!(g.members().count(), 4);
+}

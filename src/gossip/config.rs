@@ -42,6 +42,9 @@ pub struct GossipConfig {
     pub max_queued_broadcasts: usize,
     /// Bound on indirect probes we run for others at once.
     pub max_pending_relays: usize,
+    /// Bound on the member table: past it, new names are not learned, so
+    /// a peer inventing names cannot exhaust our memory.
+    pub max_members: usize,
 }
 
 impl GossipConfig {
@@ -67,6 +70,7 @@ impl GossipConfig {
             reap_dead_ms: 72 * 3600 * 1000,
             max_queued_broadcasts: 4096,
             max_pending_relays: 1024,
+            max_members: 16_384,
         }
     }
 

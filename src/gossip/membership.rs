@@ -255,6 +255,16 @@ impl Gossip {
             return;
         }
         let Some(existing) = self.members.get(name) else {
+            if self.members.len() >= self.config.max_members {
+                self.log(
+                    log::Level::Warn,
+                    format!(
+                        "Not adding member {name} ({address}): the member table is full ({} members)",
+                        self.members.len()
+                    ),
+                );
+                return;
+            }
             let member = Member {
                 name: name.to_owned(),
                 address: address.to_owned(),
