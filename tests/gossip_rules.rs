@@ -1,6 +1,6 @@
 //! The membership rules of one gossip state machine, driven by hand.
 
-use concord::gossip::packing::{MAX_DATAGRAM_BYTES, datagram_len};
+use concord::gossip::packing::{MAX_DATAGRAM_BYTES, MAX_DATAGRAM_MESSAGES, datagram_len};
 use concord::gossip::{
     Gossip, GossipConfig, GossipMessage, JoinRefusal, MemberEvent, MemberStatus, Outputs, PushPull,
     Role, Tags,
@@ -261,6 +261,9 @@ fn datagrams_never_exceed_the_size_limit() {
         g.tick(now);
         for (_, messages) in g.take_outputs().datagrams {
             assert!(datagram_len(&messages) <= MAX_DATAGRAM_BYTES);
+            assert!(messages.len() <= MAX_DATAGRAM_MESSAGES);
+            let encoded = concord::wire::datagram::encode_datagram(&messages).unwrap();
+            assert_eq!(encoded.len(), datagram_len(&messages));
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Seeded simulation of the gossip state machine over a lossy network.
 //!
 //! Every member runs the real `Gossip` state machine. Datagrams go through
-//! the real message codec (encoded, size-checked against the 1,400-byte
-//! limit, dropped with the configured loss, delayed, decoded); push/pull
+//! the real compound datagram codec (encoded, size-checked against the
+//! 1,400-byte limit, dropped with the configured loss, delayed, decoded); push/pull
 //! goes through the codec too, over a reliable "TCP" path.
 //!
 //! `SIM_SEEDS=N` (how many seeds) and `SIM_SEED_START=S` (first seed) choose
@@ -15,12 +15,12 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use concord::gossip::packing::{DATAGRAM_HEADER_BYTES, MAX_DATAGRAM_BYTES};
 use concord::gossip::{
     Gossip, GossipConfig, GossipMessage, JoinRefusal, MemberEvent, MemberStatus, PushPull, Role,
     Tags,
 };
 use concord::wire::Message;
+use concord::wire::datagram::{self, MAX_DATAGRAM_BYTES};
 
 /// The simulation advances in steps of this many milliseconds.
 const STEP_MS: u64 = 10;
@@ -135,29 +135,11 @@ fn config_for(i: usize) -> GossipConfig {
 }
 
 fn encode_datagram(messages: &[GossipMessage]) -> Vec<u8> {
-    let mut bytes = vec![0u8; DATAGRAM_HEADER_BYTES];
-    for message in messages {
-        let mut payload = Vec::new();
-        message.encode_payload(&mut payload);
-        bytes.push(message.message_type());
-        let len = u16::try_from(payload.len()).expect("payload fits a u16 length");
-        bytes.extend_from_slice(&len.to_be_bytes());
-        bytes.extend_from_slice(&payload);
-    }
-    bytes
+    datagram::encode_datagram(messages).expect("the state machine packs within the datagram limits")
 }
 
 fn decode_datagram(bytes: &[u8]) -> Vec<GossipMessage> {
-    let mut out = Vec::new();
-    let mut at = DATAGRAM_HEADER_BYTES;
-    while at < bytes.len() {
-        let kind = bytes[at];
-        let len = u16::from_be_bytes([bytes[at + 1], bytes[at + 2]]) as usize;
-        let payload = &bytes[at + 3..at + 3 + len];
-        out.push(GossipMessage::decode(kind, payload).expect("our own encoding decodes"));
-        at += 3 + len;
-    }
-    out
+    datagram::decode_datagram(bytes).expect("our own encoding decodes")
 }
 
 fn encode_message(message: &GossipMessage) -> Vec<u8> {

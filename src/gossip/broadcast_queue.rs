@@ -85,15 +85,23 @@ impl BroadcastQueue {
         }
     }
 
-    /// Takes broadcasts that fit in `budget_bytes` (packed sizes), counting
-    /// one transmission for each; entries sent `retransmit_limit` times are
-    /// dropped.
-    pub fn take(&mut self, budget_bytes: usize, retransmit_limit: u32) -> Vec<GossipMessage> {
+    /// Takes at most `max_count` broadcasts that fit in `budget_bytes`
+    /// (packed sizes), counting one transmission for each; entries sent
+    /// `retransmit_limit` times are dropped.
+    pub fn take(
+        &mut self,
+        budget_bytes: usize,
+        max_count: usize,
+        retransmit_limit: u32,
+    ) -> Vec<GossipMessage> {
         let mut free = budget_bytes;
         let mut chosen = Vec::new();
         let mut skipped = 0;
         for (key, queued) in &self.by_priority {
-            if free < MIN_PACKED_BROADCAST_BYTES || skipped >= MAX_SKIPPED_PER_TAKE {
+            if free < MIN_PACKED_BROADCAST_BYTES
+                || skipped >= MAX_SKIPPED_PER_TAKE
+                || chosen.len() >= max_count
+            {
                 break;
             }
             if queued.packed_len <= free {
@@ -137,7 +145,7 @@ mod tests {
         q.push("a", left("a", 1));
         let mut sent = 0;
         for _ in 0..10 {
-            sent += q.take(1000, 3).len();
+            sent += q.take(1000, 64, 3).len();
         }
         assert_eq!(sent, 3);
         assert!(q.is_empty());
@@ -149,17 +157,26 @@ mod tests {
         q.push("a", left("a", 1));
         q.push("a", left("a", 2));
         assert_eq!(q.len(), 1);
-        assert_eq!(q.take(1000, 3), vec![left("a", 2)]);
+        assert_eq!(q.take(1000, 64, 3), vec![left("a", 2)]);
     }
 
     #[test]
     fn least_sent_broadcasts_go_first_and_the_budget_is_respected() {
         let mut q = BroadcastQueue::new(16);
         q.push("a", left("a", 1));
-        assert_eq!(q.take(1000, 5).len(), 1);
+        assert_eq!(q.take(1000, 64, 5).len(), 1);
         q.push("b", left("b", 1));
         let one = packed_len(&left("b", 1));
-        assert_eq!(q.take(one, 5), vec![left("b", 1)]);
+        assert_eq!(q.take(one, 64, 5), vec![left("b", 1)]);
+    }
+
+    #[test]
+    fn at_most_max_count_broadcasts_are_taken() {
+        let mut q = BroadcastQueue::new(16);
+        for name in ["a", "b", "c"] {
+            q.push(name, left(name, 1));
+        }
+        assert_eq!(q.take(1000, 2, 5).len(), 2);
     }
 
     #[test]

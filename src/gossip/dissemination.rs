@@ -4,7 +4,7 @@
 
 use super::member::Member;
 use super::membership::Gossip;
-use super::packing::{DATAGRAM_BUDGET_BYTES, packed_len};
+use super::packing::{DATAGRAM_BUDGET_BYTES, MAX_DATAGRAM_MESSAGES, packed_len};
 use crate::wire::gossip_message::{GossipMessage, MemberStatus};
 
 impl Gossip {
@@ -13,11 +13,15 @@ impl Gossip {
     pub(super) fn send_with_piggyback(&mut self, to: &str, mut messages: Vec<GossipMessage>) {
         let used: usize = messages.iter().map(packed_len).sum();
         assert!(
-            used <= DATAGRAM_BUDGET_BYTES,
-            "a probe message alone exceeds the datagram size"
+            used <= DATAGRAM_BUDGET_BYTES && messages.len() <= MAX_DATAGRAM_MESSAGES,
+            "probe messages alone exceed the datagram limits"
         );
         let limit = self.retransmit_limit();
-        messages.extend(self.broadcasts.take(DATAGRAM_BUDGET_BYTES - used, limit));
+        let room = MAX_DATAGRAM_MESSAGES.saturating_sub(messages.len());
+        messages.extend(
+            self.broadcasts
+                .take(DATAGRAM_BUDGET_BYTES - used, room, limit),
+        );
         self.outputs.datagrams.push((to.to_owned(), messages));
     }
 
@@ -35,7 +39,9 @@ impl Gossip {
         });
         let limit = self.retransmit_limit();
         for target in targets {
-            let messages = self.broadcasts.take(DATAGRAM_BUDGET_BYTES, limit);
+            let messages =
+                self.broadcasts
+                    .take(DATAGRAM_BUDGET_BYTES, MAX_DATAGRAM_MESSAGES, limit);
             if messages.is_empty() {
                 return;
             }

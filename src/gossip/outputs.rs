@@ -39,8 +39,8 @@ pub struct LogLine {
 
 #[derive(Debug, Default, Clone)]
 pub struct Outputs {
-    /// `(to address, messages)`; each fits one datagram of at most
-    /// [`super::packing::MAX_DATAGRAM_BYTES`].
+    /// `(to address, messages)`; each batch encodes with
+    /// `wire::datagram::encode_datagram` within its byte and message limits.
     pub datagrams: Vec<(String, Vec<GossipMessage>)>,
     /// Full state exchanges to open over TCP (purpose gossip-sync); the
     /// answer goes to [`super::Gossip::receive_push_pull_reply`].

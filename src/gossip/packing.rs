@@ -1,17 +1,13 @@
-//! Datagram size accounting. A datagram is a compound of messages; the size
-//! of each message on the wire is its payload plus a fixed per-message
-//! overhead (type byte and 16-bit length), and the datagram adds a fixed
-//! header. These mirror the compound datagram layout of `src/wire`.
+//! Datagram size accounting for piggybacking: how many bytes and messages
+//! a compound datagram (`src/wire/datagram.rs`) can still take, so the
+//! state machine only ever emits batches that encode within the limits.
 
+use crate::wire::datagram::DATAGRAM_MESSAGE_LENGTH_BYTES;
+pub use crate::wire::datagram::{DATAGRAM_HEADER_BYTES, MAX_DATAGRAM_BYTES, MAX_DATAGRAM_MESSAGES};
 use crate::wire::gossip_message::GossipMessage;
 
-/// The UDP payload limit: small enough to avoid IP fragmentation on any
-/// ordinary path MTU (1500 minus IP/UDP headers, with margin).
-pub const MAX_DATAGRAM_BYTES: usize = 1400;
-/// The compound datagram's own header.
-pub const DATAGRAM_HEADER_BYTES: usize = 12;
-/// Per message: one type byte and a 16-bit payload length.
-pub const PER_MESSAGE_OVERHEAD_BYTES: usize = 3;
+/// Per message: its 16-bit length field and its type byte.
+pub const PER_MESSAGE_OVERHEAD_BYTES: usize = DATAGRAM_MESSAGE_LENGTH_BYTES + 1;
 /// Room for messages in one datagram.
 pub const DATAGRAM_BUDGET_BYTES: usize = MAX_DATAGRAM_BYTES - DATAGRAM_HEADER_BYTES;
 

@@ -3,6 +3,11 @@
 //! Requests carry an ID chosen by the sender so one connection can carry many
 //! requests in flight; the response echoes it.
 
+use super::error::WireError;
+use super::message::Message;
+use super::reader::Reader;
+use super::writer::WriteExt;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum Consistency {
@@ -177,3 +182,626 @@ pub enum RpcResult {
 /// Limits from Consul: keys up to 512 bytes, values up to 512 KiB.
 pub const MAX_KEY_BYTES: usize = 512;
 pub const MAX_VALUE_BYTES: usize = 512 * 1024;
+/// Node names, datacenters, roles, states, build strings, info section names.
+pub const MAX_NAME_BYTES: usize = 255;
+/// `IP:PORT` or `host:port`.
+pub const MAX_ADDRESS_BYTES: usize = 255;
+/// Free text: error messages, per-address join errors, `node info` fields.
+pub const MAX_TEXT_BYTES: usize = 4096;
+
+/// Message type bytes of client requests (range 0x20-0x3F).
+pub const TYPE_KV_GET: u8 = 0x20;
+pub const TYPE_KV_PUT: u8 = 0x21;
+pub const TYPE_KV_DELETE: u8 = 0x22;
+pub const TYPE_KV_LIST: u8 = 0x23;
+pub const TYPE_JOIN: u8 = 0x24;
+pub const TYPE_LEAVE: u8 = 0x25;
+pub const TYPE_MEMBERS: u8 = 0x26;
+pub const TYPE_PEERS: u8 = 0x27;
+pub const TYPE_INFO: u8 = 0x28;
+pub const TYPE_CATALOG_NODES: u8 = 0x29;
+
+/// Message type bytes of client responses (range 0x40-0x5F).
+pub const TYPE_KV_VALUE_RESULT: u8 = 0x40;
+pub const TYPE_KV_ENTRIES_RESULT: u8 = 0x41;
+pub const TYPE_KV_WRITTEN_RESULT: u8 = 0x42;
+pub const TYPE_KV_DELETED_RESULT: u8 = 0x43;
+pub const TYPE_JOINED_RESULT: u8 = 0x44;
+pub const TYPE_LEFT_RESULT: u8 = 0x45;
+pub const TYPE_MEMBERS_RESULT: u8 = 0x46;
+pub const TYPE_PEERS_RESULT: u8 = 0x47;
+pub const TYPE_INFO_RESULT: u8 = 0x48;
+pub const TYPE_CATALOG_NODES_RESULT: u8 = 0x49;
+pub const TYPE_ERROR_RESULT: u8 = 0x5F;
+
+/// Minimum encodings, for [`Reader::count`]: each string or byte field is at
+/// least its 4-byte length.
+const MIN_STRING_BYTES: usize = 4;
+/// key (4) + value (4) + create_index (8) + modify_index (8).
+const MIN_KV_ENTRY_BYTES: usize = 24;
+/// Two strings.
+const MIN_STRING_PAIR_BYTES: usize = 8;
+/// Six strings + protocol (1).
+const MIN_MEMBER_BYTES: usize = 25;
+/// name (4) + id (8) + address (4) + state (4) + voter (1).
+const MIN_PEER_BYTES: usize = 21;
+/// name (4) + field count (4).
+const MIN_INFO_SECTION_BYTES: usize = 8;
+/// Four strings.
+const MIN_CATALOG_NODE_BYTES: usize = 16;
+
+impl Consistency {
+    pub fn to_byte(self) -> u8 {
+        match self {
+            Consistency::Default => 0,
+            Consistency::Consistent => 1,
+            Consistency::Stale => 2,
+        }
+    }
+
+    pub fn from_byte(byte: u8) -> Result<Self, WireError> {
+        match byte {
+            0 => Ok(Consistency::Default),
+            1 => Ok(Consistency::Consistent),
+            2 => Ok(Consistency::Stale),
+            other => Err(WireError::InvalidValue {
+                field: "consistency",
+                value: u64::from(other),
+            }),
+        }
+    }
+}
+
+impl ErrorCode {
+    /// Codes start at 1 so an all-zero payload is not a valid error.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            ErrorCode::NotLeader => 1,
+            ErrorCode::NoLeader => 2,
+            ErrorCode::CasFailed => 3,
+            ErrorCode::KeyNotFound => 4,
+            ErrorCode::InvalidRequest => 5,
+            ErrorCode::NoServers => 6,
+            ErrorCode::Timeout => 7,
+            ErrorCode::ClusterMismatch => 8,
+            ErrorCode::Internal => 9,
+        }
+    }
+
+    pub fn from_byte(byte: u8) -> Result<Self, WireError> {
+        match byte {
+            1 => Ok(ErrorCode::NotLeader),
+            2 => Ok(ErrorCode::NoLeader),
+            3 => Ok(ErrorCode::CasFailed),
+            4 => Ok(ErrorCode::KeyNotFound),
+            5 => Ok(ErrorCode::InvalidRequest),
+            6 => Ok(ErrorCode::NoServers),
+            7 => Ok(ErrorCode::Timeout),
+            8 => Ok(ErrorCode::ClusterMismatch),
+            9 => Ok(ErrorCode::Internal),
+            other => Err(WireError::InvalidValue {
+                field: "error.code",
+                value: u64::from(other),
+            }),
+        }
+    }
+}
+
+/// An optional u64: presence byte (0 or 1), then the value when present.
+fn put_option_u64(out: &mut Vec<u8>, value: Option<u64>) {
+    out.put_bool(value.is_some());
+    if let Some(v) = value {
+        out.put_u64(v);
+    }
+}
+
+fn read_option_u64(r: &mut Reader<'_>, field: &'static str) -> Result<Option<u64>, WireError> {
+    Ok(if r.bool(field)? { Some(r.u64()?) } else { None })
+}
+
+fn encode_kv_entry(entry: &KvEntry, out: &mut Vec<u8>) {
+    out.put_string(&entry.key);
+    out.put_bytes(&entry.value);
+    out.put_u64(entry.create_index);
+    out.put_u64(entry.modify_index);
+}
+
+fn decode_kv_entry(r: &mut Reader<'_>) -> Result<KvEntry, WireError> {
+    Ok(KvEntry {
+        key: r.string("kv.key", MAX_KEY_BYTES)?,
+        value: r.bytes("kv.value", MAX_VALUE_BYTES)?.to_vec(),
+        create_index: r.u64()?,
+        modify_index: r.u64()?,
+    })
+}
+
+fn encode_string_pairs(pairs: &[(String, String)], out: &mut Vec<u8>) {
+    out.put_count(pairs.len());
+    for (a, b) in pairs {
+        out.put_string(a);
+        out.put_string(b);
+    }
+}
+
+fn decode_string_pairs(
+    r: &mut Reader<'_>,
+    first: &'static str,
+    first_max: usize,
+    second: &'static str,
+) -> Result<Vec<(String, String)>, WireError> {
+    let count = r.count(MIN_STRING_PAIR_BYTES)?;
+    let mut pairs = Vec::with_capacity(count);
+    for _ in 0..count {
+        let a = r.string(first, first_max)?;
+        let b = r.string(second, MAX_TEXT_BYTES)?;
+        pairs.push((a, b));
+    }
+    Ok(pairs)
+}
+
+/// Decodes `count` then that many elements with `decode_one`.
+fn decode_list<'a, T>(
+    r: &mut Reader<'a>,
+    min_element_bytes: usize,
+    mut decode_one: impl FnMut(&mut Reader<'a>) -> Result<T, WireError>,
+) -> Result<Vec<T>, WireError> {
+    let count = r.count(min_element_bytes)?;
+    let mut items = Vec::with_capacity(count);
+    for _ in 0..count {
+        items.push(decode_one(r)?);
+    }
+    Ok(items)
+}
+
+impl RequestBody {
+    pub fn message_type(&self) -> u8 {
+        match self {
+            RequestBody::KvGet { .. } => TYPE_KV_GET,
+            RequestBody::KvPut { .. } => TYPE_KV_PUT,
+            RequestBody::KvDelete { .. } => TYPE_KV_DELETE,
+            RequestBody::KvList { .. } => TYPE_KV_LIST,
+            RequestBody::Join { .. } => TYPE_JOIN,
+            RequestBody::Leave => TYPE_LEAVE,
+            RequestBody::Members => TYPE_MEMBERS,
+            RequestBody::Peers => TYPE_PEERS,
+            RequestBody::Info => TYPE_INFO,
+            RequestBody::CatalogNodes => TYPE_CATALOG_NODES,
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            RequestBody::KvGet { key, consistency } => {
+                out.put_string(key);
+                out.put_u8(consistency.to_byte());
+            }
+            RequestBody::KvPut { key, value, cas } => {
+                out.put_string(key);
+                out.put_bytes(value);
+                put_option_u64(out, *cas);
+            }
+            RequestBody::KvDelete { key, recurse } => {
+                out.put_string(key);
+                out.put_bool(*recurse);
+            }
+            RequestBody::KvList {
+                prefix,
+                consistency,
+            } => {
+                out.put_string(prefix);
+                out.put_u8(consistency.to_byte());
+            }
+            RequestBody::Join { addresses } => {
+                out.put_count(addresses.len());
+                for address in addresses {
+                    out.put_string(address);
+                }
+            }
+            RequestBody::Leave
+            | RequestBody::Members
+            | RequestBody::Peers
+            | RequestBody::Info
+            | RequestBody::CatalogNodes => {}
+        }
+    }
+
+    fn decode(message_type: u8, r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(match message_type {
+            TYPE_KV_GET => RequestBody::KvGet {
+                key: r.string("kv_get.key", MAX_KEY_BYTES)?,
+                consistency: Consistency::from_byte(r.u8()?)?,
+            },
+            TYPE_KV_PUT => RequestBody::KvPut {
+                key: r.string("kv_put.key", MAX_KEY_BYTES)?,
+                value: r.bytes("kv_put.value", MAX_VALUE_BYTES)?.to_vec(),
+                cas: read_option_u64(r, "kv_put.cas")?,
+            },
+            TYPE_KV_DELETE => RequestBody::KvDelete {
+                key: r.string("kv_delete.key", MAX_KEY_BYTES)?,
+                recurse: r.bool("kv_delete.recurse")?,
+            },
+            TYPE_KV_LIST => RequestBody::KvList {
+                prefix: r.string("kv_list.prefix", MAX_KEY_BYTES)?,
+                consistency: Consistency::from_byte(r.u8()?)?,
+            },
+            TYPE_JOIN => RequestBody::Join {
+                addresses: decode_list(r, MIN_STRING_BYTES, |r| {
+                    r.string("join.address", MAX_ADDRESS_BYTES)
+                })?,
+            },
+            TYPE_LEAVE => RequestBody::Leave,
+            TYPE_MEMBERS => RequestBody::Members,
+            TYPE_PEERS => RequestBody::Peers,
+            TYPE_INFO => RequestBody::Info,
+            TYPE_CATALOG_NODES => RequestBody::CatalogNodes,
+            other => return Err(WireError::UnknownMessageType(other)),
+        })
+    }
+}
+
+/// Layout: `request_id u64 | body`, the body chosen by the message type byte.
+impl Message for ClientRequest {
+    fn message_type(&self) -> u8 {
+        self.body.message_type()
+    }
+
+    fn encode_payload(&self, out: &mut Vec<u8>) {
+        out.put_u64(self.request_id);
+        self.body.encode(out);
+    }
+
+    fn decode(message_type: u8, payload: &[u8]) -> Result<Self, WireError> {
+        if !(TYPE_KV_GET..=TYPE_CATALOG_NODES).contains(&message_type) {
+            return Err(WireError::UnknownMessageType(message_type));
+        }
+        let mut r = Reader::new(payload);
+        let request_id = r.u64()?;
+        let body = RequestBody::decode(message_type, &mut r)?;
+        r.finish()?;
+        Ok(ClientRequest { request_id, body })
+    }
+}
+
+impl ResponseBody {
+    pub fn message_type(&self) -> u8 {
+        match self {
+            ResponseBody::Err(_) => TYPE_ERROR_RESULT,
+            ResponseBody::Ok(result) => match result {
+                RpcResult::KvValue(_) => TYPE_KV_VALUE_RESULT,
+                RpcResult::KvEntries(_) => TYPE_KV_ENTRIES_RESULT,
+                RpcResult::KvWritten { .. } => TYPE_KV_WRITTEN_RESULT,
+                RpcResult::KvDeleted { .. } => TYPE_KV_DELETED_RESULT,
+                RpcResult::Joined { .. } => TYPE_JOINED_RESULT,
+                RpcResult::Left => TYPE_LEFT_RESULT,
+                RpcResult::Members(_) => TYPE_MEMBERS_RESULT,
+                RpcResult::Peers(_) => TYPE_PEERS_RESULT,
+                RpcResult::Info(_) => TYPE_INFO_RESULT,
+                RpcResult::CatalogNodes(_) => TYPE_CATALOG_NODES_RESULT,
+            },
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            ResponseBody::Err(error) => {
+                out.put_u8(error.code.to_byte());
+                out.put_string(&error.message);
+                out.put_bool(error.leader_hint.is_some());
+                if let Some(hint) = &error.leader_hint {
+                    out.put_string(hint);
+                }
+            }
+            ResponseBody::Ok(result) => result.encode(out),
+        }
+    }
+
+    fn decode(message_type: u8, r: &mut Reader<'_>) -> Result<Self, WireError> {
+        if message_type != TYPE_ERROR_RESULT {
+            return Ok(ResponseBody::Ok(RpcResult::decode(message_type, r)?));
+        }
+        let code = ErrorCode::from_byte(r.u8()?)?;
+        let message = r.string("error.message", MAX_TEXT_BYTES)?;
+        let leader_hint = if r.bool("error.leader_hint")? {
+            Some(r.string("error.leader_hint", MAX_ADDRESS_BYTES)?)
+        } else {
+            None
+        };
+        Ok(ResponseBody::Err(RpcError {
+            code,
+            message,
+            leader_hint,
+        }))
+    }
+}
+
+impl RpcResult {
+    fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            RpcResult::KvValue(entry) => {
+                out.put_bool(entry.is_some());
+                if let Some(entry) = entry {
+                    encode_kv_entry(entry, out);
+                }
+            }
+            RpcResult::KvEntries(entries) => {
+                out.put_count(entries.len());
+                for entry in entries {
+                    encode_kv_entry(entry, out);
+                }
+            }
+            RpcResult::KvWritten { index } | RpcResult::KvDeleted { index } => {
+                out.put_u64(*index);
+            }
+            RpcResult::Joined { contacted, errors } => {
+                out.put_u32(*contacted);
+                encode_string_pairs(errors, out);
+            }
+            RpcResult::Left => {}
+            RpcResult::Members(members) => {
+                out.put_count(members.len());
+                for m in members {
+                    out.put_string(&m.name);
+                    out.put_string(&m.address);
+                    out.put_string(&m.status);
+                    out.put_string(&m.role);
+                    out.put_string(&m.build);
+                    out.put_u8(m.protocol);
+                    out.put_string(&m.datacenter);
+                }
+            }
+            RpcResult::Peers(peers) => {
+                out.put_count(peers.len());
+                for p in peers {
+                    out.put_string(&p.name);
+                    out.put_u64(p.id);
+                    out.put_string(&p.address);
+                    out.put_string(&p.state);
+                    out.put_bool(p.voter);
+                }
+            }
+            RpcResult::Info(sections) => {
+                out.put_count(sections.len());
+                for section in sections {
+                    out.put_string(&section.name);
+                    encode_string_pairs(&section.fields, out);
+                }
+            }
+            RpcResult::CatalogNodes(nodes) => {
+                out.put_count(nodes.len());
+                for n in nodes {
+                    out.put_string(&n.name);
+                    out.put_string(&n.address);
+                    out.put_string(&n.role);
+                    out.put_string(&n.datacenter);
+                }
+            }
+        }
+    }
+
+    fn decode(message_type: u8, r: &mut Reader<'_>) -> Result<Self, WireError> {
+        Ok(match message_type {
+            TYPE_KV_VALUE_RESULT => RpcResult::KvValue(if r.bool("kv_value.present")? {
+                Some(decode_kv_entry(r)?)
+            } else {
+                None
+            }),
+            TYPE_KV_ENTRIES_RESULT => {
+                RpcResult::KvEntries(decode_list(r, MIN_KV_ENTRY_BYTES, decode_kv_entry)?)
+            }
+            TYPE_KV_WRITTEN_RESULT => RpcResult::KvWritten { index: r.u64()? },
+            TYPE_KV_DELETED_RESULT => RpcResult::KvDeleted { index: r.u64()? },
+            TYPE_JOINED_RESULT => RpcResult::Joined {
+                contacted: r.u32()?,
+                errors: decode_string_pairs(
+                    r,
+                    "joined.address",
+                    MAX_ADDRESS_BYTES,
+                    "joined.error",
+                )?,
+            },
+            TYPE_LEFT_RESULT => RpcResult::Left,
+            TYPE_MEMBERS_RESULT => RpcResult::Members(decode_list(r, MIN_MEMBER_BYTES, |r| {
+                Ok(MemberInfo {
+                    name: r.string("member.name", MAX_NAME_BYTES)?,
+                    address: r.string("member.address", MAX_ADDRESS_BYTES)?,
+                    status: r.string("member.status", MAX_NAME_BYTES)?,
+                    role: r.string("member.role", MAX_NAME_BYTES)?,
+                    build: r.string("member.build", MAX_NAME_BYTES)?,
+                    protocol: r.u8()?,
+                    datacenter: r.string("member.datacenter", MAX_NAME_BYTES)?,
+                })
+            })?),
+            TYPE_PEERS_RESULT => RpcResult::Peers(decode_list(r, MIN_PEER_BYTES, |r| {
+                Ok(PeerInfo {
+                    name: r.string("peer.name", MAX_NAME_BYTES)?,
+                    id: r.u64()?,
+                    address: r.string("peer.address", MAX_ADDRESS_BYTES)?,
+                    state: r.string("peer.state", MAX_NAME_BYTES)?,
+                    voter: r.bool("peer.voter")?,
+                })
+            })?),
+            TYPE_INFO_RESULT => RpcResult::Info(decode_list(r, MIN_INFO_SECTION_BYTES, |r| {
+                Ok(InfoSection {
+                    name: r.string("info.section", MAX_NAME_BYTES)?,
+                    fields: decode_string_pairs(r, "info.key", MAX_TEXT_BYTES, "info.value")?,
+                })
+            })?),
+            TYPE_CATALOG_NODES_RESULT => {
+                RpcResult::CatalogNodes(decode_list(r, MIN_CATALOG_NODE_BYTES, |r| {
+                    Ok(CatalogNode {
+                        name: r.string("catalog.name", MAX_NAME_BYTES)?,
+                        address: r.string("catalog.address", MAX_ADDRESS_BYTES)?,
+                        role: r.string("catalog.role", MAX_NAME_BYTES)?,
+                        datacenter: r.string("catalog.datacenter", MAX_NAME_BYTES)?,
+                    })
+                })?)
+            }
+            other => return Err(WireError::UnknownMessageType(other)),
+        })
+    }
+}
+
+/// Layout: `request_id u64 | body`. A success is one message type per result
+/// kind; an error is type 0x5F whatever the request was.
+impl Message for ClientResponse {
+    fn message_type(&self) -> u8 {
+        self.body.message_type()
+    }
+
+    fn encode_payload(&self, out: &mut Vec<u8>) {
+        out.put_u64(self.request_id);
+        self.body.encode(out);
+    }
+
+    fn decode(message_type: u8, payload: &[u8]) -> Result<Self, WireError> {
+        let known = (TYPE_KV_VALUE_RESULT..=TYPE_CATALOG_NODES_RESULT).contains(&message_type)
+            || message_type == TYPE_ERROR_RESULT;
+        if !known {
+            return Err(WireError::UnknownMessageType(message_type));
+        }
+        let mut r = Reader::new(payload);
+        let request_id = r.u64()?;
+        let body = ResponseBody::decode(message_type, &mut r)?;
+        r.finish()?;
+        Ok(ClientResponse { request_id, body })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip<M: Message + PartialEq + std::fmt::Debug>(message: &M) {
+        let mut payload = Vec::new();
+        message.encode_payload(&mut payload);
+        assert_eq!(
+            &M::decode(message.message_type(), &payload).unwrap(),
+            message
+        );
+    }
+
+    #[test]
+    fn every_request_body_round_trips() {
+        let bodies = vec![
+            RequestBody::KvGet {
+                key: "a/b".into(),
+                consistency: Consistency::Consistent,
+            },
+            RequestBody::KvPut {
+                key: "a".into(),
+                value: vec![1, 2, 3],
+                cas: Some(0),
+            },
+            RequestBody::KvPut {
+                key: "a".into(),
+                value: vec![],
+                cas: None,
+            },
+            RequestBody::KvDelete {
+                key: "a/".into(),
+                recurse: true,
+            },
+            RequestBody::KvList {
+                prefix: "a/".into(),
+                consistency: Consistency::Stale,
+            },
+            RequestBody::Join {
+                addresses: vec!["10.0.0.1:8300".into(), "10.0.0.2:8300".into()],
+            },
+            RequestBody::Leave,
+            RequestBody::Members,
+            RequestBody::Peers,
+            RequestBody::Info,
+            RequestBody::CatalogNodes,
+        ];
+        for body in bodies {
+            round_trip(&ClientRequest {
+                request_id: 77,
+                body,
+            });
+        }
+    }
+
+    #[test]
+    fn every_response_body_round_trips() {
+        let entry = KvEntry {
+            key: "k".into(),
+            value: b"v".to_vec(),
+            create_index: 3,
+            modify_index: 8,
+        };
+        let results = vec![
+            RpcResult::KvValue(None),
+            RpcResult::KvValue(Some(entry.clone())),
+            RpcResult::KvEntries(vec![entry.clone(), entry]),
+            RpcResult::KvWritten { index: 12 },
+            RpcResult::KvDeleted { index: 13 },
+            RpcResult::Joined {
+                contacted: 1,
+                errors: vec![("10.0.0.9:8300".into(), "connection refused".into())],
+            },
+            RpcResult::Left,
+            RpcResult::Members(vec![MemberInfo {
+                name: "n1".into(),
+                address: "10.0.0.1:8301".into(),
+                status: "alive".into(),
+                role: "server".into(),
+                build: "0.1.0".into(),
+                protocol: 1,
+                datacenter: "dc1".into(),
+            }]),
+            RpcResult::Peers(vec![PeerInfo {
+                name: "n1".into(),
+                id: 99,
+                address: "10.0.0.1:8300".into(),
+                state: "leader".into(),
+                voter: true,
+            }]),
+            RpcResult::Info(vec![InfoSection {
+                name: "raft".into(),
+                fields: vec![("term".into(), "4".into())],
+            }]),
+            RpcResult::CatalogNodes(vec![CatalogNode {
+                name: "n1".into(),
+                address: "10.0.0.1".into(),
+                role: "client".into(),
+                datacenter: "dc1".into(),
+            }]),
+        ];
+        for result in results {
+            round_trip(&ClientResponse {
+                request_id: 5,
+                body: ResponseBody::Ok(result),
+            });
+        }
+        round_trip(&ClientResponse {
+            request_id: 6,
+            body: ResponseBody::Err(RpcError {
+                code: ErrorCode::NotLeader,
+                message: "not the leader".into(),
+                leader_hint: Some("10.0.0.2:8300".into()),
+            }),
+        });
+    }
+
+    #[test]
+    fn oversized_key_is_refused() {
+        let request = ClientRequest {
+            request_id: 1,
+            body: RequestBody::KvGet {
+                key: "k".repeat(MAX_KEY_BYTES + 1),
+                consistency: Consistency::Default,
+            },
+        };
+        let mut payload = Vec::new();
+        request.encode_payload(&mut payload);
+        assert_eq!(
+            ClientRequest::decode(TYPE_KV_GET, &payload),
+            Err(WireError::FieldTooLong {
+                field: "kv_get.key",
+                len: MAX_KEY_BYTES + 1,
+                max: MAX_KEY_BYTES
+            })
+        );
+    }
+}

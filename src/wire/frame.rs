@@ -118,6 +118,10 @@ pub struct FrameDecoder {
     length_filled: usize,
     /// The declared length once the length field is complete.
     declared_length: Option<u32>,
+    /// Kept apart from the body so the payload needs no shift when the
+    /// frame is handed out.
+    message_type: Option<u8>,
+    /// Payload then CRC: everything after the type byte.
     body: Vec<u8>,
     /// A decoder that returned an error stays failed: the stream has lost
     /// its framing and the connection must be closed.
@@ -131,6 +135,7 @@ impl FrameDecoder {
             length_bytes: [0; FRAME_LENGTH_BYTES],
             length_filled: 0,
             declared_length: None,
+            message_type: None,
             body: Vec::new(),
             failed: None,
         }
@@ -173,15 +178,33 @@ impl FrameDecoder {
             // length is a claim, not a promise.
             self.body.clear();
         }
+        if self.message_type.is_none() {
+            match input.get(taken) {
+                Some(&byte) => {
+                    self.message_type = Some(byte);
+                    taken += 1;
+                }
+                None => return taken,
+            }
+        }
         let declared = self.declared_length.unwrap_or(0) as usize;
-        let want = declared - self.body.len();
+        let want = declared - 1 - self.body.len();
         let n = want.min(input.len() - taken);
+        let needed = self.body.len() + n;
+        if needed > self.body.capacity() {
+            // Grow geometrically (a frame arriving in many reads is copied a
+            // few times, not once per read) but never past the declared
+            // length: plain Vec doubling could hold twice the frame limit.
+            let target = needed.max(self.body.capacity() * 2).min(declared - 1);
+            self.body.reserve_exact(target - self.body.len());
+        }
         self.body.extend_from_slice(&input[taken..taken + n]);
         taken + n
     }
 
     fn frame_complete(&self) -> bool {
-        matches!(self.declared_length, Some(len) if self.body.len() == len as usize)
+        self.message_type.is_some()
+            && matches!(self.declared_length, Some(len) if self.body.len() + 1 == len as usize)
     }
 
     /// The next complete, CRC-checked frame; `Ok(None)` when more bytes are
@@ -193,20 +216,22 @@ impl FrameDecoder {
         if !self.frame_complete() {
             return Ok(None);
         }
-        let body = std::mem::take(&mut self.body);
+        let mut payload = std::mem::take(&mut self.body);
+        let message_type = self.message_type.take().unwrap_or(0);
         self.declared_length = None;
         self.length_filled = 0;
-        let crc_at = body.len() - 4;
-        let expected = BigEndian::read_u32(&body[crc_at..]);
-        let actual = crc32fast::hash(&body[..crc_at]);
+        let crc_at = payload.len() - 4;
+        let expected = BigEndian::read_u32(&payload[crc_at..]);
+        let mut hasher = crc32fast::Hasher::new();
+        hasher.update(&[message_type]);
+        hasher.update(&payload[..crc_at]);
+        let actual = hasher.finalize();
         if expected != actual {
             let err = WireError::BadCrc { expected, actual };
             self.failed = Some(err.clone());
             return Err(err);
         }
-        let mut payload = body;
         payload.truncate(crc_at);
-        let message_type = payload.remove(0);
         Ok(Some(Frame {
             message_type,
             payload,
@@ -215,7 +240,7 @@ impl FrameDecoder {
 
     /// Bytes held for the frame being assembled.
     pub fn buffered_bytes(&self) -> usize {
-        self.length_filled + self.body.len()
+        self.length_filled + usize::from(self.message_type.is_some()) + self.body.len()
     }
 }
 
@@ -284,6 +309,25 @@ mod tests {
                 declared: 0x1001,
                 max: 1024
             })
+        );
+    }
+
+    #[test]
+    fn body_buffer_never_grows_past_the_declared_frame() {
+        let mut bytes = Vec::new();
+        encode_frame(&Blob(vec![3; 100_000]), &mut bytes);
+        let declared_body = bytes.len() - FRAME_LENGTH_BYTES - 1;
+        let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_BYTES);
+        let mut input = &bytes[..];
+        while !input.is_empty() {
+            let piece = &input[..input.len().min(1000)];
+            let taken = decoder.feed(piece);
+            input = &input[taken..];
+            assert!(decoder.body.capacity() <= declared_body);
+        }
+        assert_eq!(
+            decoder.next_frame().unwrap().unwrap().decode::<Blob>(),
+            Ok(Blob(vec![3; 100_000]))
         );
     }
 

@@ -4,6 +4,7 @@
 
 pub mod client_message;
 pub mod configuration;
+pub mod datagram;
 pub mod error;
 pub mod frame;
 pub mod gossip_message;
