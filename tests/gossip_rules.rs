@@ -385,3 +385,69 @@ fn the_member_table_is_bounded() {
     let g = with_members(config, 10);
     assert_eq!(g.members().count(), 4);
 }
+
+#[test]
+fn a_member_whose_probes_go_unanswered_slows_its_own_probing() {
+    let config = config();
+    let mut g = with_members(config.clone(), 8);
+    let mut ping_times = Vec::new();
+    let mut now = 0;
+    while now < 30_000 && ping_times.len() < 5 {
+        now += 10;
+        g.tick(now);
+        // Nothing answers: no acks, and the helpers send no nacks either.
+        let out = g.take_outputs();
+        if sent(&out)
+            .iter()
+            .any(|m| matches!(m, GossipMessage::Ping { .. }))
+        {
+            ping_times.push(now);
+        }
+    }
+    assert_eq!(ping_times.len(), 5);
+    assert_eq!(ping_times[1] - ping_times[0], config.probe_interval_ms);
+    assert_eq!(g.health_score(), config.awareness_max_multiplier - 1);
+    let last_gap = ping_times[4] - ping_times[3];
+    assert_eq!(
+        last_gap,
+        config.probe_interval_ms * u64::from(config.awareness_max_multiplier),
+        "the probe interval is scaled by health score + 1"
+    );
+}
+
+#[test]
+fn nacks_from_helpers_spare_our_health_when_the_target_is_silent() {
+    let run = |helpers_nack: bool| {
+        let mut g = with_members(config(), 6);
+        let mut now = 0;
+        let mut probe_seq = None;
+        while now < 10_000 {
+            now += 10;
+            g.tick(now);
+            let out = g.take_outputs();
+            for (to, messages) in &out.datagrams {
+                for m in messages {
+                    match m {
+                        GossipMessage::Ping { seq_no, .. } if probe_seq.is_none() => {
+                            probe_seq = Some(*seq_no)
+                        }
+                        GossipMessage::IndirectPing { seq_no, .. } if helpers_nack => g
+                            .receive_datagram(
+                                to,
+                                vec![GossipMessage::Nack { seq_no: *seq_no }],
+                                now,
+                            ),
+                        _ => {}
+                    }
+                }
+            }
+            if g.members().any(|m| m.status == MemberStatus::Suspect) {
+                break;
+            }
+        }
+        assert!(probe_seq.is_some());
+        g.health_score()
+    };
+    assert_eq!(run(true), 0, "helpers answered: the target is the problem");
+    assert_eq!(run(false), 3, "three silent helpers: we are the problem");
+}

@@ -84,6 +84,9 @@ impl Gossip {
 
     /// Announces a graceful leave. The agent keeps the state machine running
     /// until [`Gossip::is_leave_complete`] so the news can spread, then stops.
+    /// Leaving is terminal: this node stops probing and never refutes again;
+    /// a restarted agent starts a new state machine, which learns of its old
+    /// "left" record when it joins and refutes it with a higher incarnation.
     pub fn leave(&mut self, now_ms: u64) {
         if self.leave_started_ms.is_some() {
             return;
