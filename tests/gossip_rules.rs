@@ -451,3 +451,44 @@ fn nacks_from_helpers_spare_our_health_when_the_target_is_silent() {
     assert_eq!(run(true), 0, "helpers answered: the target is the problem");
     assert_eq!(run(false), 3, "three silent helpers: we are the problem");
 }
+
+#[test]
+fn a_restarted_member_refutes_its_old_left_record_and_rejoins() {
+    let mut a = with_members(config(), 3);
+    a.receive_datagram(
+        &address(2),
+        vec![GossipMessage::Left {
+            incarnation: 1,
+            name: name(2),
+        }],
+        10,
+    );
+    let mut b = Gossip::new(GossipConfig::lan(&name(2), &address(2), tags()), 3, 20);
+    b.join(&[address(0)]);
+    let (_, push) = b.take_outputs().push_pulls.remove(0);
+    let reply = a.receive_push_pull(&address(2), push, 30).unwrap();
+    assert_eq!(
+        a.member(&name(2)).unwrap().status,
+        MemberStatus::Left,
+        "the restarted member's first claim is no newer than its left record"
+    );
+    b.receive_push_pull_reply(&address(0), reply, 40).unwrap();
+    assert_eq!(b.local_member().incarnation, 2, "refuted the left record");
+    let mut now = 40;
+    while a.member(&name(2)).unwrap().status != MemberStatus::Alive && now < 5_000 {
+        now += 50;
+        b.tick(now);
+        for (to, messages) in b.take_outputs().datagrams {
+            if to == address(0) {
+                a.receive_datagram(&address(2), messages, now);
+            }
+        }
+    }
+    assert_eq!(a.member(&name(2)).unwrap().status, MemberStatus::Alive);
+    assert!(
+        a.take_outputs()
+            .events
+            .iter()
+            .any(|e| matches!(e, MemberEvent::Joined(m) if m.name == "n2" && m.incarnation == 2))
+    );
+}
