@@ -102,12 +102,29 @@ impl ProbeState {
 impl Gossip {
     pub(super) fn tick_probe(&mut self, now_ms: u64) {
         if let Some(probe) = &self.probe.current {
-            if probe.acked {
+            let target = probe.target.clone();
+            let finished = if probe.acked {
                 self.probe.current = None;
+                true
             } else if now_ms >= probe.end_ms {
                 self.fail_probe(now_ms);
-            } else if !probe.indirect_sent && now_ms >= probe.ping_deadline_ms {
-                self.send_indirect_probes();
+                true
+            } else {
+                if !probe.indirect_sent && now_ms >= probe.ping_deadline_ms {
+                    self.send_indirect_probes();
+                }
+                false
+            };
+            // Keep probing a member we still hold suspect: each probe carries
+            // the suspicion, and each ack from it the refutation, which gossip
+            // alone may have failed to bring us on a lossy network.
+            if finished
+                && self
+                    .members
+                    .get(&target)
+                    .is_some_and(|m| m.status == MemberStatus::Suspect)
+            {
+                self.probe.probe_soon(&target);
             }
         }
         if self.probe.current.is_none()
