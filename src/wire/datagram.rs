@@ -69,6 +69,12 @@ pub fn decode_datagram<M: Message>(bytes: &[u8]) -> Result<Vec<M>, WireError> {
             max: MAX_DATAGRAM_BYTES,
         });
     }
+    if bytes.len() < DATAGRAM_HEADER_BYTES {
+        return Err(WireError::Truncated {
+            needed: DATAGRAM_HEADER_BYTES,
+            remaining: bytes.len(),
+        });
+    }
     let mut r = Reader::new(bytes);
     let magic = r.take(DATAGRAM_MAGIC.len())?;
     if magic != DATAGRAM_MAGIC {

@@ -190,6 +190,14 @@ impl FrameDecoder {
         let declared = self.declared_length.unwrap_or(0) as usize;
         let want = declared - 1 - self.body.len();
         let n = want.min(input.len() - taken);
+        let needed = self.body.len() + n;
+        if needed > self.body.capacity() {
+            // Grow geometrically (a frame arriving in many reads is copied a
+            // few times, not once per read) but never past the declared
+            // length: plain Vec doubling could hold twice the frame limit.
+            let target = needed.max(self.body.capacity() * 2).min(declared - 1);
+            self.body.reserve_exact(target - self.body.len());
+        }
         self.body.extend_from_slice(&input[taken..taken + n]);
         taken + n
     }
@@ -301,6 +309,25 @@ mod tests {
                 declared: 0x1001,
                 max: 1024
             })
+        );
+    }
+
+    #[test]
+    fn body_buffer_never_grows_past_the_declared_frame() {
+        let mut bytes = Vec::new();
+        encode_frame(&Blob(vec![3; 100_000]), &mut bytes);
+        let declared_body = bytes.len() - FRAME_LENGTH_BYTES - 1;
+        let mut decoder = FrameDecoder::new(DEFAULT_MAX_FRAME_BYTES);
+        let mut input = &bytes[..];
+        while !input.is_empty() {
+            let piece = &input[..input.len().min(1000)];
+            let taken = decoder.feed(piece);
+            input = &input[taken..];
+            assert!(decoder.body.capacity() <= declared_body);
+        }
+        assert_eq!(
+            decoder.next_frame().unwrap().unwrap().decode::<Blob>(),
+            Ok(Blob(vec![3; 100_000]))
         );
     }
 

@@ -8,6 +8,7 @@ pub mod configuration;
 pub mod datagram;
 pub mod error;
 pub mod frame;
+pub mod gossip_message;
 pub mod message;
 pub mod raft_message;
 pub mod reader;

@@ -1,0 +1,82 @@
+//! Spreading state changes: piggybacked on every ping, ack and nack, and
+//! gossiped every gossip interval to a few random members (SWIM §4.4,
+//! memberlist's gossip()). Datagrams are packed to the size limit.
+
+use super::member::Member;
+use super::membership::Gossip;
+use super::packing::{DATAGRAM_BUDGET_BYTES, MAX_DATAGRAM_MESSAGES, packed_len};
+use crate::wire::gossip_message::{GossipMessage, MemberStatus};
+
+impl Gossip {
+    /// Queues a datagram to `to` holding `messages` and as many pending
+    /// broadcasts as fit in the rest of the datagram.
+    pub(super) fn send_with_piggyback(&mut self, to: &str, mut messages: Vec<GossipMessage>) {
+        let used: usize = messages.iter().map(packed_len).sum();
+        assert!(
+            used <= DATAGRAM_BUDGET_BYTES && messages.len() <= MAX_DATAGRAM_MESSAGES,
+            "probe messages alone exceed the datagram limits"
+        );
+        let limit = self.retransmit_limit();
+        let room = MAX_DATAGRAM_MESSAGES.saturating_sub(messages.len());
+        messages.extend(
+            self.broadcasts
+                .take(DATAGRAM_BUDGET_BYTES - used, room, limit),
+        );
+        self.outputs.datagrams.push((to.to_owned(), messages));
+    }
+
+    pub(super) fn gossip_round(&mut self, now_ms: u64) {
+        if self.broadcasts.is_empty() {
+            return;
+        }
+        let to_the_dead_ms = self.config.gossip_to_the_dead_ms;
+        let targets = self.random_members(self.config.gossip_nodes, |m| match m.status {
+            MemberStatus::Alive | MemberStatus::Suspect => true,
+            // A member declared dead may be alive behind a lossy link:
+            // keep telling it for a while so it can refute.
+            MemberStatus::Dead => now_ms.saturating_sub(m.status_changed_ms) < to_the_dead_ms,
+            MemberStatus::Left => false,
+        });
+        let limit = self.retransmit_limit();
+        for target in targets {
+            let messages =
+                self.broadcasts
+                    .take(DATAGRAM_BUDGET_BYTES, MAX_DATAGRAM_MESSAGES, limit);
+            if messages.is_empty() {
+                return;
+            }
+            self.outputs.datagrams.push((target.address, messages));
+        }
+    }
+
+    /// Up to `count` distinct other members passing `eligible`, chosen at
+    /// random by rejection sampling (bounded: memberlist's kRandomNodes).
+    pub(super) fn random_members(
+        &mut self,
+        count: usize,
+        eligible: impl Fn(&Member) -> bool,
+    ) -> Vec<Member> {
+        let candidates = self.probe.targets().len();
+        let mut chosen: Vec<Member> = Vec::with_capacity(count);
+        if candidates == 0 {
+            return chosen;
+        }
+        let max_attempts = 3 * candidates;
+        for _ in 0..max_attempts {
+            if chosen.len() >= count {
+                break;
+            }
+            let at = self.rng.below(candidates);
+            let name = &self.probe.targets()[at];
+            if chosen.iter().any(|m| &m.name == name) {
+                continue;
+            }
+            if let Some(member) = self.members.get(name)
+                && eligible(member)
+            {
+                chosen.push(member.clone());
+            }
+        }
+        chosen
+    }
+}
