@@ -126,7 +126,7 @@ fn info_has_agent_raft_and_gossip_sections() {
 }
 
 #[test]
-fn kv_and_raft_requests_say_raft_is_not_wired_yet() {
+fn kv_and_raft_requests_say_raft_is_not_wired_yet_and_join_reports_failures() {
     let bind = "127.0.5.3:18303";
     let _agent = AgentProcess::start(bind, "gamma", &["--bootstrap"]);
     for args in [
@@ -149,12 +149,15 @@ fn kv_and_raft_requests_say_raft_is_not_wired_yet() {
     assert!(info.lines().any(|l| l == "\tserver = true"), "{info}");
     assert!(info.lines().any(|l| l == "\tbootstrap = true"), "{info}");
 
+    // Gossip is wired: a join to nobody reports the address that failed.
     let output = node(bind, &["join", "127.0.5.99"]);
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(
-        text(&output.stderr),
-        "Error: gossip not yet wired into the agent\n"
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("Error joining address '127.0.5.99:8300': "),
+        "{stderr}"
     );
+    assert!(stderr.ends_with("Failed to join any nodes.\n"), "{stderr}");
 }
 
 #[test]

@@ -160,6 +160,11 @@ impl Context<'_> {
         self.transport.connection_count()
     }
 
+    /// The peer address of an open connection.
+    pub fn remote_addr(&self, id: ConnectionId) -> Option<SocketAddr> {
+        self.transport.connections.get(&id).map(|c| c.remote)
+    }
+
     /// Queued bytes on a connection, `None` when it is closed.
     pub fn queued_bytes(&self, id: ConnectionId) -> Option<usize> {
         self.transport

@@ -23,6 +23,12 @@ pub struct GossipInfo {
     pub alive: usize,
     pub failed: usize,
     pub left: usize,
+    /// Lifeguard local health: 0 is healthy.
+    pub health_score: u32,
+    /// This agent's own incarnation number.
+    pub incarnation: u64,
+    /// State changes still to be gossiped.
+    pub pending_broadcasts: usize,
 }
 
 impl RaftInfo {
@@ -54,6 +60,12 @@ impl GossipInfo {
                 ("alive".into(), self.alive.to_string()),
                 ("failed".into(), self.failed.to_string()),
                 ("left".into(), self.left.to_string()),
+                ("health_score".into(), self.health_score.to_string()),
+                ("incarnation".into(), self.incarnation.to_string()),
+                (
+                    "pending_broadcasts".into(),
+                    self.pending_broadcasts.to_string(),
+                ),
             ],
         }
     }

@@ -1,0 +1,349 @@
+//! Gossip between real `node agent` processes, each test on its own
+//! loopback addresses (127.0.6.x / 127.0.7.x, distinct ports): join, retry
+//! join at startup, failure detection, graceful leave, the restart rules and
+//! hostile datagrams. Every process is killed when its guard drops, also
+//! when a test fails; every wait polls with a bound.
+
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Long enough for the default timers (1 s probes, suspicion ≤ 24 s for 3
+/// members) with margin on a loaded machine.
+const CONVERGE: Duration = Duration::from_secs(20);
+const FAILURE_DETECTED: Duration = Duration::from_secs(40);
+
+/// One agent: its address, name and data directory outlive the process, so
+/// it can be restarted on the same data.
+struct Agent {
+    child: Option<Child>,
+    bind: String,
+    name: String,
+    data_dir: PathBuf,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+impl Agent {
+    fn new(bind: &str, name: &str) -> Agent {
+        let data_dir = std::env::temp_dir().join(format!(
+            "concord-gossip-test-{}-{}",
+            std::process::id(),
+            bind.replace([':', '.'], "-")
+        ));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        Agent {
+            child: None,
+            bind: bind.into(),
+            name: name.into(),
+            data_dir,
+        }
+    }
+
+    /// Starts the process without waiting for its port.
+    fn spawn(&mut self, extra: &[&str]) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new(env!("CARGO_BIN_EXE_node"))
+            .arg("agent")
+            .args(extra)
+            .args(["--bind", &self.bind, "--node", &self.name, "--data-dir"])
+            .arg(&self.data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn node agent");
+        self.child = Some(child);
+    }
+
+    /// Starts the process and waits until its port accepts connections.
+    fn start(&mut self, extra: &[&str]) {
+        self.spawn(extra);
+        let address: SocketAddr = self.bind.parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "agent {} did not start",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn started(bind: &str, name: &str, extra: &[&str]) -> Agent {
+        let mut agent = Agent::new(bind, name);
+        agent.start(extra);
+        agent
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent {} did not exit",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn node(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_node"))
+            .args(args)
+            .args(["--rpc-addr", &self.bind])
+            .env_remove("NODE_RPC_ADDR")
+            .output()
+            .expect("run node")
+    }
+
+    /// `(name, status)` of every member `node members` lists.
+    fn members(&self) -> Vec<(String, String)> {
+        let output = self.node(&["members"]);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+        text(&output.stdout)
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let cells: Vec<&str> = line.split_whitespace().collect();
+                (cells[0].to_owned(), cells[2].to_owned())
+            })
+            .collect()
+    }
+
+    fn status_of(&self, member: &str) -> Option<String> {
+        self.members()
+            .into_iter()
+            .find(|(name, _)| name == member)
+            .map(|(_, status)| status)
+    }
+
+    fn join(&self, seed: &Agent) -> Output {
+        self.node(&["join", &seed.bind])
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Polls `check` until it holds or `within` passes.
+fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn sees(observer: &Agent, member: &Agent, status: &str) -> bool {
+    observer.status_of(&member.name).as_deref() == Some(status)
+}
+
+fn assert_join_succeeds(joiner: &Agent, seed: &Agent) {
+    let output = joiner.join(seed);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        "Successfully joined cluster by contacting 1 nodes.\n"
+    );
+}
+
+/// Three agents on `binds` joined into one pool, each seeing all three alive.
+fn three_joined(binds: [&str; 3], names: [&str; 3]) -> [Agent; 3] {
+    let a = Agent::started(binds[0], names[0], &["--server"]);
+    let b = Agent::started(binds[1], names[1], &[]);
+    let c = Agent::started(binds[2], names[2], &[]);
+    assert_join_succeeds(&b, &a);
+    assert_join_succeeds(&c, &b);
+    let agents = [a, b, c];
+    for observer in &agents {
+        eventually(CONVERGE, "every member alive everywhere", || {
+            agents.iter().all(|m| sees(observer, m, "alive"))
+        });
+    }
+    agents
+}
+
+#[test]
+fn three_agents_joined_through_each_other_all_see_each_other_alive() {
+    let [a, b, c] = three_joined(
+        ["127.0.6.1:18401", "127.0.6.2:18402", "127.0.6.3:18403"],
+        ["j-a", "j-b", "j-c"],
+    );
+    let output = a.node(&["members"]);
+    let stdout = text(&output.stdout);
+    let row = stdout.lines().find(|l| l.starts_with("j-a ")).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..4], ["j-a", "127.0.6.1:18401", "alive", "server"]);
+    assert_eq!(cells[4], env!("CARGO_PKG_VERSION"));
+    assert_eq!(cells[6], "dc1");
+    let row = stdout.lines().find(|l| l.starts_with("j-b ")).unwrap();
+    assert_eq!(row.split_whitespace().nth(3), Some("client"));
+    let info = text(&c.node(&["info"]).stdout);
+    assert!(info.lines().any(|l| l == "\tmembers = 3"), "{info}");
+    assert!(info.lines().any(|l| l == "\talive = 3"), "{info}");
+    assert!(info.lines().any(|l| l.starts_with("\thealth_score = ")));
+    assert!(info.lines().any(|l| l.starts_with("\tincarnation = ")));
+    drop(b);
+}
+
+#[test]
+fn join_at_startup_retries_until_the_seed_starts() {
+    let mut seed = Agent::new("127.0.6.4:18404", "r-seed");
+    let joiner = Agent::started(
+        "127.0.6.5:18405",
+        "r-joiner",
+        &["--join", "127.0.6.4:18404"],
+    );
+    // The joiner's first attempts fail while the seed is down; it keeps
+    // serving alone meanwhile.
+    assert_eq!(joiner.members().len(), 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    seed.start(&[]);
+    eventually(CONVERGE, "the retried join to reach the seed", || {
+        sees(&seed, &joiner, "alive") && sees(&joiner, &seed, "alive")
+    });
+}
+
+#[test]
+fn a_killed_agent_is_marked_failed_by_the_others() {
+    let [a, b, mut c] = three_joined(
+        ["127.0.6.6:18406", "127.0.6.7:18407", "127.0.6.8:18408"],
+        ["f-a", "f-b", "f-c"],
+    );
+    c.kill();
+    eventually(FAILURE_DETECTED, "the killed agent to be failed", || {
+        sees(&a, &c, "failed") && sees(&b, &c, "failed")
+    });
+    assert!(sees(&a, &b, "alive"));
+}
+
+#[test]
+fn node_leave_is_seen_as_left_and_the_leaver_exits_cleanly() {
+    let [a, b, mut c] = three_joined(
+        ["127.0.6.9:18409", "127.0.6.10:18410", "127.0.6.11:18411"],
+        ["l-a", "l-b", "l-c"],
+    );
+    let output = c.node(&["leave"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout), "Graceful leave complete\n");
+    assert!(c.wait_exit(Duration::from_secs(10)).success());
+    eventually(CONVERGE, "the leaver to be left everywhere", || {
+        sees(&a, &c, "left") && sees(&b, &c, "left")
+    });
+}
+
+#[test]
+fn an_agent_restarted_after_sigterm_rejoins_by_itself() {
+    let [a, b, mut c] = three_joined(
+        ["127.0.7.1:18501", "127.0.7.2:18502", "127.0.7.3:18503"],
+        ["t-a", "t-b", "t-c"],
+    );
+    c.signal("TERM");
+    assert_eq!(c.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    // No --join: only the remembered members can bring it back.
+    c.start(&[]);
+    eventually(CONVERGE, "the restarted agent to rejoin", || {
+        sees(&c, &a, "alive") && sees(&c, &b, "alive") && sees(&a, &c, "alive")
+    });
+}
+
+#[test]
+fn an_agent_restarted_after_leaving_stays_out_until_node_join() {
+    let [a, b, mut c] = three_joined(
+        ["127.0.7.4:18504", "127.0.7.5:18505", "127.0.7.6:18506"],
+        ["g-a", "g-b", "g-c"],
+    );
+    c.signal("INT");
+    assert!(c.wait_exit(Duration::from_secs(10)).success());
+    eventually(CONVERGE, "the leaver to be left", || sees(&a, &c, "left"));
+    c.start(&[]);
+    // A rejoin would be tried at once; watch well past the first attempt.
+    let watch_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < watch_until {
+        assert_eq!(c.members().len(), 1, "a left agent rejoined by itself");
+        assert!(sees(&a, &c, "left"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_join_succeeds(&c, &a);
+    eventually(CONVERGE, "the explicit join to bring it back", || {
+        sees(&a, &c, "alive") && sees(&b, &c, "alive") && sees(&c, &b, "alive")
+    });
+    // The join cleared the left marker: a later SIGTERM restart rejoins.
+    c.signal("TERM");
+    assert_eq!(c.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    c.start(&[]);
+    eventually(CONVERGE, "the rejoin after the marker was cleared", || {
+        sees(&c, &a, "alive")
+    });
+}
+
+#[test]
+fn a_join_to_an_unreachable_address_fails_with_exit_1() {
+    let a = Agent::started("127.0.7.7:18507", "u-a", &[]);
+    let output = a.node(&["join", "127.0.7.8:18508"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("Error joining address '127.0.7.8:18508': "),
+        "{stderr}"
+    );
+    assert!(stderr.ends_with("Failed to join any nodes.\n"), "{stderr}");
+    assert_eq!(a.members().len(), 1);
+}
+
+#[test]
+fn random_datagrams_do_not_disturb_the_agent() {
+    let a = Agent::started("127.0.7.9:18509", "h-a", &[]);
+    let b = Agent::started("127.0.7.10:18510", "h-b", &[]);
+    assert_join_succeeds(&b, &a);
+    eventually(CONVERGE, "the pair to converge", || sees(&a, &b, "alive"));
+    let socket = UdpSocket::bind("127.0.7.11:0").unwrap();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..500 {
+        let len = (next() % 1500) as usize;
+        let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        // Half of them start with the datagram magic, to get past it.
+        if i % 2 == 0 && bytes.len() >= 2 {
+            bytes[..2].copy_from_slice(b"CG");
+        }
+        socket.send_to(&bytes, &a.bind).unwrap();
+    }
+    assert_eq!(a.members().len(), 2);
+    assert!(sees(&a, &b, "alive"));
+    assert!(sees(&b, &a, "alive"));
+}
