@@ -347,3 +347,21 @@ fn random_datagrams_do_not_disturb_the_agent() {
     assert!(sees(&a, &b, "alive"));
     assert!(sees(&b, &a, "alive"));
 }
+
+#[test]
+fn a_join_under_a_name_held_by_a_live_member_is_refused_with_the_reason() {
+    let seed = Agent::started("127.0.7.12:18512", "n-seed", &[]);
+    let first = Agent::started("127.0.7.13:18513", "n-twin", &[]);
+    assert_join_succeeds(&first, &seed);
+    let second = Agent::started("127.0.7.14:18514", "n-twin", &[]);
+    let output = second.join(&seed);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.starts_with("Error joining address '127.0.7.12:18512': join refused: member name \"n-twin\" is already held by a live member at 127.0.7.13:18513"),
+        "{stderr}"
+    );
+    assert!(stderr.ends_with("Failed to join any nodes.\n"), "{stderr}");
+    assert_eq!(seed.members().len(), 2);
+    assert!(sees(&seed, &first, "alive"));
+}
