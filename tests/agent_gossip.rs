@@ -365,3 +365,76 @@ fn a_join_under_a_name_held_by_a_live_member_is_refused_with_the_reason() {
     assert_eq!(seed.members().len(), 2);
     assert!(sees(&seed, &first, "alive"));
 }
+
+/// An agent in this process, so the test can give it a cluster ID (only the
+/// Raft side sets one in a real agent, and it is not wired in yet).
+struct InProcessAgent {
+    stop: concord::agent::event_loop::StopHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for InProcessAgent {
+    fn drop(&mut self) {
+        self.stop.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn in_process_agent(bind: &str, name: &str, cluster_id: u128) -> InProcessAgent {
+    use concord::agent::config::{AgentConfig, Bootstrap};
+    use concord::agent::event_loop::{EventLoop, EventLoopConfig};
+    use concord::agent::local_agent::LocalAgent;
+    use concord::agent::transport::TransportLimits;
+    let bind: SocketAddr = bind.parse().unwrap();
+    let config = AgentConfig {
+        server: true,
+        bootstrap: Bootstrap::None,
+        data_dir: std::env::temp_dir().join(format!("concord-gossip-inproc-{name}")),
+        bind,
+        advertise: bind,
+        node_name: name.into(),
+        datacenter: "dc1".into(),
+        join: vec![],
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let mut event_loop = EventLoop::new(EventLoopConfig {
+            bind,
+            limits: TransportLimits::default(),
+            handle_signals: false,
+        })
+        .unwrap();
+        tx.send(event_loop.stop_handle()).unwrap();
+        let mut agent = LocalAgent::new(config);
+        agent
+            .membership_mut()
+            .set_cluster_id(cluster_id, Instant::now());
+        event_loop.run(&mut agent).unwrap();
+    });
+    InProcessAgent {
+        stop: rx.recv().unwrap(),
+        thread: Some(thread),
+    }
+}
+
+#[test]
+fn a_join_between_two_bootstrapped_clusters_is_refused_naming_both_ids_and_the_fix() {
+    let _seed = in_process_agent("127.0.7.20:18520", "c-seed", 0xaaaa);
+    let joiner = in_process_agent("127.0.7.21:18521", "c-joiner", 0xbbbb);
+    let output = Command::new(env!("CARGO_BIN_EXE_node"))
+        .args(["join", "127.0.7.20:18520", "--rpc-addr", "127.0.7.21:18521"])
+        .env_remove("NODE_RPC_ADDR")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("cluster ID mismatch"), "{stderr}");
+    assert!(stderr.contains(&format!("{:032x}", 0xaaaa)), "{stderr}");
+    assert!(stderr.contains(&format!("{:032x}", 0xbbbb)), "{stderr}");
+    assert!(stderr.contains("remove the raft/ folder"), "{stderr}");
+    assert!(stderr.contains("without --bootstrap"), "{stderr}");
+    assert!(stderr.ends_with("Failed to join any nodes.\n"), "{stderr}");
+    drop(joiner);
+}

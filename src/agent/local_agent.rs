@@ -10,7 +10,7 @@
 //!   [`Membership::alive_servers`] (where a client forwards) and
 //!   [`Membership::set_cluster_id`] (once bootstrapped or added).
 //! - The leave runs through [`LeaveSequence`]: its `RaftLeave` phase is
-//!   complete at once today ([`LocalAgent::raft_leave_done`]); the Raft side
+//!   complete at once today (`LocalAgent::raft_leave_done`); the Raft side
 //!   makes that return false until its leadership transfer and removal are
 //!   done.
 

@@ -210,14 +210,15 @@ impl Membership {
 
     // ---- commands from the rest of the agent ----
 
-    /// The Raft side learned its cluster ID (bootstrapped, or added to a
-    /// cluster): gossip carries it so two clusters never merge.
-    pub fn set_cluster_id(&mut self, cluster_id: ClusterId, ctx: &mut Context) {
+    /// The Raft side learned its cluster ID (bootstrapped, added to a
+    /// cluster, or read back from its hard state at startup): gossip carries
+    /// it so two clusters never merge. The announcement goes out on the next
+    /// turn of the loop.
+    pub fn set_cluster_id(&mut self, cluster_id: ClusterId, now: Instant) {
         let mut tags = self.gossip.local_member().tags.clone();
         tags.cluster_id = cluster_id;
-        let now_ms = self.now_ms(ctx.now());
+        let now_ms = self.now_ms(now);
         self.gossip.set_local_tags(tags, now_ms);
-        self.drain(ctx, None);
     }
 
     /// Push/pulls with every address; the outcome appears in
