@@ -3,8 +3,8 @@
 //!
 //! 1. `RaftLeave`: a server transfers leadership and asks to be removed from
 //!    the Raft configuration, so the cluster does not lose a voter it still
-//!    counts on for quorum (Raft dissertation §4.2.2). Gossip is not wired to
-//!    Raft yet, so today this phase is complete as soon as it starts; the
+//!    counts on for quorum (Raft dissertation §4.2.2). Raft is not wired into
+//!    the agent yet, so today this phase is complete as soon as it starts; the
 //!    Raft integration keeps the sequence here until its removal commits (or
 //!    its timeout passes) by answering [`LeaveSequence::advance`]'s
 //!    `raft_leave_done` with false.

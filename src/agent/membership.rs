@@ -442,9 +442,10 @@ impl Membership {
             .take(MAX_REMEMBERED_MEMBERS)
             .map(|m| (m.name.clone(), m.address.clone()))
             .collect();
-        // A left agent keeps the addresses it knew, for the record; what
-        // matters is the marker.
-        if !members.is_empty() || self.remembered.left {
+        // An agent restarted alone (its rejoin still retrying) must not
+        // forget the members it is trying to reach; a left agent keeps the
+        // addresses for the record, the marker is what stops the rejoin.
+        if !members.is_empty() {
             self.remembered.members = members;
         }
         let Some(store) = &self.store else {
