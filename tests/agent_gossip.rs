@@ -438,3 +438,23 @@ fn a_join_between_two_bootstrapped_clusters_is_refused_naming_both_ids_and_the_f
     assert!(stderr.ends_with("Failed to join any nodes.\n"), "{stderr}");
     drop(joiner);
 }
+
+#[test]
+fn a_damaged_member_list_only_costs_the_rejoin() {
+    let seed = Agent::started("127.0.7.15:18515", "d-seed", &[]);
+    let mut agent = Agent::new("127.0.7.16:18516", "d-agent");
+    std::fs::create_dir_all(agent.data_dir.join("gossip")).unwrap();
+    std::fs::write(agent.data_dir.join("gossip/members"), b"not a member list").unwrap();
+    agent.start(&[]);
+    assert_eq!(agent.members().len(), 1);
+    // The agent still joins, and the list is rewritten: a SIGTERM restart
+    // now rejoins.
+    assert_join_succeeds(&agent, &seed);
+    eventually(CONVERGE, "the join", || sees(&agent, &seed, "alive"));
+    agent.signal("TERM");
+    assert_eq!(agent.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    agent.start(&[]);
+    eventually(CONVERGE, "the rejoin from the rewritten list", || {
+        sees(&agent, &seed, "alive")
+    });
+}

@@ -216,4 +216,45 @@ mod tests {
             Err(StorageError::Corruption { .. })
         ));
     }
+
+    mod hostile {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// `body` with a valid CRC appended, so the decoder's field checks
+        /// are reached, not just the CRC check.
+        fn with_crc(mut body: Vec<u8>) -> Vec<u8> {
+            let crc = crc32fast::hash(&body);
+            body.put_u32(crc);
+            body
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+                let _ = decode_member_list(Path::new("members"), &bytes);
+                let _ = decode_member_list(Path::new("members"), &with_crc(bytes));
+            }
+
+            #[test]
+            fn arbitrary_bytes_behind_a_valid_header_never_panic(
+                tail in proptest::collection::vec(any::<u8>(), 0..256),
+            ) {
+                let mut body = MEMBER_LIST_MAGIC.to_vec();
+                body.put_u32(MEMBER_LIST_FORMAT_VERSION);
+                body.extend_from_slice(&tail);
+                let _ = decode_member_list(Path::new("members"), &with_crc(body));
+            }
+
+            #[test]
+            fn every_valid_list_round_trips(
+                left in any::<bool>(),
+                members in proptest::collection::vec(("[a-z]{0,16}", "[0-9.:]{0,21}"), 0..20),
+            ) {
+                let list = MemberList { left, members };
+                let decoded = decode_member_list(Path::new("members"), &encode_member_list(&list));
+                prop_assert_eq!(decoded.unwrap(), list);
+            }
+        }
+    }
 }
