@@ -176,7 +176,11 @@ impl RaftNode {
     /// Paper §5.2 and §8: a new leader appends a no-op so that an entry of
     /// its term commits, which commits everything before it (Figure 8).
     pub(crate) fn become_leader(&mut self) {
-        assert_eq!(self.role, Role::Candidate, "only a candidate becomes leader");
+        assert_eq!(
+            self.role,
+            Role::Candidate,
+            "only a candidate becomes leader"
+        );
         let tally = self.tally().0;
         self.role = Role::Leader;
         self.leader = Some(self.id);

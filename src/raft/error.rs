@@ -16,14 +16,18 @@ pub enum ProposeError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReadError {
-    NotLeader { leader: Option<NodeId> },
+    NotLeader {
+        leader: Option<NodeId>,
+    },
     /// `max_pending_reads` reads are waiting already.
     TooManyReads,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MembershipError {
-    NotLeader { leader: Option<NodeId> },
+    NotLeader {
+        leader: Option<NodeId>,
+    },
     /// Dissertation §4.1: one change at a time, and a new leader first
     /// commits an entry of its own term (the bug fixed in §4.1's erratum).
     ChangeInProgress,
@@ -36,7 +40,9 @@ pub enum MembershipError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferError {
-    NotLeader { leader: Option<NodeId> },
+    NotLeader {
+        leader: Option<NodeId>,
+    },
     /// No other voter to hand leadership to.
     NoTarget,
     /// The requested target is not a voter in the latest configuration.

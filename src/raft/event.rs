@@ -12,30 +12,74 @@ pub enum RaftEvent {
     BootstrapIgnored,
     /// Election timeout on a node that has no configuration at all.
     NoKnownPeers,
-    ElectionTimeout { term: u64 },
-    EnteringCandidateState { term: u64 },
-    EnteringFollowerState { term: u64, leader: Option<NodeId> },
-    ElectionWon { tally: usize },
-    EnteringLeaderState { term: u64 },
+    ElectionTimeout {
+        term: u64,
+    },
+    EnteringCandidateState {
+        term: u64,
+    },
+    EnteringFollowerState {
+        term: u64,
+        leader: Option<NodeId>,
+    },
+    ElectionWon {
+        tally: usize,
+    },
+    EnteringLeaderState {
+        term: u64,
+    },
     LeadershipAcquired,
     LeadershipLost,
     /// CheckQuorum: the leader heard from too few voters.
-    QuorumLost { active_voters: usize, quorum: usize },
-    PeerAdded { id: NodeId, address: String },
-    PeerRemoved { id: NodeId, address: String },
-    PromotedToVoter { id: NodeId, address: String },
+    QuorumLost {
+        active_voters: usize,
+        quorum: usize,
+    },
+    PeerAdded {
+        id: NodeId,
+        address: String,
+    },
+    PeerRemoved {
+        id: NodeId,
+        address: String,
+    },
+    PromotedToVoter {
+        id: NodeId,
+        address: String,
+    },
     /// The leader's own removal committed.
     RemovedSelf,
-    ClusterIdRefused { from: NodeId, theirs: ClusterId, ours: ClusterId },
-    ClusterIdAdopted { cluster_id: ClusterId, leader: NodeId },
-    LeadershipTransferStarted { to: NodeId },
-    LeadershipTransferTimedOut { to: NodeId },
-    TimeoutNowReceived { from: NodeId },
-    SnapshotInstalled { index: u64, term: u64 },
-    LogCompacted { through: u64 },
+    ClusterIdRefused {
+        from: NodeId,
+        theirs: ClusterId,
+        ours: ClusterId,
+    },
+    ClusterIdAdopted {
+        cluster_id: ClusterId,
+        leader: NodeId,
+    },
+    LeadershipTransferStarted {
+        to: NodeId,
+    },
+    LeadershipTransferTimedOut {
+        to: NodeId,
+    },
+    TimeoutNowReceived {
+        from: NodeId,
+    },
+    SnapshotInstalled {
+        index: u64,
+        term: u64,
+    },
+    LogCompacted {
+        through: u64,
+    },
     /// A peer's message broke a protocol rule (malformed entries, an attempt
     /// to overwrite a committed entry); it was dropped.
-    InvalidMessage { from: NodeId, reason: &'static str },
+    InvalidMessage {
+        from: NodeId,
+        reason: &'static str,
+    },
 }
 
 impl RaftEvent {
@@ -63,11 +107,17 @@ impl fmt::Display for RaftEvent {
                 "EnableSingleNode disabled, and no known peers. Aborting election."
             ),
             ElectionTimeout { term } => {
-                write!(f, "heartbeat timeout reached, starting election: term={term}")
+                write!(
+                    f,
+                    "heartbeat timeout reached, starting election: term={term}"
+                )
             }
             EnteringCandidateState { term } => write!(f, "entering candidate state: term={term}"),
             EnteringFollowerState { term, leader } => match leader {
-                Some(leader) => write!(f, "entering follower state: term={term} leader={leader:016x}"),
+                Some(leader) => write!(
+                    f,
+                    "entering follower state: term={term} leader={leader:016x}"
+                ),
                 None => write!(f, "entering follower state: term={term} leader="),
             },
             ElectionWon { tally } => write!(f, "Election won. Tally: {tally}"),
@@ -101,10 +151,9 @@ impl fmt::Display for RaftEvent {
             LeadershipTransferTimedOut { to } => {
                 write!(f, "leadership transfer timed out: target={to:016x}")
             }
-            TimeoutNowReceived { from } => write!(
-                f,
-                "received TimeoutNow from {from:016x}, starting election"
-            ),
+            TimeoutNowReceived { from } => {
+                write!(f, "received TimeoutNow from {from:016x}, starting election")
+            }
             SnapshotInstalled { index, term } => {
                 write!(f, "Installed remote snapshot: index={index} term={term}")
             }

@@ -66,7 +66,12 @@ impl RaftNode {
     /// Entries from the network are checked, not asserted: contiguous,
     /// terms not decreasing and not above the sender's term, configurations
     /// decodable.
-    fn valid_entries(prev_log_index: u64, prev_log_term: u64, term: u64, entries: &[Entry]) -> bool {
+    fn valid_entries(
+        prev_log_index: u64,
+        prev_log_term: u64,
+        term: u64,
+        entries: &[Entry],
+    ) -> bool {
         let mut previous_term = prev_log_term;
         for (offset, entry) in entries.iter().enumerate() {
             if entry.index != prev_log_index + 1 + offset as u64
@@ -75,7 +80,8 @@ impl RaftNode {
             {
                 return false;
             }
-            if entry.kind == EntryKind::Configuration && configuration_from_bytes(&entry.data).is_err()
+            if entry.kind == EntryKind::Configuration
+                && configuration_from_bytes(&entry.data).is_err()
             {
                 return false;
             }
@@ -235,6 +241,13 @@ impl RaftNode {
             reply(self, total_size_bytes, true);
             return;
         }
+        if self.snapshot_to_install.is_some() {
+            // One install per Ready: the agent installs the staging file
+            // after writing the Ready's chunks, so a new staging file must
+            // not start in the same Ready.
+            reply(self, 0, false);
+            return;
+        }
         if meta.term > self.term || !valid_configuration(&meta.configuration) {
             self.event(RaftEvent::InvalidMessage {
                 from,
@@ -250,7 +263,9 @@ impl RaftNode {
             });
         }
         let expected = match &self.staging_snapshot {
-            Some(staging) if staging.meta == meta && staging.total_size_bytes == total_size_bytes => {
+            Some(staging)
+                if staging.meta == meta && staging.total_size_bytes == total_size_bytes =>
+            {
                 staging.next_offset
             }
             _ => {

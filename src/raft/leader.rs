@@ -267,7 +267,12 @@ impl RaftNode {
                 if success {
                     self.handle_append_success(from, last_log_index);
                 } else {
-                    self.handle_append_rejection(from, last_log_index, conflict_term, conflict_index);
+                    self.handle_append_rejection(
+                        from,
+                        last_log_index,
+                        conflict_term,
+                        conflict_index,
+                    );
                 }
             }
             RaftBody::InstallSnapshotResponse {
@@ -339,7 +344,9 @@ impl RaftNode {
                 None => conflict_index.max(1),
             }
         };
-        next = next.min(follower_last_index + 1).min(self.log.last_index() + 1);
+        next = next
+            .min(follower_last_index + 1)
+            .min(self.log.last_index() + 1);
         let progress = self.progress.get_mut(&from).expect("checked by caller");
         if matches!(progress.state, ReplicationState::Snapshot(_)) {
             return;

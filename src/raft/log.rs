@@ -96,7 +96,11 @@ impl RaftLog {
     /// Appends entries that follow the last one. Callers validated them.
     pub fn append(&mut self, entries: Vec<Entry>) {
         for entry in entries {
-            assert_eq!(entry.index, self.last_index() + 1, "log entries must be contiguous");
+            assert_eq!(
+                entry.index,
+                self.last_index() + 1,
+                "log entries must be contiguous"
+            );
             assert!(entry.term >= self.last_term(), "log terms never decrease");
             self.push(entry);
         }
@@ -116,7 +120,8 @@ impl RaftLog {
     pub fn truncate_after(&mut self, index: u64) {
         assert!(index >= self.commit, "a committed entry is never truncated");
         assert!(index >= self.snapshot.index);
-        self.entries.truncate((index - self.snapshot.index) as usize);
+        self.entries
+            .truncate((index - self.snapshot.index) as usize);
         self.configurations.retain(|(i, _)| *i <= index);
         if index < self.persist_from - 1 {
             self.truncate_after = Some(self.truncate_after.map_or(index, |t| t.min(index)));
@@ -200,7 +205,10 @@ impl RaftLog {
 
     /// Replaces the whole log with a snapshot received from the leader.
     pub fn reset_to_snapshot(&mut self, meta: SnapshotMeta) {
-        assert!(meta.index > self.commit, "an installed snapshot moves past the commit index");
+        assert!(
+            meta.index > self.commit,
+            "an installed snapshot moves past the commit index"
+        );
         let index = meta.index;
         self.entries.clear();
         self.configurations.clear();

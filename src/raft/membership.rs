@@ -126,7 +126,8 @@ impl RaftNode {
         let next = self.log.last_index() + 1;
         for server in &servers {
             if server.id != self.id && !self.progress.contains_key(&server.id) {
-                self.progress.insert(server.id, Progress::new(next, server.address.clone()));
+                self.progress
+                    .insert(server.id, Progress::new(next, server.address.clone()));
                 self.event(RaftEvent::PeerAdded {
                     id: server.id,
                     address: server.address.clone(),
@@ -141,7 +142,11 @@ impl RaftNode {
             .filter(|id| !servers.iter().any(|s| s.id == *id))
             .collect();
         for id in removed {
-            let address = self.progress.remove(&id).map(|p| p.address).unwrap_or_default();
+            let address = self
+                .progress
+                .remove(&id)
+                .map(|p| p.address)
+                .unwrap_or_default();
             self.event(RaftEvent::PeerRemoved { id, address });
             if self.lead_transferee == Some(id) {
                 self.lead_transferee = None;

@@ -108,7 +108,8 @@ impl RaftNode {
                     term: entry.term,
                 });
             }
-            if entry.kind == EntryKind::Configuration && configuration_from_bytes(&entry.data).is_err()
+            if entry.kind == EntryKind::Configuration
+                && configuration_from_bytes(&entry.data).is_err()
             {
                 return Err(RestoreError::BadConfigurationEntry { index: entry.index });
             }
@@ -239,9 +240,24 @@ impl RaftNode {
         self.voters().len() / 2 + 1
     }
 
-    /// A node campaigns only when it is a voter in its latest configuration.
+    /// A node campaigns only when it is a voter in its latest configuration,
+    /// or (as hashicorp/raft allows) when that configuration is not yet
+    /// committed and the node is a voter in the committed one: a leader
+    /// that appended its own removal and then lost leadership may hold the
+    /// only copy of that entry, and without it the remaining voters could
+    /// never elect anyone (found by the simulator).
     pub(crate) fn promotable(&self) -> bool {
-        self.is_voter(self.id)
+        if self.is_voter(self.id) {
+            return true;
+        }
+        let (config_index, _) = self.log.latest_configuration();
+        config_index > self.log.commit
+            && self
+                .log
+                .configuration_at(self.log.commit)
+                .servers
+                .iter()
+                .any(|s| s.id == self.id && s.suffrage == Suffrage::Voter)
     }
 
     pub(crate) fn event(&mut self, event: RaftEvent) {
@@ -574,7 +590,10 @@ impl RaftNode {
     /// The agent made `ready`'s writes durable, sent its messages and
     /// applied its committed entries.
     pub fn advance(&mut self, ready: &Ready) {
-        assert!(self.ready_outstanding, "advance() without an outstanding Ready");
+        assert!(
+            self.ready_outstanding,
+            "advance() without an outstanding Ready"
+        );
         self.ready_outstanding = false;
         if let Some((index, term)) = ready.persisted_through {
             // A later truncation may have replaced the entry: only a

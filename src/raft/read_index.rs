@@ -82,7 +82,9 @@ impl RaftNode {
 
     pub(crate) fn has_servable_reads(&self) -> bool {
         let applied = self.log.applied;
-        self.pending_reads.iter().any(|r| Self::servable(r, applied))
+        self.pending_reads
+            .iter()
+            .any(|r| Self::servable(r, applied))
     }
 
     pub(crate) fn take_servable_reads(&mut self) -> Vec<ReadState> {

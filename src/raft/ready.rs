@@ -3,10 +3,10 @@
 //! The agent handles a `Ready` in this order, then calls
 //! [`super::RaftNode::advance`]:
 //! 1. send `messages` (they may go before the disk write);
-//! 2. if `snapshot_to_install` is set, make the staged snapshot file the
+//! 2. write `snapshot_chunks` into the staging file;
+//! 3. if `snapshot_to_install` is set, make the staged snapshot file the
 //!    current snapshot, reset the log to start after it and restore the
 //!    state machine from it;
-//! 3. write `snapshot_chunks` into the staging file;
 //! 4. truncate the log after `truncate_after`, append `entries`, write
 //!    `hard_state`, and fsync (one fsync for the batch);
 //! 5. only then send `messages_after_persist` (vote grants and

@@ -56,7 +56,10 @@ impl Cluster {
         cluster.node(1).bootstrap();
         cluster.settle();
         for &id in &ids[1..] {
-            cluster.node(1).add_server(server(id, Suffrage::Voter)).unwrap();
+            cluster
+                .node(1)
+                .add_server(server(id, Suffrage::Voter))
+                .unwrap();
             cluster.settle();
             cluster.ticks(20);
         }
@@ -72,13 +75,20 @@ impl Cluster {
             let node = self.nodes.get_mut(&id).unwrap();
             let ready = node.ready();
             self.queue.extend(ready.messages.iter().cloned());
-            self.queue.extend(ready.messages_after_persist.iter().cloned());
+            self.queue
+                .extend(ready.messages_after_persist.iter().cloned());
             self.applied
                 .entry(id)
                 .or_default()
                 .extend(ready.committed_entries.iter().cloned());
-            self.events.entry(id).or_default().extend(ready.events.iter().cloned());
-            self.reads.entry(id).or_default().extend(ready.reads.iter().copied());
+            self.events
+                .entry(id)
+                .or_default()
+                .extend(ready.events.iter().cloned());
+            self.reads
+                .entry(id)
+                .or_default()
+                .extend(ready.reads.iter().copied());
             node.advance(&ready);
             for request in &ready.snapshot_chunk_requests {
                 // A 10-byte snapshot file served in 4-byte chunks.
@@ -181,7 +191,11 @@ fn bootstrap_on_empty_state_elects_itself_at_once() {
     assert!(cluster.has_event(1, &RaftEvent::LeadershipAcquired));
     assert!(cluster.has_event(1, &RaftEvent::ElectionWon { tally: 1 }));
     assert_eq!(
-        cluster.events[&1].iter().find(|e| **e == RaftEvent::LeadershipAcquired).unwrap().to_string(),
+        cluster.events[&1]
+            .iter()
+            .find(|e| **e == RaftEvent::LeadershipAcquired)
+            .unwrap()
+            .to_string(),
         "cluster leadership acquired"
     );
 }
@@ -197,7 +211,10 @@ fn bootstrap_on_existing_state_is_ignored() {
     assert_eq!(cluster.nodes[&1].term(), term);
     let event = RaftEvent::BootstrapIgnored;
     assert!(cluster.has_event(1, &event));
-    assert_eq!(event.to_string(), "Raft data found, disabling bootstrap mode");
+    assert_eq!(
+        event.to_string(),
+        "Raft data found, disabling bootstrap mode"
+    );
     assert_eq!(event.level(), ::log::Level::Info);
 }
 
@@ -226,7 +243,11 @@ fn leader_counts_itself_toward_commit_only_once_durable() {
     let ready = node.ready();
     assert_eq!(node.commit_index(), 0, "nothing is durable before advance");
     node.advance(&ready);
-    assert_eq!(node.commit_index(), 2, "config and no-op commit once durable");
+    assert_eq!(
+        node.commit_index(),
+        2,
+        "config and no-op commit once durable"
+    );
     let index = node.propose(b"x".to_vec()).unwrap();
     assert_eq!(node.commit_index(), 2);
     let ready = node.ready();
@@ -242,14 +263,20 @@ fn joining_server_starts_as_non_voter_and_is_promoted_when_caught_up() {
     for i in 0..10u8 {
         cluster.node(1).propose(vec![i]).unwrap();
     }
-    cluster.node(1).add_server(server(2, Suffrage::Voter)).unwrap();
+    cluster
+        .node(1)
+        .add_server(server(2, Suffrage::Voter))
+        .unwrap();
     let added = cluster.nodes[&1].latest_configuration().clone();
     assert_eq!(added.servers[1].suffrage, Suffrage::NonVoter);
     cluster.settle();
     cluster.ticks(10);
     let configuration = cluster.nodes[&1].latest_configuration().clone();
     assert_eq!(configuration.servers[1].suffrage, Suffrage::Voter);
-    assert_eq!(cluster.nodes[&2].cluster_id(), cluster.nodes[&1].cluster_id());
+    assert_eq!(
+        cluster.nodes[&2].cluster_id(),
+        cluster.nodes[&1].cluster_id()
+    );
     assert_eq!(cluster.commands_applied(2).len(), 10);
     assert!(cluster.has_event(
         1,
@@ -341,7 +368,11 @@ fn leader_only_commits_entries_of_its_own_term() {
         },
     };
     node.step(ack(2));
-    assert_eq!(node.commit_index(), 1, "an older term's entry is not committed by counting");
+    assert_eq!(
+        node.commit_index(),
+        1,
+        "an older term's entry is not committed by counting"
+    );
     node.step(ack(3));
     assert_eq!(node.commit_index(), 3);
 }
@@ -423,10 +454,13 @@ fn candidate_with_a_less_up_to_date_log_is_refused() {
         },
     });
     let ready = follower.ready();
-    assert!(ready.messages.iter().chain(&ready.messages_after_persist).any(|m| matches!(
-        m.body,
-        RaftBody::RequestVoteResponse { granted: false, .. }
-    )));
+    assert!(
+        ready
+            .messages
+            .iter()
+            .chain(&ready.messages_after_persist)
+            .any(|m| matches!(m.body, RaftBody::RequestVoteResponse { granted: false, .. }))
+    );
 }
 
 #[test]
@@ -437,7 +471,11 @@ fn pre_vote_keeps_a_partitioned_node_from_disrupting_the_leader() {
     let other = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
     cluster.isolate(other);
     cluster.ticks(300);
-    assert_eq!(cluster.nodes[&other].term(), term, "pre-vote does not bump the term");
+    assert_eq!(
+        cluster.nodes[&other].term(),
+        term,
+        "pre-vote does not bump the term"
+    );
     cluster.heal();
     cluster.ticks(50);
     assert_eq!(cluster.leader(), Some(leader));
@@ -451,9 +489,11 @@ fn check_quorum_makes_an_isolated_leader_step_down() {
     cluster.isolate(leader);
     cluster.ticks(40);
     assert_ne!(cluster.nodes[&leader].role(), Role::Leader);
-    assert!(cluster.events[&leader]
-        .iter()
-        .any(|e| matches!(e, RaftEvent::QuorumLost { .. })));
+    assert!(
+        cluster.events[&leader]
+            .iter()
+            .any(|e| matches!(e, RaftEvent::QuorumLost { .. }))
+    );
 }
 
 #[test]
@@ -498,7 +538,10 @@ fn leadership_transfer_hands_leadership_to_the_target() {
     let mut cluster = Cluster::formed(&[1, 2, 3]);
     let leader = cluster.leader().unwrap();
     let target = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
-    assert_eq!(cluster.node(leader).transfer_leadership(Some(target)), Ok(target));
+    assert_eq!(
+        cluster.node(leader).transfer_leadership(Some(target)),
+        Ok(target)
+    );
     assert_eq!(
         cluster.node(leader).propose(vec![1]),
         Err(ProposeError::TransferInProgress)
@@ -512,7 +555,11 @@ fn removed_leader_steps_down_once_its_removal_commits() {
     let mut cluster = Cluster::formed(&[1, 2, 3]);
     let leader = cluster.leader().unwrap();
     cluster.node(leader).remove_server(leader).unwrap();
-    assert_eq!(cluster.nodes[&leader].role(), Role::Leader, "leads until committed");
+    assert_eq!(
+        cluster.nodes[&leader].role(),
+        Role::Leader,
+        "leads until committed"
+    );
     cluster.settle();
     assert_ne!(cluster.nodes[&leader].role(), Role::Leader);
     assert!(cluster.has_event(leader, &RaftEvent::RemovedSelf));
@@ -567,10 +614,12 @@ fn messages_from_another_cluster_are_refused() {
     });
     assert_eq!(node.status().term, before.term);
     let ready = node.ready();
-    assert!(ready
-        .events
-        .iter()
-        .any(|e| matches!(e, RaftEvent::ClusterIdRefused { theirs: 12345, .. })));
+    assert!(
+        ready
+            .events
+            .iter()
+            .any(|e| matches!(e, RaftEvent::ClusterIdRefused { theirs: 12345, .. }))
+    );
 }
 
 #[test]
