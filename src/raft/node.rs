@@ -328,13 +328,13 @@ impl RaftNode {
     }
 
     fn tick_election(&mut self) {
-        self.election_elapsed_ticks += 1;
+        // Keeps counting on a node that cannot campaign: the count also
+        // measures how long ago a leader was heard (the vote lease), and a
+        // non-voter must not stay "in lease" forever.
+        self.election_elapsed_ticks = self.election_elapsed_ticks.saturating_add(1);
         if self.election_elapsed_ticks < self.randomized_election_timeout_ticks {
             return;
         }
-        self.election_elapsed_ticks = 0;
-        self.randomized_election_timeout_ticks =
-            Self::random_timeout(&mut self.rng, self.config.election_timeout_ticks);
         if self.latest_configuration().servers.is_empty() {
             if !self.warned_no_known_peers {
                 self.warned_no_known_peers = true;
@@ -345,6 +345,7 @@ impl RaftNode {
         if !self.promotable() {
             return;
         }
+        self.reset_election_timer();
         self.event(RaftEvent::ElectionTimeout { term: self.term });
         self.start_election();
     }

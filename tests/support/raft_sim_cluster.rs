@@ -20,10 +20,16 @@ pub struct SimOptions {
     pub chaos_ticks: u64,
     pub heal_bound_ticks: u64,
     pub crash_per_mille: u64,
+    /// Chance per tick to crash a node whose write is still in progress:
+    /// the moment a lost write matters most.
+    pub crash_during_write_per_mille: u64,
+    pub restart_per_mille: u64,
     pub partition_per_mille: u64,
     pub loss_percent: u64,
     pub duplicate_percent: u64,
     pub max_delay_ticks: u64,
+    pub max_disk_delay_ticks: u64,
+    pub election_timeout_ticks: u32,
 }
 
 impl SimOptions {
@@ -32,11 +38,15 @@ impl SimOptions {
             nodes: rng.range(1, 8) as usize,
             chaos_ticks: 1500,
             heal_bound_ticks: 600,
-            crash_per_mille: rng.range(0, 6),
-            partition_per_mille: rng.range(0, 15),
+            crash_per_mille: rng.range(0, 21),
+            crash_during_write_per_mille: rng.range(0, 60),
+            restart_per_mille: rng.range(20, 500),
+            partition_per_mille: rng.range(0, 30),
             loss_percent: rng.range(0, 15),
             duplicate_percent: rng.range(0, 5),
-            max_delay_ticks: rng.range(1, 4),
+            max_delay_ticks: rng.range(1, 6),
+            max_disk_delay_ticks: rng.range(1, 5),
+            election_timeout_ticks: rng.range(8, 16) as u32,
         }
     }
 }
@@ -124,8 +134,10 @@ fn server(id: NodeId) -> ServerEntry {
     }
 }
 
-fn raft_config(id: NodeId) -> RaftConfig {
+fn raft_config(id: NodeId, election_timeout_ticks: u32) -> RaftConfig {
     let mut config = RaftConfig::new(id, format!("node{id}"), format!("10.0.0.{id}:8300"));
+    config.election_timeout_ticks = election_timeout_ticks;
+    config.heartbeat_interval_ticks = election_timeout_ticks / 4;
     config.max_entries_per_append = 8;
     config.max_inflight_appends = 4;
     config.snapshot_chunk_bytes = 16;
@@ -213,6 +225,9 @@ impl Sim {
     }
 
     fn start(&mut self, id: NodeId) {
+        if std::env::var("SIM_TRACE").is_ok() {
+            eprintln!("t{} n{id}: START", self.now);
+        }
         let seed = self.rng.next_u64();
         let node = self.nodes.get_mut(&id).unwrap();
         let restored = RestoredState {
@@ -227,7 +242,12 @@ impl Sim {
         node.kv = kv;
         node.applied_index = applied;
         node.pending = None;
-        let mut core = RaftNode::new(raft_config(id), restored, seed).expect("restore");
+        let mut core = RaftNode::new(
+            raft_config(id, self.opts.election_timeout_ticks),
+            restored,
+            seed,
+        )
+        .expect("restore");
         // Node 1 runs with the bootstrap flag, as an operator would start
         // the first server: on every start, ignored once data exists.
         if id == 1 {
@@ -237,6 +257,9 @@ impl Sim {
     }
 
     fn crash(&mut self, id: NodeId) {
+        if std::env::var("SIM_TRACE").is_ok() {
+            eprintln!("t{} n{id}: CRASH", self.now);
+        }
         let node = self.nodes.get_mut(&id).unwrap();
         node.core = None;
         node.pending = None;
@@ -295,8 +318,14 @@ impl Sim {
             }
         }
         for &id in &ids {
-            if self.nodes[&id].core.is_none() && self.chance(20) {
-                self.start(id);
+            let node = &self.nodes[&id];
+            if node.core.is_none() {
+                if self.chance(self.opts.restart_per_mille) {
+                    self.start(id);
+                }
+            } else if node.pending.is_some() && self.chance(self.opts.crash_during_write_per_mille)
+            {
+                self.crash(id);
             }
         }
         if self.chance(self.opts.partition_per_mille) {
@@ -391,6 +420,21 @@ impl Sim {
             self.process(id);
         }
         self.expire_client_ops();
+        if std::env::var("SIM_TRACE").is_ok() {
+            for (id, node) in &self.nodes {
+                if let Some(c) = &node.core {
+                    eprintln!(
+                        "t{} n{id}: status {:?} term {} vote {:?} last {} commit {}",
+                        self.now,
+                        c.role(),
+                        c.term(),
+                        c.hard_state().voted_for,
+                        c.status().last_log_index,
+                        c.commit_index()
+                    );
+                }
+            }
+        }
         self.check_invariants();
     }
 
@@ -435,7 +479,11 @@ impl Sim {
             for msg in ready.messages.clone() {
                 self.send(msg);
             }
-            let delay = if self.chaos { self.rng.range(0, 3) } else { 0 };
+            let delay = if self.chaos {
+                self.rng.range(0, self.opts.max_disk_delay_ticks + 1)
+            } else {
+                0
+            };
             self.nodes.get_mut(&id).unwrap().pending = Some((ready, self.now + delay));
         }
     }
@@ -508,6 +556,21 @@ impl Sim {
         }
         for request_id in &ready.failed_reads {
             self.fail_read(id, *request_id);
+        }
+        let trace = std::env::var("SIM_TRACE").is_ok();
+        if trace {
+            let hs = ready.hard_state;
+            for event in &ready.events {
+                eprintln!("t{} n{id}: {event}", self.now);
+            }
+            if let Some(hs) = hs {
+                eprintln!("t{} n{id}: durable {hs:?}", self.now);
+            }
+            for m in &ready.messages_after_persist {
+                if let concord::wire::raft_message::RaftBody::RequestVoteResponse { .. } = m.body {
+                    eprintln!("t{} n{id}: after-persist {m:?}", self.now);
+                }
+            }
         }
         for event in &ready.events {
             match event {
@@ -582,6 +645,16 @@ impl Sim {
                 continue;
             }
             let term = core.term();
+            // A node may win alone before its vote is durable (a single
+            // voter); until the term and self-vote are on disk nothing it
+            // does leaves the node, and a crash erases that leadership.
+            let durable = self.nodes[&id]
+                .disk
+                .hard_state
+                .is_some_and(|hs| hs.current_term == term && hs.voted_for == Some(id));
+            if !durable {
+                continue;
+            }
             match self.leaders_by_term.get(&term) {
                 Some(&other) if other != id => {
                     self.fail(format!("two leaders in term {term}: {other} and {id}"));
