@@ -294,9 +294,7 @@ impl RaftNode {
                 index,
                 term: meta.term,
             });
-            // The whole log is replaced: simplest correct choice, the
-            // entries after the snapshot are fetched again.
-            self.log.reset_to_snapshot(meta.clone());
+            self.log.install_snapshot(meta.clone());
             self.snapshot_to_install = Some(meta);
             self.configuration_changed();
         }

@@ -203,22 +203,32 @@ impl RaftLog {
         self.persist_from = self.persist_from.max(index + 1);
     }
 
-    /// Replaces the whole log with a snapshot received from the leader.
-    pub fn reset_to_snapshot(&mut self, meta: SnapshotMeta) {
+    /// Installs a snapshot received from the leader (paper §7): entries
+    /// after it are kept when the log holds the snapshot's last entry (they
+    /// may have been acknowledged already); otherwise the whole log goes.
+    pub fn install_snapshot(&mut self, meta: SnapshotMeta) {
         assert!(
             meta.index > self.commit,
             "an installed snapshot moves past the commit index"
         );
         let index = meta.index;
-        self.entries.clear();
-        self.configurations.clear();
+        if self.term(index) == Some(meta.term) {
+            let drop = (index - self.snapshot.index) as usize;
+            self.entries.drain(..drop);
+            self.configurations.retain(|(i, _)| *i > index);
+            self.persist_from = self.persist_from.max(index + 1);
+            self.stable = self.stable.max(index);
+        } else {
+            self.entries.clear();
+            self.configurations.clear();
+            self.truncate_after = Some(self.truncate_after.map_or(index, |t| t.min(index)));
+            self.persist_from = index + 1;
+            self.stable = index;
+        }
         self.snapshot = meta;
         self.commit = index;
         self.applied = index;
         self.apply_emitted = index;
-        self.stable = index;
-        self.persist_from = index + 1;
-        self.truncate_after = None;
     }
 
     /// The last index holding `term` at or below `at_most`, if the log holds

@@ -5,8 +5,9 @@
 //! 1. send `messages` (they may go before the disk write);
 //! 2. write `snapshot_chunks` into the staging file;
 //! 3. if `snapshot_to_install` is set, make the staged snapshot file the
-//!    current snapshot, reset the log to start after it and restore the
-//!    state machine from it;
+//!    current snapshot, drop the log entries through its index (later ones
+//!    stay unless `truncate_after` drops them) and restore the state
+//!    machine from it;
 //! 4. truncate the log after `truncate_after`, append `entries`, write
 //!    `hard_state`, and fsync (one fsync for the batch);
 //! 5. only then send `messages_after_persist` (vote grants and

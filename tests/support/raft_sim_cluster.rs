@@ -30,6 +30,9 @@ pub struct SimOptions {
     pub max_delay_ticks: u64,
     pub max_disk_delay_ticks: u64,
     pub election_timeout_ticks: u32,
+    /// Small batches make followers acknowledge part of a backlog, which
+    /// exposes commit-rule mistakes (Figure 8).
+    pub max_entries_per_append: usize,
 }
 
 impl SimOptions {
@@ -47,6 +50,7 @@ impl SimOptions {
             max_delay_ticks: rng.range(1, 6),
             max_disk_delay_ticks: rng.range(1, 5),
             election_timeout_ticks: rng.range(8, 16) as u32,
+            max_entries_per_append: rng.range(1, 9) as usize,
         }
     }
 }
@@ -68,6 +72,8 @@ struct SimNode {
     applied_index: u64,
     /// Terms in which this node was seen leading and checked for completeness.
     checked_leadership: BTreeSet<u64>,
+    /// Entries through this index were compared with the committed record.
+    commit_checked: u64,
 }
 
 #[derive(Clone)]
@@ -121,7 +127,7 @@ pub struct SimStats {
 struct MessageSlot(u64);
 
 const KEYS: [&str; 3] = ["a", "b", "c"];
-const CLIENTS: u64 = 3;
+const CLIENTS: u64 = 5;
 const CLIENT_TIMEOUT_TICKS: u64 = 150;
 const SNAPSHOT_EVERY_ENTRIES: u64 = 40;
 
@@ -134,11 +140,12 @@ fn server(id: NodeId) -> ServerEntry {
     }
 }
 
-fn raft_config(id: NodeId, election_timeout_ticks: u32) -> RaftConfig {
+fn raft_config(id: NodeId, opts: &SimOptions) -> RaftConfig {
+    let election_timeout_ticks = opts.election_timeout_ticks;
     let mut config = RaftConfig::new(id, format!("node{id}"), format!("10.0.0.{id}:8300"));
     config.election_timeout_ticks = election_timeout_ticks;
     config.heartbeat_interval_ticks = election_timeout_ticks / 4;
-    config.max_entries_per_append = 8;
+    config.max_entries_per_append = opts.max_entries_per_append;
     config.max_inflight_appends = 4;
     config.snapshot_chunk_bytes = 16;
     config.promotion_threshold_entries = 4;
@@ -210,6 +217,7 @@ impl Sim {
                     kv: BTreeMap::new(),
                     applied_index: 0,
                     checked_leadership: BTreeSet::new(),
+                    commit_checked: 0,
                 },
             );
             sim.start(id);
@@ -242,12 +250,8 @@ impl Sim {
         node.kv = kv;
         node.applied_index = applied;
         node.pending = None;
-        let mut core = RaftNode::new(
-            raft_config(id, self.opts.election_timeout_ticks),
-            restored,
-            seed,
-        )
-        .expect("restore");
+        node.commit_checked = 0;
+        let mut core = RaftNode::new(raft_config(id, &self.opts), restored, seed).expect("restore");
         // Node 1 runs with the bootstrap flag, as an operator would start
         // the first server: on every start, ignored once data exists.
         if id == 1 {
@@ -508,7 +512,7 @@ impl Sim {
             node.kv = decode_kv(&data);
             node.applied_index = meta.index;
             disk.snapshot = Some((meta.clone(), data));
-            disk.entries.clear();
+            disk.entries.retain(|e| e.index > meta.index);
             self.stats.snapshots_installed += 1;
         }
         if let Some(after) = ready.truncate_after {
@@ -566,10 +570,38 @@ impl Sim {
             if let Some(hs) = hs {
                 eprintln!("t{} n{id}: durable {hs:?}", self.now);
             }
-            for m in &ready.messages_after_persist {
-                if let concord::wire::raft_message::RaftBody::RequestVoteResponse { .. } = m.body {
-                    eprintln!("t{} n{id}: after-persist {m:?}", self.now);
+            for m in ready.messages_after_persist.iter().chain(&ready.messages) {
+                match &m.body {
+                    concord::wire::raft_message::RaftBody::AppendEntries { entries, .. }
+                        if entries.is_empty() => {}
+                    concord::wire::raft_message::RaftBody::AppendEntries {
+                        prev_log_index,
+                        prev_log_term,
+                        entries,
+                        ..
+                    } => {
+                        eprintln!(
+                            "t{} n{id}: -> n{} append prev {prev_log_index}@{prev_log_term} n={} last@{}",
+                            self.now,
+                            m.to,
+                            entries.len(),
+                            entries.last().unwrap().term
+                        );
+                    }
+                    _ => eprintln!("t{} n{id}: -> n{} t{} {:?}", self.now, m.to, m.term, m.body),
                 }
+            }
+            if ready.truncate_after.is_some() || !ready.entries.is_empty() {
+                eprintln!(
+                    "t{} n{id}: write truncate {:?} entries {:?}",
+                    self.now,
+                    ready.truncate_after,
+                    ready
+                        .entries
+                        .iter()
+                        .map(|e| (e.index, e.term))
+                        .collect::<Vec<_>>()
+                );
             }
         }
         for event in &ready.events {
@@ -684,6 +716,34 @@ impl Sim {
                     .insert(term);
             }
         }
+        // Every entry at or below a node's commit index is committed: it
+        // must never change, whoever applied it or not.
+        for &id in &ids {
+            let Some(core) = self.nodes[&id].core.as_ref() else {
+                continue;
+            };
+            let base = core.snapshot_index();
+            let from = self.nodes[&id].commit_checked.max(base) + 1;
+            for index in from..=core.commit_index() {
+                let entry = &core.log_entries()[(index - base - 1) as usize];
+                match self.committed.get(&index) {
+                    Some((term, data)) if *term != entry.term || *data != entry.data => {
+                        let msg = format!(
+                            "node {id}: committed entry {index} differs: term {term} vs {}",
+                            entry.term
+                        );
+                        self.fail(msg);
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.committed
+                            .insert(index, (entry.term, entry.data.clone()));
+                    }
+                }
+            }
+            let commit = core.commit_index();
+            self.nodes.get_mut(&id).unwrap().commit_checked = commit;
+        }
         // Log matching: two logs that hold an entry with the same index and
         // term are identical up to it.
         let logs: Vec<(NodeId, u64, &[Entry])> = ids
@@ -720,7 +780,7 @@ impl Sim {
             return;
         }
         for client in 0..CLIENTS {
-            if self.clients[&client].is_some() || !self.chance(100) {
+            if self.clients[&client].is_some() || !self.chance(200) {
                 continue;
             }
             let Some(leader) = self.leader() else {
@@ -907,8 +967,11 @@ impl Sim {
                 None => format!("{id}:down"),
             })
             .collect();
+        let peers = self
+            .leader()
+            .map(|l| format!("{:?}", self.nodes[&l].core.as_ref().unwrap().status().peers));
         self.fail(format!(
-            "no progress within {} ticks after the faults healed: {roles:?}",
+            "no progress within {} ticks after the faults healed: {roles:?}\nleader's peers: {peers:?}",
             self.opts.heal_bound_ticks
         ));
     }
