@@ -23,7 +23,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 #[test]
 fn raft_is_safe_and_live_under_faults_across_seeds() {
     let start = env_u64("SIM_SEED_START", 0);
-    let seeds = env_u64("SIM_SEEDS", 300);
+    let seeds = env_u64("SIM_SEEDS", 1000);
     let mut total = SimStats::default();
     let mut operations = 0usize;
     for seed in start..start + seeds {

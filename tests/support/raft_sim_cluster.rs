@@ -33,6 +33,8 @@ pub struct SimOptions {
     /// Small batches make followers acknowledge part of a backlog, which
     /// exposes commit-rule mistakes (Figure 8).
     pub max_entries_per_append: usize,
+    /// Clock drift: each node's ticks per thousand simulated ticks.
+    pub tick_rate_per_mille: Vec<u64>,
 }
 
 impl SimOptions {
@@ -51,6 +53,15 @@ impl SimOptions {
             max_disk_delay_ticks: rng.range(1, 5),
             election_timeout_ticks: rng.range(8, 16) as u32,
             max_entries_per_append: rng.range(1, 9) as usize,
+            tick_rate_per_mille: (0..7)
+                .map(|_| {
+                    if rng.range(0, 2) == 0 {
+                        1000
+                    } else {
+                        rng.range(500, 1000)
+                    }
+                })
+                .collect(),
         }
     }
 }
@@ -417,7 +428,11 @@ impl Sim {
         }
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         for &id in &ids {
-            if let Some(core) = self.nodes.get_mut(&id).unwrap().core.as_mut() {
+            let rate = self.opts.tick_rate_per_mille[(id - 1) as usize];
+            let ticks = !self.chaos || self.chance(rate);
+            if let Some(core) = self.nodes.get_mut(&id).unwrap().core.as_mut()
+                && ticks
+            {
                 core.tick();
             }
             self.maybe_snapshot(id);
@@ -783,9 +798,19 @@ impl Sim {
             if self.clients[&client].is_some() || !self.chance(200) {
                 continue;
             }
-            let Some(leader) = self.leader() else {
+            // A client talks to any node that believes it leads, as a
+            // client with a stale leader cache would: a deposed leader
+            // must not answer from stale state.
+            let leaders: Vec<NodeId> = self
+                .nodes
+                .iter()
+                .filter(|(_, n)| n.core.as_ref().is_some_and(|c| c.role() == Role::Leader))
+                .map(|(id, _)| *id)
+                .collect();
+            if leaders.is_empty() {
                 continue;
-            };
+            }
+            let leader = leaders[self.rng.range(0, leaders.len() as u64) as usize];
             let key = KEYS[self.rng.range(0, KEYS.len() as u64) as usize].to_string();
             let op_id = self.next_op_id;
             self.next_op_id += 1;
