@@ -5,7 +5,7 @@ use crate::wire::configuration::configuration_from_bytes;
 use crate::wire::raft_message::{Configuration, Entry, EntryKind, NodeId, RaftBody, RaftMessage};
 
 use super::event::RaftEvent;
-use super::node::{RaftNode, StagingSnapshot};
+use super::node::{RaftNode, Role, StagingSnapshot};
 use super::ready::{ReceivedSnapshotChunk, SnapshotMeta};
 
 impl RaftNode {
@@ -163,6 +163,11 @@ impl RaftNode {
                         });
                         return;
                     }
+                    assert_ne!(
+                        self.role,
+                        Role::Leader,
+                        "a leader never truncates its own log"
+                    );
                     self.log.truncate_after(entry.index - 1);
                     new_from = offset;
                     break;
@@ -179,6 +184,10 @@ impl RaftNode {
             || new_from < entries.len();
         if new_from < entries.len() {
             let appended: Vec<Entry> = entries.drain(new_from..).collect();
+            assert!(
+                appended.iter().all(|e| e.term <= self.term),
+                "no entry is newer than the current term"
+            );
             self.log.append(appended);
         }
         if changed_configuration {

@@ -685,3 +685,208 @@ fn proposals_beyond_the_uncommitted_bound_are_refused() {
     node.propose(vec![1]).unwrap();
     assert_eq!(node.propose(vec![2]), Err(ProposeError::QueueFull));
 }
+
+fn follower_with_log(terms: &[u64], commit: u64) -> RaftNode {
+    let configuration = crate::wire::raft_message::Configuration {
+        servers: (1..=3).map(|id| server(id, Suffrage::Voter)).collect(),
+    };
+    let mut entries = vec![Entry {
+        term: 1,
+        index: 1,
+        kind: EntryKind::Configuration,
+        data: crate::wire::configuration::configuration_to_bytes(&configuration),
+    }];
+    for (offset, term) in terms.iter().enumerate() {
+        entries.push(Entry {
+            term: *term,
+            index: 2 + offset as u64,
+            kind: EntryKind::Command,
+            data: vec![offset as u8],
+        });
+    }
+    let restored = RestoredState {
+        hard_state: Some(HardState {
+            current_term: *terms.last().unwrap_or(&1),
+            voted_for: None,
+            commit_index: commit,
+            cluster_id: 9,
+        }),
+        snapshot: None,
+        entries,
+    };
+    RaftNode::new(config(2), restored, 1).unwrap()
+}
+
+fn snapshot_message(index: u64, term: u64, leader_term: u64) -> RaftMessage {
+    RaftMessage {
+        cluster_id: 9,
+        from: 1,
+        to: 2,
+        term: leader_term,
+        body: RaftBody::InstallSnapshot {
+            last_included_index: index,
+            last_included_term: term,
+            configuration: crate::wire::raft_message::Configuration {
+                servers: (1..=3).map(|id| server(id, Suffrage::Voter)).collect(),
+            },
+            total_size_bytes: 1,
+            offset: 0,
+            data: vec![7],
+            done: true,
+        },
+    }
+}
+
+#[test]
+fn installing_a_snapshot_keeps_matching_entries_after_it() {
+    // Paper §7: if the follower holds the snapshot's last entry, the
+    // entries after it stay (they may have been acknowledged already).
+    let mut node = follower_with_log(&[2, 2], 1);
+    node.step(snapshot_message(2, 2, 2));
+    assert_eq!(node.snapshot_index(), 2);
+    assert_eq!(
+        node.status().last_log_index,
+        3,
+        "the entry after the snapshot stays"
+    );
+    let ready = node.ready();
+    assert_eq!(ready.snapshot_to_install.map(|m| m.index), Some(2));
+    assert_eq!(ready.truncate_after, None);
+}
+
+#[test]
+fn installing_a_snapshot_that_conflicts_discards_the_log() {
+    let mut node = follower_with_log(&[1, 2], 1);
+    node.step(snapshot_message(2, 3, 3));
+    let ready = node.ready();
+    assert_eq!(ready.snapshot_to_install.as_ref().map(|m| m.index), Some(2));
+    assert_eq!(
+        ready.truncate_after,
+        Some(2),
+        "storage drops the conflicting tail"
+    );
+    assert_eq!(node.status().last_log_index, 2);
+    assert_eq!(node.commit_index(), 2);
+}
+
+#[test]
+fn lease_reads_skip_the_heartbeat_round_but_not_the_own_term_commit() {
+    let mut cfg = config(1);
+    cfg.lease_reads = true;
+    let mut node = RaftNode::new(cfg, RestoredState::default(), 1).unwrap();
+    node.bootstrap();
+    node.read_index(5).unwrap();
+    let ready = node.ready();
+    assert!(
+        ready.reads.is_empty(),
+        "no read before the no-op of the term commits"
+    );
+    node.advance(&ready);
+    let ready = node.ready();
+    node.advance(&ready);
+    let ready = node.ready();
+    assert_eq!(ready.reads.len(), 1);
+    assert_eq!(ready.reads[0].request_id, 5);
+}
+
+#[test]
+fn operator_lines_match_hashicorp_wording() {
+    assert_eq!(
+        RaftEvent::PeerAdded {
+            id: 2,
+            address: "10.0.0.2:8300".into()
+        }
+        .to_string(),
+        "Added peer 10.0.0.2:8300, starting replication"
+    );
+    assert_eq!(
+        RaftEvent::PeerRemoved {
+            id: 2,
+            address: "10.0.0.2:8300".into()
+        }
+        .to_string(),
+        "Removed peer 10.0.0.2:8300, stopping replication"
+    );
+    assert_eq!(
+        RaftEvent::ElectionWon { tally: 2 }.to_string(),
+        "Election won. Tally: 2"
+    );
+    assert!(
+        RaftEvent::ElectionTimeout { term: 3 }
+            .to_string()
+            .starts_with("heartbeat timeout reached, starting election")
+    );
+    assert!(
+        RaftEvent::EnteringLeaderState { term: 3 }
+            .to_string()
+            .starts_with("entering leader state")
+    );
+}
+
+#[test]
+fn removed_peer_is_reported_and_no_longer_replicated_to() {
+    let mut cluster = Cluster::formed(&[1, 2, 3]);
+    let leader = cluster.leader().unwrap();
+    let victim = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    cluster.node(leader).remove_server(victim).unwrap();
+    cluster.settle();
+    assert!(cluster.has_event(
+        leader,
+        &RaftEvent::PeerRemoved {
+            id: victim,
+            address: format!("10.0.0.{victim}:8300")
+        }
+    ));
+    assert!(
+        !cluster.nodes[&leader]
+            .status()
+            .peers
+            .iter()
+            .any(|p| p.id == victim)
+    );
+}
+
+#[test]
+fn restore_refuses_a_log_with_a_gap() {
+    let restored = RestoredState {
+        hard_state: Some(HardState {
+            current_term: 1,
+            voted_for: None,
+            commit_index: 0,
+            cluster_id: 1,
+        }),
+        snapshot: None,
+        entries: vec![Entry {
+            term: 1,
+            index: 2,
+            kind: EntryKind::Noop,
+            data: vec![],
+        }],
+    };
+    assert!(matches!(
+        RaftNode::new(config(1), restored, 1),
+        Err(RestoreError::NonContiguousEntries {
+            expected: 1,
+            found: 2
+        })
+    ));
+}
+
+#[test]
+fn non_voter_never_campaigns() {
+    let mut cluster = Cluster::new(&[1, 2]);
+    cluster.node(1).bootstrap();
+    cluster.settle();
+    cluster
+        .node(1)
+        .add_server(server(2, Suffrage::NonVoter))
+        .unwrap();
+    cluster.settle();
+    cluster.isolate(1);
+    cluster.ticks(200);
+    assert_eq!(cluster.nodes[&2].role(), Role::Follower);
+    assert!(!cluster.events.get(&2).is_some_and(|e| {
+        e.iter()
+            .any(|e| matches!(e, RaftEvent::ElectionTimeout { .. }))
+    }));
+}
