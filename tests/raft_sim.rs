@@ -38,6 +38,7 @@ fn raft_is_safe_and_live_under_faults_across_seeds() {
         total.snapshots_installed += s.snapshots_installed;
         total.transfers += s.transfers;
         total.membership_changes += s.membership_changes;
+        total.reads_by_deposed_leaders += s.reads_by_deposed_leaders;
     }
     eprintln!("{seeds} seeds from {start}: {total:?}, {operations} client operations checked");
     // The simulation must actually exercise the protocol.

@@ -58,7 +58,7 @@ impl SimOptions {
                     if rng.range(0, 2) == 0 {
                         1000
                     } else {
-                        rng.range(500, 1000)
+                        rng.range(300, 1000)
                     }
                 })
                 .collect(),
@@ -132,6 +132,8 @@ pub struct SimStats {
     pub snapshots_installed: u64,
     pub transfers: u64,
     pub membership_changes: u64,
+    /// Reads answered by a leader while a newer leader existed.
+    pub reads_by_deposed_leaders: u64,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord, Clone, Copy)]
@@ -897,6 +899,10 @@ impl Sim {
         let Some((client, key)) = found else {
             return;
         };
+        let term = self.nodes[&id].core.as_ref().map_or(0, |c| c.term());
+        if self.leaders_by_term.range(term + 1..).next().is_some() {
+            self.stats.reads_by_deposed_leaders += 1;
+        }
         let value = self.nodes[&id].kv.get(&key).cloned();
         self.stats.gets_ok += 1;
         self.finish(client, Some(KvOutput::GetValue(value)));
