@@ -54,7 +54,7 @@ impl RaftConfig {
             name: name.into(),
             address: address.into(),
             heartbeat_interval_ticks: 5,
-            election_timeout_ticks: 15,
+            election_timeout_ticks: 10,
             pre_vote: true,
             check_quorum: true,
             lease_reads: false,
