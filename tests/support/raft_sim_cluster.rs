@@ -35,6 +35,8 @@ pub struct SimOptions {
     pub max_entries_per_append: usize,
     /// Clock drift: each node's ticks per thousand simulated ticks.
     pub tick_rate_per_mille: Vec<u64>,
+    pub pre_vote: bool,
+    pub check_quorum: bool,
 }
 
 impl SimOptions {
@@ -53,6 +55,8 @@ impl SimOptions {
             max_disk_delay_ticks: rng.range(1, 5),
             election_timeout_ticks: rng.range(8, 16) as u32,
             max_entries_per_append: rng.range(1, 9) as usize,
+            pre_vote: rng.range(0, 5) > 0,
+            check_quorum: rng.range(0, 5) > 0,
             tick_rate_per_mille: (0..7)
                 .map(|_| {
                     if rng.range(0, 2) == 0 {
@@ -159,6 +163,8 @@ fn raft_config(id: NodeId, opts: &SimOptions) -> RaftConfig {
     config.election_timeout_ticks = election_timeout_ticks;
     config.heartbeat_interval_ticks = election_timeout_ticks / 4;
     config.max_entries_per_append = opts.max_entries_per_append;
+    config.pre_vote = opts.pre_vote;
+    config.check_quorum = opts.check_quorum;
     config.max_inflight_appends = 4;
     config.snapshot_chunk_bytes = 16;
     config.promotion_threshold_entries = 4;
