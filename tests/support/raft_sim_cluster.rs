@@ -37,6 +37,9 @@ pub struct SimOptions {
     pub tick_rate_per_mille: Vec<u64>,
     pub pre_vote: bool,
     pub check_quorum: bool,
+    /// Chance that a new leader crashes within a few ticks of winning: its
+    /// log then holds entries that reached only some followers (Figure 8).
+    pub crash_new_leader_per_mille: u64,
 }
 
 impl SimOptions {
@@ -55,6 +58,7 @@ impl SimOptions {
             max_disk_delay_ticks: rng.range(1, 5),
             election_timeout_ticks: rng.range(8, 16) as u32,
             max_entries_per_append: rng.range(1, 9) as usize,
+            crash_new_leader_per_mille: rng.range(0, 400),
             pre_vote: rng.range(0, 5) > 0,
             check_quorum: rng.range(0, 5) > 0,
             tick_rate_per_mille: (0..7)
@@ -124,6 +128,8 @@ pub struct Sim {
     clients: BTreeMap<u64, Option<PendingClientOp>>,
     pub history: Vec<KvOperation>,
     next_op_id: u64,
+    /// New leaders scheduled to crash, with the tick.
+    doomed: BTreeMap<NodeId, u64>,
     pub stats: SimStats,
 }
 
@@ -223,6 +229,7 @@ impl Sim {
             clients: (0..CLIENTS).map(|c| (c, None)).collect(),
             history: Vec::new(),
             next_op_id: 1,
+            doomed: BTreeMap::new(),
             stats: SimStats::default(),
             opts,
         };
@@ -334,6 +341,18 @@ impl Sim {
 
     fn chaos_step(&mut self) {
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        let due: Vec<NodeId> = self
+            .doomed
+            .iter()
+            .filter(|(_, at)| **at <= self.now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.doomed.remove(&id);
+            if self.nodes[&id].core.is_some() {
+                self.crash(id);
+            }
+        }
         if self.chance(self.opts.crash_per_mille) {
             let id = ids[self.rng.range(0, ids.len() as u64) as usize];
             if self.nodes[&id].core.is_some() {
@@ -737,6 +756,10 @@ impl Sim {
                     .unwrap()
                     .checked_leadership
                     .insert(term);
+                if self.chaos && self.chance(self.opts.crash_new_leader_per_mille) {
+                    let at = self.now + self.rng.range(0, 6);
+                    self.doomed.insert(id, at);
+                }
             }
         }
         // Every entry at or below a node's commit index is committed: it
