@@ -890,3 +890,94 @@ fn non_voter_never_campaigns() {
             .any(|e| matches!(e, RaftEvent::ElectionTimeout { .. }))
     }));
 }
+
+/// Bytes from the network are never an invariant: arbitrary messages from
+/// a peer must not panic the core, whatever its role.
+#[test]
+fn hostile_messages_never_panic_the_core() {
+    let mut rng = SplitMix64::new(99);
+    for round in 0..40u64 {
+        let mut cluster = Cluster::formed(&[1, 2, 3]);
+        let cluster_id = cluster.nodes[&1].cluster_id();
+        for _ in 0..300 {
+            let to = rng.range(1, 4);
+            let from = rng.range(1, 5);
+            let base = cluster.nodes[&to].status().last_log_index;
+            let term = cluster.nodes[&to].term() + rng.range(0, 3) - 1 + round % 2;
+            let index = |rng: &mut SplitMix64| base.saturating_sub(3) + rng.range(0, 8);
+            let body = match rng.range(0, 7) {
+                0 => RaftBody::RequestVote {
+                    pre_vote: rng.range(0, 2) == 0,
+                    last_log_index: index(&mut rng),
+                    last_log_term: rng.range(0, term + 2),
+                    leadership_transfer: rng.range(0, 2) == 0,
+                },
+                1 => RaftBody::RequestVoteResponse {
+                    pre_vote: rng.range(0, 2) == 0,
+                    granted: rng.range(0, 2) == 0,
+                },
+                2 => {
+                    let prev = index(&mut rng);
+                    let count = rng.range(0, 4);
+                    let entries = (0..count)
+                        .map(|i| Entry {
+                            term: rng.range(0, term + 2),
+                            index: prev + 1 + i + rng.range(0, 2),
+                            kind: match rng.range(0, 3) {
+                                0 => EntryKind::Command,
+                                1 => EntryKind::Noop,
+                                _ => EntryKind::Configuration,
+                            },
+                            data: vec![rng.range(0, 256) as u8; rng.range(0, 4) as usize],
+                        })
+                        .collect();
+                    RaftBody::AppendEntries {
+                        prev_log_index: prev,
+                        prev_log_term: rng.range(0, term + 2),
+                        leader_commit: index(&mut rng),
+                        read_round: rng.range(0, 3),
+                        entries,
+                    }
+                }
+                3 => RaftBody::AppendEntriesResponse {
+                    success: rng.range(0, 2) == 0,
+                    last_log_index: index(&mut rng),
+                    conflict_term: rng.range(0, term + 2),
+                    conflict_index: index(&mut rng),
+                    read_round: rng.range(0, 5),
+                },
+                4 => RaftBody::InstallSnapshot {
+                    last_included_index: index(&mut rng),
+                    last_included_term: rng.range(0, term + 2),
+                    configuration: crate::wire::raft_message::Configuration {
+                        servers: (1..=rng.range(0, 4))
+                            .map(|id| server(id, Suffrage::Voter))
+                            .collect(),
+                    },
+                    total_size_bytes: rng.range(0, 10),
+                    offset: rng.range(0, 10),
+                    data: vec![0; rng.range(0, 5) as usize],
+                    done: rng.range(0, 2) == 0,
+                },
+                5 => RaftBody::InstallSnapshotResponse {
+                    last_included_index: index(&mut rng),
+                    next_offset: rng.range(0, 12),
+                    success: rng.range(0, 2) == 0,
+                },
+                _ => RaftBody::TimeoutNow,
+            };
+            let cluster_id = if rng.range(0, 20) == 0 { 5 } else { cluster_id };
+            cluster.node(to).step(RaftMessage {
+                cluster_id,
+                from,
+                to,
+                term,
+                body,
+            });
+            cluster.process(to);
+            if rng.range(0, 10) == 0 {
+                cluster.ticks(1);
+            }
+        }
+    }
+}
