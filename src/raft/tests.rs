@@ -981,3 +981,35 @@ fn hostile_messages_never_panic_the_core() {
         }
     }
 }
+
+#[test]
+fn follower_that_hears_from_a_leader_ignores_disruptive_vote_requests() {
+    // Dissertation §4.2.3: within the minimum election timeout of hearing
+    // from a leader, a server neither updates its term nor grants a vote.
+    let mut cluster = Cluster::formed(&[1, 2, 3]);
+    let leader = cluster.leader().unwrap();
+    let follower = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    let other = 6 - leader - follower;
+    let cluster_id = cluster.nodes[&leader].cluster_id();
+    let term = cluster.nodes[&follower].term();
+    let request = |leadership_transfer| RaftMessage {
+        cluster_id,
+        from: other,
+        to: follower,
+        term: term + 1,
+        body: RaftBody::RequestVote {
+            pre_vote: false,
+            last_log_index: 1000,
+            last_log_term: term,
+            leadership_transfer,
+        },
+    };
+    cluster.node(follower).step(request(false));
+    assert_eq!(cluster.nodes[&follower].term(), term);
+    cluster.node(follower).step(request(true));
+    assert_eq!(
+        cluster.nodes[&follower].term(),
+        term + 1,
+        "a leadership transfer overrides the lease"
+    );
+}
