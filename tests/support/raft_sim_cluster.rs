@@ -11,7 +11,9 @@ use concord::raft::{
     HardState, RaftConfig, RaftEvent, RaftNode, Ready, RestoredState, Role, SnapshotChunk,
     SnapshotMeta, SplitMix64,
 };
-use concord::wire::raft_message::{Entry, EntryKind, NodeId, RaftMessage, ServerEntry, Suffrage};
+use concord::wire::raft_message::{
+    Entry, EntryKind, NodeId, RaftBody, RaftMessage, ServerEntry, Suffrage,
+};
 
 use super::linearizability::{KvInput, KvOperation, KvOutput, NEVER_RETURNED};
 
@@ -56,10 +58,10 @@ impl SimOptions {
             duplicate_percent: rng.range(0, 5),
             max_delay_ticks: rng.range(1, 6),
             max_disk_delay_ticks: rng.range(1, 5),
-            election_timeout_ticks: rng.range(8, 16) as u32,
+            election_timeout_ticks: rng.range(4, 16) as u32,
             max_entries_per_append: rng.range(1, 9) as usize,
             crash_new_leader_per_mille: rng.range(0, 400),
-            pre_vote: rng.range(0, 5) > 0,
+            pre_vote: rng.range(0, 2) > 0,
             check_quorum: rng.range(0, 5) > 0,
             tick_rate_per_mille: (0..7)
                 .map(|_| {
@@ -167,7 +169,7 @@ fn raft_config(id: NodeId, opts: &SimOptions) -> RaftConfig {
     let election_timeout_ticks = opts.election_timeout_ticks;
     let mut config = RaftConfig::new(id, format!("node{id}"), format!("10.0.0.{id}:8300"));
     config.election_timeout_ticks = election_timeout_ticks;
-    config.heartbeat_interval_ticks = election_timeout_ticks / 4;
+    config.heartbeat_interval_ticks = (election_timeout_ticks / 4).max(1);
     config.max_entries_per_append = opts.max_entries_per_append;
     config.pre_vote = opts.pre_vote;
     config.check_quorum = opts.check_quorum;
@@ -286,6 +288,14 @@ impl Sim {
         node.core = Some(core);
     }
 
+    /// Half the time a crashed node is back at once, before the cluster
+    /// moved on, with only what was durable (a lost vote matters here).
+    fn maybe_quick_reboot(&mut self, id: NodeId) {
+        if self.chance(500) {
+            self.start(id);
+        }
+    }
+
     fn crash(&mut self, id: NodeId) {
         if std::env::var("SIM_TRACE").is_ok() {
             eprintln!("t{} n{id}: CRASH", self.now);
@@ -351,6 +361,7 @@ impl Sim {
             self.doomed.remove(&id);
             if self.nodes[&id].core.is_some() {
                 self.crash(id);
+                self.maybe_quick_reboot(id);
             }
         }
         if self.chance(self.opts.crash_per_mille) {
@@ -524,6 +535,32 @@ impl Sim {
             let ready = core.ready();
             for msg in ready.messages.clone() {
                 self.send(msg);
+            }
+            // The worst moment to lose power: the messages that may go
+            // before the fsync are out, the write is not durable.
+            // Votes are where a lost write hurts most: crash there often.
+            let grants_vote = ready
+                .messages
+                .iter()
+                .chain(&ready.messages_after_persist)
+                .any(|m| {
+                    matches!(
+                        m.body,
+                        RaftBody::RequestVoteResponse {
+                            pre_vote: false,
+                            granted: true
+                        }
+                    )
+                });
+            let per_mille = if grants_vote {
+                150
+            } else {
+                self.opts.crash_during_write_per_mille / 4
+            };
+            if self.chaos && self.chance(per_mille) {
+                self.crash(id);
+                self.maybe_quick_reboot(id);
+                return;
             }
             let delay = if self.chaos {
                 self.rng.range(0, self.opts.max_disk_delay_ticks + 1)
