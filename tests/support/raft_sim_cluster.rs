@@ -827,6 +827,33 @@ impl Sim {
             let commit = core.commit_index();
             self.nodes.get_mut(&id).unwrap().commit_checked = commit;
         }
+        // A leader's match index for a follower of its term is never more
+        // than the follower holds: acknowledgements promise durable entries.
+        for &id in &ids {
+            let Some(core) = self.nodes[&id].core.as_ref() else {
+                continue;
+            };
+            if core.role() != Role::Leader {
+                continue;
+            }
+            let term = core.term();
+            for peer in core.status().peers {
+                let Some(follower) = self.nodes.get(&peer.id).and_then(|n| n.core.as_ref()) else {
+                    continue;
+                };
+                if follower.term() != term {
+                    continue;
+                }
+                let holds = follower.status().last_log_index;
+                if peer.match_index > holds {
+                    let msg = format!(
+                        "leader {id} believes {} matches through {} but it holds {holds}",
+                        peer.id, peer.match_index
+                    );
+                    self.fail(msg);
+                }
+            }
+        }
         // Log matching: two logs that hold an entry with the same index and
         // term are identical up to it.
         let logs: Vec<(NodeId, u64, &[Entry])> = ids
