@@ -19,8 +19,8 @@ pub struct RaftConfig {
     /// partitioned or restarting node cannot unseat a healthy leader.
     pub pre_vote: bool,
     /// Dissertation §6.2: a leader that has not heard from a quorum within an
-    /// election timeout steps down; followers ignore votes while they hear
-    /// from a leader.
+    /// election timeout steps down. (Followers ignore votes while they hear
+    /// from a leader, §4.2.3, whatever this setting.)
     pub check_quorum: bool,
     /// Serve reads at the commit index without a heartbeat round, relying on
     /// the CheckQuorum lease (dissertation §6.4.1). Requires `check_quorum`.

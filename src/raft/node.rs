@@ -428,8 +428,10 @@ impl RaftNode {
                 leadership_transfer,
                 ..
             } => {
-                let in_lease = self.config.check_quorum
-                    && self.leader.is_some()
+                // Always on, not only with CheckQuorum: without it a removed
+                // server that never learns of its removal keeps bumping
+                // terms and can starve the cluster (found by the simulator).
+                let in_lease = self.leader.is_some()
                     && self.election_elapsed_ticks < self.config.election_timeout_ticks;
                 if in_lease && !leadership_transfer {
                     return false;
