@@ -1,0 +1,388 @@
+//! Linearizability checker for client histories of the replicated KV store.
+//!
+//! The design follows porcupine (Athalye), which implements the WGL search
+//! (Wing & Gong 1993, with Lowe's memoization from "Testing for
+//! linearizability", 2017) plus P-compositionality (Horn & Kroening 2015):
+//!
+//! - Linearizability is local (Herlihy & Wing 1990, Theorem 1): a history is
+//!   linearizable iff its restriction to every object is. Each key is an
+//!   independent register, so the history is split per key and every key is
+//!   searched on its own. That turns one search over the product of all
+//!   states into many small searches.
+//! - Within a key, calls and returns are sorted by time into a doubly linked
+//!   list. The search repeatedly takes a call that precedes the first
+//!   remaining return (so real-time order is respected), applies it to the
+//!   sequential register if the register accepts the observed output, and
+//!   unlinks both its entries. Reaching a return whose call is still in the
+//!   list means no remaining candidate can go next: backtrack.
+//! - A set of (linearized operations, register state) pairs already reached
+//!   prunes the search: from the same pair the same futures are possible, so
+//!   revisiting it cannot find anything new.
+//!
+//! Every search step counts against a budget shared by all keys, so a
+//! pathological history yields `Timeout` instead of exponential running time.
+
+// Each test binary that includes this file uses a different subset of it.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
+
+/// Search steps allowed by [`check_kv_history`]. The memo set grows by at
+/// most one entry per step, which bounds memory as well as time.
+pub const DEFAULT_MAX_STEPS: u64 = 5_000_000;
+
+/// Return time of an operation whose outcome the client never learned
+/// (crashed client, timed-out request): it may take effect at any point
+/// after its call, or never.
+pub const NEVER_RETURNED: u64 = u64::MAX;
+
+/// Operations listed in a `NotLinearizable` detail before it is truncated.
+const MAX_DETAIL_OPERATIONS: usize = 24;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KvInput {
+    Put { key: String, value: String },
+    Get { key: String },
+}
+
+impl KvInput {
+    pub fn key(&self) -> &str {
+        match self {
+            KvInput::Put { key, .. } | KvInput::Get { key } => key,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum KvOutput {
+    PutOk,
+    GetValue(Option<String>),
+}
+
+/// One client operation as observed from outside the cluster, with times in
+/// simulated ticks (`call_time < return_time`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvOperation {
+    pub client_id: u64,
+    pub call_time: u64,
+    /// [`NEVER_RETURNED`] when the outcome is unknown; `output` is then ignored.
+    pub return_time: u64,
+    pub input: KvInput,
+    pub output: KvOutput,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckResult {
+    Linearizable,
+    /// `key` is the first failing key (smallest history first); `detail`
+    /// lists that key's operations.
+    NotLinearizable {
+        key: String,
+        detail: String,
+    },
+    /// The step budget ran out before every key was decided.
+    Timeout,
+}
+
+/// Checks `ops` against a map of independent registers (initially absent)
+/// with the [`DEFAULT_MAX_STEPS`] budget.
+pub fn check_kv_history(ops: &[KvOperation]) -> CheckResult {
+    check_kv_history_with_budget(ops, DEFAULT_MAX_STEPS)
+}
+
+/// Like [`check_kv_history`], giving up with `Timeout` after `max_steps`
+/// search steps summed over all keys.
+pub fn check_kv_history_with_budget(ops: &[KvOperation], max_steps: u64) -> CheckResult {
+    for op in ops {
+        assert!(
+            op.call_time < op.return_time,
+            "operation returns before it is called: {op:?}"
+        );
+    }
+    let mut by_key: BTreeMap<&str, Vec<&KvOperation>> = BTreeMap::new();
+    for op in ops {
+        by_key.entry(op.input.key()).or_default().push(op);
+    }
+    // Smallest keys first: the reported violation is then the shortest one,
+    // and a key too large for the budget does not hide a violation in a
+    // small one.
+    let mut partitions: Vec<(&str, Vec<&KvOperation>)> = by_key.into_iter().collect();
+    partitions.sort_by_key(|(key, part)| (part.len(), *key));
+
+    let mut steps_left = max_steps;
+    for (key, part) in &partitions {
+        match check_register(part, &mut steps_left) {
+            RegisterVerdict::Linearizable => {}
+            RegisterVerdict::NotLinearizable {
+                longest_prefix_operations,
+            } => {
+                return CheckResult::NotLinearizable {
+                    key: (*key).to_string(),
+                    detail: describe_failure(part, longest_prefix_operations),
+                };
+            }
+            RegisterVerdict::OutOfSteps => return CheckResult::Timeout,
+        }
+    }
+    CheckResult::Linearizable
+}
+
+/// A register with its values interned per key so that memo entries stay
+/// small: `None` is the absent value.
+type RegisterState = Option<u32>;
+
+/// What one operation requires of the register and does to it.
+#[derive(Debug, Clone, Copy)]
+enum RegisterStep {
+    Write(u32),
+    Read(Option<u32>),
+    /// A read whose result never reached the client: always allowed.
+    UnobservedRead,
+    /// Output of the wrong kind for the input: cannot be linearized.
+    Malformed,
+}
+
+impl RegisterStep {
+    fn apply(self, state: RegisterState) -> Option<RegisterState> {
+        match self {
+            RegisterStep::Write(value) => Some(Some(value)),
+            RegisterStep::Read(observed) => (observed == state).then_some(state),
+            RegisterStep::UnobservedRead => Some(state),
+            RegisterStep::Malformed => None,
+        }
+    }
+}
+
+fn register_steps<'a>(part: &[&'a KvOperation]) -> Vec<RegisterStep> {
+    let mut interned: HashMap<&'a str, u32> = HashMap::new();
+    let mut intern = |value: &'a str| -> u32 {
+        let next_id = u32::try_from(interned.len()).expect("fewer than 2^32 values");
+        *interned.entry(value).or_insert(next_id)
+    };
+    part.iter()
+        .map(|op| {
+            let returned = op.return_time != NEVER_RETURNED;
+            match (&op.input, &op.output) {
+                (KvInput::Put { value, .. }, KvOutput::PutOk) => RegisterStep::Write(intern(value)),
+                (KvInput::Put { value, .. }, _) if !returned => RegisterStep::Write(intern(value)),
+                (KvInput::Get { .. }, _) if !returned => RegisterStep::UnobservedRead,
+                (KvInput::Get { .. }, KvOutput::GetValue(observed)) => {
+                    RegisterStep::Read(observed.as_deref().map(&mut intern))
+                }
+                _ => RegisterStep::Malformed,
+            }
+        })
+        .collect()
+}
+
+enum RegisterVerdict {
+    Linearizable,
+    NotLinearizable { longest_prefix_operations: usize },
+    OutOfSteps,
+}
+
+const NIL: usize = usize::MAX;
+
+/// Call and return entries of one key, sorted by time, as an index-based
+/// doubly linked list so an operation is removed and restored in O(1)
+/// (Knuth's dancing links, as in porcupine's `lift`/`unlift`).
+struct EntryList {
+    /// Operation index of each entry.
+    operation: Vec<usize>,
+    /// For a call entry, its return entry; `NIL` for a return entry.
+    matching_return: Vec<usize>,
+    next: Vec<usize>,
+    prev: Vec<usize>,
+    /// Sentinel before the first entry; the list is empty when its `next` is `NIL`.
+    head: usize,
+}
+
+impl EntryList {
+    fn new(part: &[&KvOperation]) -> Self {
+        // (time, is_return, operation). At equal times calls sort before
+        // returns, so operations touching the same tick count as concurrent
+        // (porcupine does the same): the coarse tick cannot order them.
+        let mut entries: Vec<(u64, bool, usize)> = Vec::with_capacity(part.len() * 2);
+        for (index, op) in part.iter().enumerate() {
+            entries.push((op.call_time, false, index));
+            entries.push((op.return_time, true, index));
+        }
+        entries.sort_unstable();
+        let count = entries.len();
+        let head = count;
+        let mut return_entry_of = vec![NIL; part.len()];
+        for (position, &(_, is_return, index)) in entries.iter().enumerate() {
+            if is_return {
+                return_entry_of[index] = position;
+            }
+        }
+        let operation: Vec<usize> = entries.iter().map(|entry| entry.2).collect();
+        let mut matching_return: Vec<usize> = entries
+            .iter()
+            .map(|&(_, is_return, index)| {
+                if is_return {
+                    NIL
+                } else {
+                    return_entry_of[index]
+                }
+            })
+            .collect();
+        matching_return.push(NIL); // the sentinel
+        let next: Vec<usize> = (0..=count)
+            .map(|position| match position {
+                _ if position == head => 0,
+                _ if position + 1 == count => NIL,
+                _ => position + 1,
+            })
+            .collect();
+        let prev: Vec<usize> = (0..=count)
+            .map(|position| if position == 0 { head } else { position - 1 })
+            .collect();
+        EntryList {
+            operation,
+            matching_return,
+            next,
+            prev,
+            head,
+        }
+    }
+
+    fn is_call(&self, entry: usize) -> bool {
+        self.matching_return[entry] != NIL
+    }
+
+    fn unlink(&mut self, entry: usize) {
+        let (prev, next) = (self.prev[entry], self.next[entry]);
+        self.next[prev] = next;
+        if next != NIL {
+            self.prev[next] = prev;
+        }
+    }
+
+    /// Restores an entry unlinked last; its own links still point at its
+    /// old neighbours.
+    fn relink(&mut self, entry: usize) {
+        let (prev, next) = (self.prev[entry], self.next[entry]);
+        self.next[prev] = entry;
+        if next != NIL {
+            self.prev[next] = entry;
+        }
+    }
+
+    fn lift(&mut self, call: usize) {
+        self.unlink(call);
+        self.unlink(self.matching_return[call]);
+    }
+
+    fn unlift(&mut self, call: usize) {
+        self.relink(self.matching_return[call]);
+        self.relink(call);
+    }
+}
+
+/// WGL search over one key's operations (porcupine's `checkSingle`).
+fn check_register(part: &[&KvOperation], steps_left: &mut u64) -> RegisterVerdict {
+    let steps = register_steps(part);
+    let mut list = EntryList::new(part);
+    let mut linearized = vec![0u64; part.len().div_ceil(64)];
+    let mut memo: HashSet<(Vec<u64>, RegisterState)> = HashSet::new();
+    // Operations linearized so far, with the state before each, to backtrack.
+    let mut stack: Vec<(usize, RegisterState)> = Vec::with_capacity(part.len());
+    let mut longest_prefix_operations = 0;
+    let mut state: RegisterState = None;
+    let mut entry = list.next[list.head];
+
+    while list.next[list.head] != NIL {
+        if *steps_left == 0 {
+            return RegisterVerdict::OutOfSteps;
+        }
+        *steps_left -= 1;
+        assert!(entry != NIL, "a call is always followed by its return");
+
+        if list.is_call(entry) {
+            let index = list.operation[entry];
+            let Some(next_state) = steps[index].apply(state) else {
+                entry = list.next[entry];
+                continue;
+            };
+            linearized[index / 64] |= 1 << (index % 64);
+            let key = (std::mem::take(&mut linearized), next_state);
+            let unseen = !memo.contains(&key);
+            if unseen {
+                memo.insert(key.clone());
+            }
+            linearized = key.0;
+            if unseen {
+                stack.push((entry, state));
+                longest_prefix_operations = longest_prefix_operations.max(stack.len());
+                state = next_state;
+                list.lift(entry);
+                entry = list.next[list.head];
+            } else {
+                linearized[index / 64] &= !(1 << (index % 64));
+                entry = list.next[entry];
+            }
+        } else {
+            // The earliest remaining return belongs to an operation not yet
+            // linearized, and no candidate before it fits: undo the last choice.
+            let Some((call, previous_state)) = stack.pop() else {
+                return RegisterVerdict::NotLinearizable {
+                    longest_prefix_operations,
+                };
+            };
+            let index = list.operation[call];
+            linearized[index / 64] &= !(1 << (index % 64));
+            state = previous_state;
+            list.unlift(call);
+            entry = list.next[call];
+        }
+    }
+    RegisterVerdict::Linearizable
+}
+
+fn describe_failure(part: &[&KvOperation], longest_prefix_operations: usize) -> String {
+    let mut ordered: Vec<&KvOperation> = part.to_vec();
+    ordered.sort_by_key(|op| (op.call_time, op.return_time, op.client_id));
+    let mut detail = format!(
+        "no linearization of these {} operations (longest linearizable prefix: {} operations): ",
+        ordered.len(),
+        longest_prefix_operations
+    );
+    for (position, op) in ordered.iter().take(MAX_DETAIL_OPERATIONS).enumerate() {
+        if position > 0 {
+            detail.push_str("; ");
+        }
+        let _ = write!(detail, "client {} [{}, ", op.client_id, op.call_time);
+        if op.return_time == NEVER_RETURNED {
+            detail.push_str("never]");
+        } else {
+            let _ = write!(detail, "{}]", op.return_time);
+        }
+        match &op.input {
+            KvInput::Put { value, .. } => {
+                let _ = write!(detail, " put {value:?}");
+            }
+            KvInput::Get { .. } => detail.push_str(" get"),
+        }
+        if op.return_time == NEVER_RETURNED {
+            detail.push_str(" -> no response");
+        } else {
+            match &op.output {
+                KvOutput::PutOk => detail.push_str(" -> ok"),
+                KvOutput::GetValue(None) => detail.push_str(" -> absent"),
+                KvOutput::GetValue(Some(value)) => {
+                    let _ = write!(detail, " -> {value:?}");
+                }
+            }
+        }
+    }
+    if ordered.len() > MAX_DETAIL_OPERATIONS {
+        let _ = write!(
+            detail,
+            "; ... and {} more",
+            ordered.len() - MAX_DETAIL_OPERATIONS
+        );
+    }
+    detail
+}
