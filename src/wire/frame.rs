@@ -303,6 +303,7 @@ mod tests {
         let taken = decoder.feed(&[0, 0, 0x10, 0x01, 0xaa, 0xbb]);
         assert_eq!(taken, 4);
         assert_eq!(decoder.buffered_bytes(), 4);
+        assert_eq!(decoder.body.capacity(), 0);
         assert_eq!(
             decoder.next_frame(),
             Err(WireError::FrameTooLarge {
