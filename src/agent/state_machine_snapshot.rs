@@ -3,7 +3,7 @@
 //! memory, and read back with every length bounded before allocation. The
 //! bytes travel in InstallSnapshot chunks and sit in snapshot files, so they
 //! are untrusted on restore: a corrupt snapshot is a typed error, never a
-//! panic. Layout in `docs/wire-spec-commands.md`, section "State machine
+//! panic. Layout in `wire-spec.md`, section 9 "State machine
 //! snapshot".
 
 use std::io::{self, Read, Write};

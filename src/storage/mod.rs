@@ -1,6 +1,6 @@
 //! Every byte on disk: the segmented, memory-mapped Raft log, the hard state
 //! record and snapshot files. Disk I/O only: no networking, no Raft logic.
-//! The byte layouts are in `docs/on-disk-formats.md`; the durability
+//! The byte layouts are in `wire-spec.md` (section 10, "On-disk formats"); the durability
 //! contract is in the README ("Durability contract").
 
 pub mod data_dir;

@@ -5,7 +5,7 @@
 //! written with a single pwrite + fdatasync, which measured faster than
 //! storing through a writable map and msync-ing it.
 //!
-//! Recovery rules (see docs/on-disk-formats.md):
+//! Recovery rules (see wire-spec.md, section 10):
 //! - sealed segments were fsynced before the next segment was created, so
 //!   any bad record in them is corruption; their index file spares the scan;
 //! - only the active segment can end in a torn write; it is scanned, and the

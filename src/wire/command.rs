@@ -2,7 +2,7 @@
 //! of kind `Command`. A command is written once by the leader and decoded by
 //! every server when the entry commits, possibly by a newer build years later,
 //! so it starts with its own version byte. Layout in
-//! `docs/wire-spec-commands.md`.
+//! `wire-spec.md` (section 9).
 
 use super::client_message::{CatalogNode, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use super::error::WireError;

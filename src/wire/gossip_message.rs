@@ -3,7 +3,7 @@
 //! frames on a TCP connection of purpose `GOSSIP_SYNC`.
 //!
 //! Type bytes live in 0x80-0xBF, the range reserved for the gossip family.
-//! The byte-exact layout is in `docs/wire-spec-gossip.md` ("Gossip messages").
+//! The byte-exact layout is in `wire-spec.md` (section 8, "Gossip messages").
 
 use std::fmt;
 
