@@ -64,7 +64,7 @@ pub enum SnapshotError {
 pub enum RestoreError {
     /// Entries handed in do not follow the snapshot one by one.
     NonContiguousEntries { expected: u64, found: u64 },
-    /// An entry's term is lower than its predecessor's or above the hard state's term.
+    /// An entry's term is lower than its predecessor's.
     BadEntryTerm { index: u64, term: u64 },
     /// A configuration entry whose bytes do not decode.
     BadConfigurationEntry { index: u64 },

@@ -93,6 +93,7 @@ impl RaftNode {
     ) -> Result<Self, RestoreError> {
         config.assert_valid();
         let hard_state = restored.hard_state.unwrap_or_default();
+        let hard_state_on_disk = hard_state;
         let snapshot = restored.snapshot.unwrap_or_default();
         let mut previous_term = snapshot.term;
         for (expected, entry) in (snapshot.index + 1..).zip(restored.entries.iter()) {
@@ -102,7 +103,7 @@ impl RaftNode {
                     found: entry.index,
                 });
             }
-            if entry.term < previous_term || entry.term > hard_state.current_term {
+            if entry.term < previous_term {
                 return Err(RestoreError::BadEntryTerm {
                     index: entry.index,
                     term: entry.term,
@@ -114,6 +115,16 @@ impl RaftNode {
                 return Err(RestoreError::BadConfigurationEntry { index: entry.index });
             }
             previous_term = entry.term;
+        }
+        // Storage may make the log durable before the hard state: a log
+        // entry of a newer term then proves the node reached that term. It
+        // cannot have voted in it (a vote is durable before it is sent, and
+        // would have carried the term to disk), so no vote is restored.
+        let mut hard_state = hard_state;
+        let log_term = restored.entries.last().map_or(snapshot.term, |e| e.term);
+        if log_term > hard_state.current_term {
+            hard_state.current_term = log_term;
+            hard_state.voted_for = None;
         }
         let mut log = RaftLog::new(snapshot);
         log.append(restored.entries);
@@ -166,7 +177,8 @@ impl RaftNode {
             ready_outstanding: false,
             broadcast_pending: false,
         };
-        node.emitted_hard_state = node.hard_state();
+        // Anything the restore corrected is written back with the first Ready.
+        node.emitted_hard_state = hard_state_on_disk;
         Ok(node)
     }
 

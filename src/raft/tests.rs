@@ -1013,3 +1013,25 @@ fn follower_that_hears_from_a_leader_ignores_disruptive_vote_requests() {
         "a leadership transfer overrides the lease"
     );
 }
+
+#[test]
+fn a_log_durable_before_the_hard_state_raises_the_term_without_a_vote() {
+    let restored = RestoredState {
+        hard_state: Some(HardState {
+            current_term: 2,
+            voted_for: Some(3),
+            commit_index: 0,
+            cluster_id: 9,
+        }),
+        snapshot: None,
+        entries: vec![Entry {
+            term: 4,
+            index: 1,
+            kind: EntryKind::Noop,
+            data: vec![],
+        }],
+    };
+    let node = RaftNode::new(config(1), restored, 1).unwrap();
+    assert_eq!(node.term(), 4);
+    assert_eq!(node.hard_state().voted_for, None);
+}

@@ -46,6 +46,16 @@ pub struct SimOptions {
 
 impl SimOptions {
     pub fn from_seed(rng: &mut SplitMix64) -> Self {
+        let mut opts = Self::draw(rng);
+        // Raft's timing requirement (paper §5.6): a round trip must fit
+        // well within an election timeout, or elections never finish.
+        opts.election_timeout_ticks = opts
+            .election_timeout_ticks
+            .max((3 * opts.max_delay_ticks + opts.max_disk_delay_ticks) as u32 + 2);
+        opts
+    }
+
+    fn draw(rng: &mut SplitMix64) -> Self {
         SimOptions {
             nodes: rng.range(1, 8) as usize,
             chaos_ticks: 1500,
