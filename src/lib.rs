@@ -6,9 +6,11 @@
 //! - [`raft`] the consensus core, a pure deterministic state machine;
 //! - [`gossip`] SWIM membership and failure detection, a pure deterministic state machine;
 //! - [`agent`] the only part that does I/O: the event loop that wires the others together;
+//! - [`deterministic_rng`] the seeded generator both pure cores draw from;
 //! - [`logging`] Consul-style log lines.
 
 pub mod agent;
+pub mod deterministic_rng;
 pub mod gossip;
 pub mod logging;
 pub mod raft;

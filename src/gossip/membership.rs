@@ -11,8 +11,8 @@ use super::config::GossipConfig;
 use super::member::Member;
 use super::outputs::{LogLine, MemberEvent, Outputs};
 use super::probe::ProbeState;
-use super::rng::SplitMix64;
 use super::suspicion::Suspicion;
+use crate::deterministic_rng::SplitMix64;
 use crate::wire::gossip_message::{GossipMessage, MemberStatus, Tags};
 
 /// Cloneable so a simulator can fork a converged cluster.

@@ -26,7 +26,6 @@ mod outputs;
 pub mod packing;
 mod probe;
 mod push_pull;
-mod rng;
 mod suspicion;
 
 pub use crate::wire::gossip_message::{

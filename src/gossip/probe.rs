@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::membership::Gossip;
-use super::rng::SplitMix64;
+use crate::deterministic_rng::SplitMix64;
 use crate::wire::gossip_message::{GossipMessage, MemberStatus};
 
 #[derive(Debug, Clone)]

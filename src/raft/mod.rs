@@ -21,7 +21,6 @@ pub mod node;
 pub mod progress;
 mod read_index;
 pub mod ready;
-pub mod rng;
 mod snapshot;
 pub mod status;
 mod transfer;
@@ -29,6 +28,7 @@ mod transfer;
 #[cfg(test)]
 mod tests;
 
+pub use crate::deterministic_rng::SplitMix64;
 pub use config::RaftConfig;
 pub use error::{
     MembershipError, ProposeError, ReadError, RestoreError, SnapshotError, TransferError,
@@ -41,5 +41,4 @@ pub use ready::{
     ReadState, Ready, ReceivedSnapshotChunk, RestoredState, SnapshotChunk, SnapshotChunkRequest,
     SnapshotMeta,
 };
-pub use rng::SplitMix64;
 pub use status::{PeerStatus, Status};

@@ -20,8 +20,8 @@ use super::read_index::PendingRead;
 use super::ready::{
     Ready, ReceivedSnapshotChunk, RestoredState, SnapshotChunkRequest, SnapshotMeta,
 };
-use super::rng::SplitMix64;
 use super::status::{PeerStatus, Status};
+use crate::deterministic_rng::SplitMix64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

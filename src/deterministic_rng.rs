@@ -1,6 +1,7 @@
-//! SplitMix64: a tiny, seedable generator so every random choice of the
-//! gossip state machine (probe order, gossip targets, indirect probers) is
-//! reproducible from the seed the agent hands in.
+//! SplitMix64: the one source of randomness of the pure cores (Raft election
+//! jitter and cluster IDs, gossip probe order and targets). Each core is handed
+//! a seed, so a run replays exactly from it; nothing here reads a clock or
+//! global state.
 
 #[derive(Debug, Clone)]
 pub struct SplitMix64 {
@@ -18,6 +19,24 @@ impl SplitMix64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// A value in `[low, high)`; `low` when the range is empty.
+    pub fn range(&mut self, low: u64, high: u64) -> u64 {
+        if high <= low {
+            return low;
+        }
+        low + self.next_u64() % (high - low)
+    }
+
+    /// A random non-zero 128-bit value (a cluster ID; 0 means "none").
+    pub fn nonzero_u128(&mut self) -> u128 {
+        loop {
+            let value = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
+            if value != 0 {
+                return value;
+            }
+        }
     }
 
     /// Uniform in `0..bound`; `bound` must be nonzero.
@@ -41,12 +60,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn same_seed_gives_same_sequence() {
+    fn same_seed_gives_the_same_sequence() {
         let mut a = SplitMix64::new(42);
         let mut b = SplitMix64::new(42);
         for _ in 0..100 {
             assert_eq!(a.next_u64(), b.next_u64());
         }
+        let mut c = SplitMix64::new(43);
+        assert_ne!(SplitMix64::new(42).next_u64(), c.next_u64());
+    }
+
+    #[test]
+    fn range_stays_within_bounds() {
+        let mut rng = SplitMix64::new(7);
+        for _ in 0..1000 {
+            let value = rng.range(10, 20);
+            assert!((10..20).contains(&value));
+        }
+        assert_eq!(rng.range(5, 5), 5);
     }
 
     #[test]
