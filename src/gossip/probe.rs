@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use super::claim_checks::is_member_address;
 use super::membership::Gossip;
 use super::rng::SplitMix64;
 use crate::wire::gossip_message::{GossipMessage, MemberStatus};
@@ -270,6 +271,15 @@ impl Gossip {
         now_ms: u64,
     ) {
         if self.probe.relays.len() >= self.config.max_pending_relays {
+            return;
+        }
+        if !is_member_address(&target_address) {
+            // Relaying to whatever string a peer names would let it aim our
+            // pings at anything; a member address is always IP:PORT.
+            self.log(
+                log::Level::Warn,
+                format!("Ignoring an indirect ping from {from} for target address {target_address:?} that is not IP:PORT"),
+            );
             return;
         }
         let seq_no = self.next_seq_no();
