@@ -177,3 +177,36 @@ fn a_push_pull_of_bad_records_is_ignored_with_one_log_line() {
     let outputs = g.take_outputs();
     assert_eq!(outputs.log_lines.len(), 1, "{:?}", outputs.log_lines);
 }
+
+#[test]
+fn a_full_table_of_dead_members_is_reaped_in_one_pass() {
+    let mut g = gossip();
+    let config = g.config().clone();
+    let count = config.max_members - 1;
+    let members = (0..count)
+        .map(|i| {
+            let address = format!("10.{}.{}.{}:8300", i / 65536 + 1, (i / 256) % 256, i % 256);
+            member_state(i, MemberStatus::Alive, address)
+        })
+        .collect();
+    let push_pull = PushPull {
+        join: false,
+        from_name: "m0".into(),
+        members,
+    };
+    g.receive_push_pull(PEER, push_pull, 0).unwrap();
+    assert_eq!(g.members().count(), config.max_members);
+    let dead = (0..count)
+        .map(|i| member_state(i, MemberStatus::Left, String::new()))
+        .collect();
+    let push_pull = PushPull {
+        join: false,
+        from_name: "outsider".into(),
+        members: dead,
+    };
+    g.receive_push_pull(PEER, push_pull, 1).unwrap();
+    g.tick(1 + config.reap_left_ms + config.probe_interval_ms);
+    assert_eq!(g.members().count(), 1);
+    // Probing goes on over the emptied order without panicking.
+    g.tick(2 + config.reap_left_ms + 10 * config.probe_interval_ms);
+}

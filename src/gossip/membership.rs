@@ -3,7 +3,7 @@
 //! The incarnation number orders claims about one member; only the member
 //! itself raises it, to refute.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::awareness::Awareness;
 use super::broadcast_queue::BroadcastQueue;
@@ -560,9 +560,10 @@ impl Gossip {
             })
             .map(|m| m.name.clone())
             .collect();
+        self.probe
+            .remove_targets(&reaped.iter().cloned().collect::<BTreeSet<_>>());
         for name in reaped {
             let member = self.members.remove(&name).expect("collected above");
-            self.probe.remove_target(&name);
             self.log_info(format!("EventMemberReap: {name}"));
             self.outputs.events.push(MemberEvent::Reaped(member));
         }
