@@ -63,7 +63,36 @@ fn claims_about_self_at_the_maximum_incarnation_are_ignored_without_overflow() {
 }
 
 #[test]
-fn refutation_just_below_the_incarnation_limit_still_refutes() {
+fn every_accepted_accusation_leaves_room_for_a_refutation_others_accept() {
+    // The highest accusation we act on...
+    let mut accused = gossip();
+    accused.receive_datagram(
+        PEER,
+        vec![GossipMessage::Dead {
+            incarnation: MAX_INCARNATION - 1,
+            name: "n0".into(),
+            from: "x".into(),
+        }],
+        0,
+    );
+    let refutation = accused.local_member().incarnation;
+    assert_eq!(refutation, MAX_INCARNATION);
+    // ...is refuted with an incarnation a peer that believed it accepts.
+    let mut peer = Gossip::new(GossipConfig::lan("n1", "10.0.0.2:8300", tags()), 3, 0);
+    peer.receive_datagram(PEER, vec![alive("n0", "10.0.0.1:8300", 1)], 0);
+    peer.receive_datagram(
+        PEER,
+        vec![GossipMessage::Dead {
+            incarnation: MAX_INCARNATION - 1,
+            name: "n0".into(),
+            from: "x".into(),
+        }],
+        0,
+    );
+    assert_eq!(peer.member("n0").unwrap().status, MemberStatus::Dead);
+    peer.receive_datagram(PEER, vec![alive("n0", "10.0.0.1:8300", refutation)], 0);
+    assert_eq!(peer.member("n0").unwrap().status, MemberStatus::Alive);
+    // An accusation at the limit itself is ignored: its refutation would not be.
     let mut g = gossip();
     g.receive_datagram(
         PEER,
@@ -74,7 +103,7 @@ fn refutation_just_below_the_incarnation_limit_still_refutes() {
         }],
         0,
     );
-    assert_eq!(g.local_member().incarnation, MAX_INCARNATION + 1);
+    assert_eq!(g.local_member().incarnation, 1);
 }
 
 #[test]

@@ -8,12 +8,23 @@ use std::net::SocketAddr;
 
 use super::membership::Gossip;
 
-/// Claims above this incarnation are ignored. A member raises its own
-/// incarnation by one per refutation, so no honest record ever gets near it;
-/// accepting `u64::MAX` would leave no higher incarnation to refute with
-/// (our record could then be declared dead for good), and `+ 1` on it would
-/// overflow.
+/// Alive claims above this incarnation are ignored, and accusations
+/// (suspect, dead, left) at or above it: an accusation must leave room for
+/// the accused's refutation at `incarnation + 1`, which every member must
+/// still accept, or one claim at the top would declare a member dead for
+/// good. A member raises its own incarnation by one per refutation, so no
+/// honest record ever gets near the limit; without it `+ 1` on a claimed
+/// `u64::MAX` would overflow.
 pub const MAX_INCARNATION: u64 = u64::MAX / 2;
+
+/// What a claim from the network says about a member.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Claim<'a> {
+    /// Alive at this address.
+    Alive(&'a str),
+    /// Suspect, dead or left.
+    Accusation,
+}
 
 /// A member address must be a literal `IP:PORT` with a non-zero port: it is
 /// where probes and gossip are sent, so anything else would be a datagram
@@ -24,19 +35,25 @@ pub fn is_member_address(address: &str) -> bool {
         .is_ok_and(|socket| socket.port() != 0)
 }
 
-/// Why a claim about `name` at `incarnation` (with `address`, for alive
-/// claims) must not reach the membership rules, or `None` if it may.
-pub(super) fn claim_problem(incarnation: u64, name: &str, address: Option<&str>) -> Option<String> {
+/// Why `claim` about `name` at `incarnation` must not reach the membership
+/// rules, or `None` if it may.
+pub(super) fn claim_problem(claim: Claim<'_>, incarnation: u64, name: &str) -> Option<String> {
+    let max_incarnation = match claim {
+        Claim::Alive(_) => MAX_INCARNATION,
+        Claim::Accusation => MAX_INCARNATION - 1,
+    };
     if name.is_empty() {
         Some("an empty member name".to_owned())
-    } else if incarnation > MAX_INCARNATION {
+    } else if incarnation > max_incarnation {
         Some(format!(
-            "incarnation {incarnation} above the limit {MAX_INCARNATION}"
+            "incarnation {incarnation} above the limit {max_incarnation}"
         ))
+    } else if let Claim::Alive(address) = claim
+        && !is_member_address(address)
+    {
+        Some(format!("address {address:?} that is not IP:PORT"))
     } else {
-        address
-            .filter(|a| !is_member_address(a))
-            .map(|a| format!("address {a:?} that is not IP:PORT"))
+        None
     }
 }
 
@@ -45,11 +62,11 @@ impl Gossip {
     pub(super) fn claim_is_sane(
         &mut self,
         from: &str,
+        claim: Claim<'_>,
         incarnation: u64,
         name: &str,
-        address: Option<&str>,
     ) -> bool {
-        let Some(problem) = claim_problem(incarnation, name, address) else {
+        let Some(problem) = claim_problem(claim, incarnation, name) else {
             return true;
         };
         self.log(

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::awareness::Awareness;
 use super::broadcast_queue::BroadcastQueue;
+use super::claim_checks::Claim;
 use super::config::GossipConfig;
 use super::member::Member;
 use super::outputs::{LogLine, MemberEvent, Outputs};
@@ -200,7 +201,7 @@ impl Gossip {
                 address,
                 tags,
             } => {
-                if self.claim_is_sane(from, incarnation, &name, Some(&address)) {
+                if self.claim_is_sane(from, Claim::Alive(&address), incarnation, &name) {
                     self.on_alive(incarnation, &name, &address, &tags, now_ms)
                 }
             }
@@ -209,7 +210,7 @@ impl Gossip {
                 name,
                 from: accuser,
             } => {
-                if self.claim_is_sane(from, incarnation, &name, None) {
+                if self.claim_is_sane(from, Claim::Accusation, incarnation, &name) {
                     self.on_suspect(incarnation, &name, &accuser, now_ms)
                 }
             }
@@ -218,12 +219,12 @@ impl Gossip {
                 name,
                 from: accuser,
             } => {
-                if self.claim_is_sane(from, incarnation, &name, None) {
+                if self.claim_is_sane(from, Claim::Accusation, incarnation, &name) {
                     self.on_departure(incarnation, &name, &accuser, Departure::Dead, now_ms)
                 }
             }
             GossipMessage::Left { incarnation, name } => {
-                if self.claim_is_sane(from, incarnation, &name, None) {
+                if self.claim_is_sane(from, Claim::Accusation, incarnation, &name) {
                     let accuser = name.clone();
                     self.on_departure(incarnation, &name, &accuser, Departure::Left, now_ms)
                 }

@@ -4,7 +4,7 @@
 //! bootstrapped clusters must never merge, and a live member's name cannot
 //! be taken by another address.
 
-use super::claim_checks::claim_problem;
+use super::claim_checks::{Claim, claim_problem};
 use super::membership::{Departure, Gossip};
 use crate::wire::gossip_message::{JoinRefusal, MemberState, MemberStatus, PushPull};
 
@@ -176,8 +176,11 @@ impl Gossip {
         let mut ignored = 0usize;
         let mut first_problem = None;
         for m in members {
-            let address = (m.status == MemberStatus::Alive).then_some(m.address.as_str());
-            if let Some(problem) = claim_problem(m.incarnation, &m.name, address) {
+            let claim = match m.status {
+                MemberStatus::Alive => Claim::Alive(&m.address),
+                _ => Claim::Accusation,
+            };
+            if let Some(problem) = claim_problem(claim, m.incarnation, &m.name) {
                 ignored += 1;
                 first_problem.get_or_insert_with(|| format!("'{}': {problem}", m.name));
                 continue;
