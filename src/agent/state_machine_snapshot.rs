@@ -253,6 +253,44 @@ impl StateMachine {
         }
         Ok(StateMachine::from_parts(kv, catalog, applied_index))
     }
+
+    /// Restores the state machine from a snapshot file's whole data, the
+    /// snapshot covering the log through `last_included_index`. Use this,
+    /// not [`StateMachine::restore_snapshot`], to install a snapshot: it
+    /// also refuses
+    /// - bytes after the state machine's own CRC (the file is longer than
+    ///   what was written; reading to the end also lets a checking reader
+    ///   such as `storage::SnapshotReader` verify the file's data CRC);
+    /// - an applied index other than `last_included_index`: the log resumes
+    ///   at `last_included_index + 1`, and `apply` asserts indexes increase,
+    ///   so a mismatch read from a file would otherwise become a panic at the
+    ///   next applied entry (or silently skipped entries).
+    pub fn restore_snapshot_at<R: Read>(
+        mut input: R,
+        last_included_index: u64,
+    ) -> Result<StateMachine, SnapshotError> {
+        let restored = StateMachine::restore_snapshot(&mut input)?;
+        let mut probe = [0u8; 1];
+        let trailing = loop {
+            match input.read(&mut probe) {
+                Ok(n) => break n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err.into()),
+            }
+        };
+        if trailing != 0 {
+            return Err(SnapshotError::Inconsistent(
+                "bytes follow the snapshot's CRC".to_owned(),
+            ));
+        }
+        if restored.applied_index() != last_included_index {
+            return Err(SnapshotError::Inconsistent(format!(
+                "state machine applied through {} but the snapshot covers the log through {last_included_index}",
+                restored.applied_index()
+            )));
+        }
+        Ok(restored)
+    }
 }
 
 #[cfg(test)]
@@ -354,6 +392,31 @@ mod tests {
         assert!(matches!(
             StateMachine::restore_snapshot(&bytes[..]),
             Err(SnapshotError::Truncated)
+        ));
+    }
+
+    #[test]
+    fn restore_at_refuses_an_applied_index_other_than_the_snapshot_index() {
+        let sm = sample();
+        let bytes = snapshot_bytes(&sm);
+        let applied = sm.applied_index();
+        assert!(StateMachine::restore_snapshot_at(&bytes[..], applied).is_ok());
+        for wrong in [0, applied - 1, applied + 1, u64::MAX] {
+            assert!(matches!(
+                StateMachine::restore_snapshot_at(&bytes[..], wrong),
+                Err(SnapshotError::Inconsistent(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn restore_at_refuses_bytes_after_the_crc() {
+        let sm = sample();
+        let mut bytes = snapshot_bytes(&sm);
+        bytes.push(0);
+        assert!(matches!(
+            StateMachine::restore_snapshot_at(&bytes[..], sm.applied_index()),
+            Err(SnapshotError::Inconsistent(_))
         ));
     }
 

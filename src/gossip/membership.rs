@@ -3,10 +3,11 @@
 //! The incarnation number orders claims about one member; only the member
 //! itself raises it, to refute.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::awareness::Awareness;
 use super::broadcast_queue::BroadcastQueue;
+use super::claim_checks::Claim;
 use super::config::GossipConfig;
 use super::member::Member;
 use super::outputs::{LogLine, MemberEvent, Outputs};
@@ -199,20 +200,34 @@ impl Gossip {
                 name,
                 address,
                 tags,
-            } => self.on_alive(incarnation, &name, &address, &tags, now_ms),
+            } => {
+                if self.claim_is_sane(from, Claim::Alive(&address), incarnation, &name) {
+                    self.on_alive(incarnation, &name, &address, &tags, now_ms)
+                }
+            }
             GossipMessage::Suspect {
                 incarnation,
                 name,
                 from: accuser,
-            } => self.on_suspect(incarnation, &name, &accuser, now_ms),
+            } => {
+                if self.claim_is_sane(from, Claim::Accusation, incarnation, &name) {
+                    self.on_suspect(incarnation, &name, &accuser, now_ms)
+                }
+            }
             GossipMessage::Dead {
                 incarnation,
                 name,
                 from: accuser,
-            } => self.on_departure(incarnation, &name, &accuser, Departure::Dead, now_ms),
+            } => {
+                if self.claim_is_sane(from, Claim::Accusation, incarnation, &name) {
+                    self.on_departure(incarnation, &name, &accuser, Departure::Dead, now_ms)
+                }
+            }
             GossipMessage::Left { incarnation, name } => {
-                let accuser = name.clone();
-                self.on_departure(incarnation, &name, &accuser, Departure::Left, now_ms)
+                if self.claim_is_sane(from, Claim::Accusation, incarnation, &name) {
+                    let accuser = name.clone();
+                    self.on_departure(incarnation, &name, &accuser, Departure::Left, now_ms)
+                }
             }
             // Push/pull and refusals travel over TCP, never in a datagram.
             GossipMessage::PushPull(_) | GossipMessage::JoinRefused(_) => self.log(
@@ -230,7 +245,9 @@ impl Gossip {
             return;
         }
         local.tags = tags.clone();
-        local.incarnation += 1;
+        // Saturating: claims above MAX_INCARNATION are refused, so this
+        // never reaches the top in practice, but it must not panic if it did.
+        local.incarnation = local.incarnation.saturating_add(1);
         local.status_changed_ms = now_ms;
         let local = local.clone();
         self.config.tags = tags;
@@ -498,7 +515,7 @@ impl Gossip {
     /// counts it against our health.
     fn refute(&mut self, accused_incarnation: u64) {
         let local = self.local_mut();
-        local.incarnation = local.incarnation.max(accused_incarnation) + 1;
+        local.incarnation = local.incarnation.max(accused_incarnation).saturating_add(1);
         let local = local.clone();
         self.awareness.apply_delta(1);
         self.broadcast_alive_of(&local);
@@ -544,9 +561,10 @@ impl Gossip {
             })
             .map(|m| m.name.clone())
             .collect();
+        self.probe
+            .remove_targets(&reaped.iter().cloned().collect::<BTreeSet<_>>());
         for name in reaped {
             let member = self.members.remove(&name).expect("collected above");
-            self.probe.remove_target(&name);
             self.log_info(format!("EventMemberReap: {name}"));
             self.outputs.events.push(MemberEvent::Reaped(member));
         }

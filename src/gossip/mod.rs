@@ -18,6 +18,7 @@
 
 mod awareness;
 mod broadcast_queue;
+mod claim_checks;
 mod config;
 mod dissemination;
 mod member;
@@ -31,6 +32,7 @@ mod suspicion;
 pub use crate::wire::gossip_message::{
     ClusterId, GossipMessage, JoinRefusal, MemberState, MemberStatus, PushPull, Role, Tags,
 };
+pub use claim_checks::{MAX_INCARNATION, is_member_address};
 pub use config::GossipConfig;
 pub use member::Member;
 pub use membership::Gossip;

@@ -4,8 +4,9 @@
 //! silence to the end of the interval makes the target suspect. Also the
 //! helper side: probing a target on another member's behalf.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use super::claim_checks::is_member_address;
 use super::membership::Gossip;
 use crate::deterministic_rng::SplitMix64;
 use crate::wire::gossip_message::{GossipMessage, MemberStatus};
@@ -84,13 +85,25 @@ impl ProbeState {
         self.order.swap(at, last);
     }
 
-    pub(super) fn remove_target(&mut self, name: &str) {
-        if let Some(at) = self.order.iter().position(|n| n == name) {
-            self.order.remove(at);
-            if at < self.index {
-                self.index -= 1;
-            }
+    /// Removes every member in `names` in one pass over the order: one
+    /// linear scan per reaped member would make reaping a table of hostile
+    /// members (up to `max_members`) quadratic.
+    pub(super) fn remove_targets(&mut self, names: &BTreeSet<String>) {
+        if names.is_empty() {
+            return;
         }
+        let mut position = 0;
+        let mut removed_before_index = 0;
+        let index = self.index;
+        self.order.retain(|n| {
+            let keep = !names.contains(n);
+            if !keep && position < index {
+                removed_before_index += 1;
+            }
+            position += 1;
+            keep
+        });
+        self.index -= removed_before_index;
     }
 
     /// Every other member, for random selection.
@@ -272,6 +285,15 @@ impl Gossip {
         if self.probe.relays.len() >= self.config.max_pending_relays {
             return;
         }
+        if !is_member_address(&target_address) {
+            // Relaying to whatever string a peer names would let it aim our
+            // pings at anything; a member address is always IP:PORT.
+            self.log(
+                log::Level::Warn,
+                format!("Ignoring an indirect ping from {from} for target address {target_address:?} that is not IP:PORT"),
+            );
+            return;
+        }
         let seq_no = self.next_seq_no();
         self.probe.relays.insert(
             seq_no,
@@ -333,5 +355,21 @@ impl Gossip {
                 self.send_with_piggyback(&relay.requester_address, vec![nack]);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removing_many_targets_keeps_the_round_robin_position() {
+        let mut state = ProbeState::new(0);
+        state.order = ["a", "b", "c", "d", "e"].map(String::from).to_vec();
+        state.index = 3; // "d" is next
+        let gone: BTreeSet<String> = ["a", "c", "e"].map(String::from).into();
+        state.remove_targets(&gone);
+        assert_eq!(state.order, ["b", "d"]);
+        assert_eq!(state.order[state.index], "d");
     }
 }

@@ -4,6 +4,7 @@
 //! bootstrapped clusters must never merge, and a live member's name cannot
 //! be taken by another address.
 
+use super::claim_checks::{Claim, claim_problem};
 use super::membership::{Departure, Gossip};
 use crate::wire::gossip_message::{JoinRefusal, MemberState, MemberStatus, PushPull};
 
@@ -43,7 +44,7 @@ impl Gossip {
             ));
         }
         let reply = self.local_push_pull(false);
-        self.merge_remote_state(push_pull.members, now_ms);
+        self.merge_remote_state(from, push_pull.members, now_ms);
         Ok(reply)
     }
 
@@ -70,7 +71,7 @@ impl Gossip {
             );
             return Err(refusal);
         }
-        self.merge_remote_state(push_pull.members, now_ms);
+        self.merge_remote_state(from, push_pull.members, now_ms);
         Ok(())
     }
 
@@ -168,9 +169,22 @@ impl Gossip {
 
     /// memberlist's mergeState. A remote "dead" only makes us suspect: we
     /// give the member the chance to refute that our own detector would.
-    fn merge_remote_state(&mut self, members: Vec<MemberState>, now_ms: u64) {
+    fn merge_remote_state(&mut self, from: &str, members: Vec<MemberState>, now_ms: u64) {
         let local_name = self.config.name.clone();
+        // One log line for the whole payload, not one per bad member: a
+        // maximum-size push/pull must not turn into 65 536 log lines.
+        let mut ignored = 0usize;
+        let mut first_problem = None;
         for m in members {
+            let claim = match m.status {
+                MemberStatus::Alive => Claim::Alive(&m.address),
+                _ => Claim::Accusation,
+            };
+            if let Some(problem) = claim_problem(claim, m.incarnation, &m.name) {
+                ignored += 1;
+                first_problem.get_or_insert_with(|| format!("'{}': {problem}", m.name));
+                continue;
+            }
             match m.status {
                 MemberStatus::Alive => {
                     self.on_alive(m.incarnation, &m.name, &m.address, &m.tags, now_ms)
@@ -182,6 +196,14 @@ impl Gossip {
                     self.on_suspect(m.incarnation, &m.name, &local_name, now_ms)
                 }
             }
+        }
+        if let Some(problem) = first_problem {
+            self.log(
+                log::Level::Warn,
+                format!(
+                    "Ignored {ignored} member records in a push/pull from {from}, first {problem}"
+                ),
+            );
         }
     }
 }

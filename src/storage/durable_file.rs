@@ -3,10 +3,10 @@
 //! small file atomically (temporary file, fsync, rename, fsync directory).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use super::error::{IoContext, Result};
+use super::error::{IoContext, Result, StorageError};
 
 /// The suffix of every file written under a temporary name. A file with this
 /// suffix found at open is the leftover of a crash before its rename and is
@@ -63,4 +63,30 @@ pub fn remove_temporary_files(dir: &Path, prefixes: &[&str]) -> Result<usize> {
         fsync_dir(dir)?;
     }
     Ok(removed)
+}
+
+/// Reads a small file whole, or `None` if it does not exist. A file longer
+/// than `max_bytes` is corruption, found without reading it: `fs::read`
+/// would first allocate whatever length the file claims, and a damaged or
+/// replaced file can be any size.
+pub fn read_bounded(path: &Path, max_bytes: u64) -> Result<Option<Vec<u8>>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(StorageError::io(path, e)),
+    };
+    let mut bytes = Vec::new();
+    // One byte past the limit tells "too long" from "exactly the limit";
+    // the buffer grows with bytes actually read, never with a claimed size.
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .at(path)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(StorageError::corruption(
+            path,
+            max_bytes,
+            format!("file is longer than the {max_bytes} bytes its format allows"),
+        ));
+    }
+    Ok(Some(bytes))
 }

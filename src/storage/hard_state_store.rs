@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use byteorder::{BigEndian, ByteOrder};
 
-use super::durable_file::{remove_temporary_files, replace_atomically};
+use super::durable_file::{read_bounded, remove_temporary_files, replace_atomically};
 use super::error::{IoContext, Result, StorageError};
 use crate::raft::HardState;
 use crate::wire::writer::WriteExt;
@@ -106,10 +106,9 @@ impl HardStateStore {
         fs::create_dir_all(dir).at(dir)?;
         remove_temporary_files(dir, &[HARD_STATE_FILE_NAME])?;
         let path = dir.join(HARD_STATE_FILE_NAME);
-        let state = match fs::read(&path) {
-            Ok(bytes) => Some(decode_hard_state(&path, &bytes)?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(StorageError::io(&path, e)),
+        let state = match read_bounded(&path, HARD_STATE_BYTES as u64)? {
+            Some(bytes) => Some(decode_hard_state(&path, &bytes)?),
+            None => None,
         };
         Ok((HardStateStore { path }, state))
     }

@@ -18,8 +18,8 @@ use std::path::Path;
 
 use byteorder::{BigEndian, ByteOrder};
 
-use super::durable_file::replace_atomically;
-use super::error::{IoContext, Result, StorageError};
+use super::durable_file::{read_bounded, replace_atomically};
+use super::error::{Result, StorageError};
 use super::log_record::MAX_LOG_INDEX;
 use crate::wire::writer::WriteExt;
 
@@ -92,10 +92,9 @@ pub fn decode_log_start(path: &Path, bytes: &[u8]) -> Result<LogStart> {
 
 pub fn read_log_start(dir: &Path) -> Result<Option<LogStart>> {
     let path = dir.join(LOG_START_FILE_NAME);
-    match std::fs::read(&path) {
-        Ok(bytes) => decode_log_start(&path, &bytes).map(Some),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).at(&path),
+    match read_bounded(&path, LOG_START_BYTES as u64)? {
+        Some(bytes) => decode_log_start(&path, &bytes).map(Some),
+        None => Ok(None),
     }
 }
 

@@ -17,12 +17,11 @@
 //! ```
 
 use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use byteorder::{BigEndian, ByteOrder};
 
-use super::durable_file::{remove_temporary_files, replace_atomically};
+use super::durable_file::{read_bounded, remove_temporary_files, replace_atomically};
 use super::error::{IoContext, Result, StorageError};
 use crate::wire::gossip_message::{MAX_ADDRESS_BYTES, MAX_NAME_BYTES};
 use crate::wire::reader::Reader;
@@ -39,6 +38,9 @@ pub const MAX_REMEMBERED_MEMBERS: usize = 1024;
 const MEMBER_LIST_FIXED_BYTES: usize = 4 + 4 + 1 + 4 + 4;
 /// Two empty strings.
 const MIN_REMEMBERED_MEMBER_BYTES: usize = 8;
+/// The longest file a valid list can be: every member at its field limits.
+pub const MAX_MEMBER_LIST_FILE_BYTES: usize = MEMBER_LIST_FIXED_BYTES
+    + MAX_REMEMBERED_MEMBERS * (MIN_REMEMBERED_MEMBER_BYTES + MAX_NAME_BYTES + MAX_ADDRESS_BYTES);
 
 /// What the agent remembers across restarts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -147,10 +149,9 @@ impl MemberListStore {
 
     /// The saved list, or an empty one if none was ever saved.
     pub fn load(&self) -> Result<MemberList> {
-        match fs::read(&self.path) {
-            Ok(bytes) => decode_member_list(&self.path, &bytes),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(MemberList::default()),
-            Err(err) => Err(StorageError::io(&self.path, err)),
+        match read_bounded(&self.path, MAX_MEMBER_LIST_FILE_BYTES as u64)? {
+            Some(bytes) => decode_member_list(&self.path, &bytes),
+            None => Ok(MemberList::default()),
         }
     }
 

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapOptions};
 
-use super::durable_file::{fsync_dir, replace_atomically, temporary_path};
+use super::durable_file::{fsync_dir, read_bounded, replace_atomically, temporary_path};
 use super::error::{IoContext, Result, StorageError};
 use super::log_record::{
     DecodedRecord, EntryRef, KIND_OFFSET, MAX_LOG_INDEX, RECORD_HEADER_BYTES, decode_record,
@@ -27,7 +27,9 @@ use super::log_record::{
 use super::segment_header::{
     SEGMENT_HEADER_BYTES, SegmentHeaderError, decode_segment_header, encode_segment_header,
 };
-use super::segment_index::{SegmentIndex, decode_segment_index, encode_segment_index};
+use super::segment_index::{
+    SegmentIndex, decode_segment_index, encode_segment_index, max_segment_index_bytes,
+};
 use crate::wire::raft_message::Entry;
 
 pub const SEGMENT_FILE_PREFIX: &str = "segment-";
@@ -221,16 +223,20 @@ impl Segment {
         let map = map_read_only(path, &File::open(path).at(path)?)?;
         check_header(path, &map, first_index)?;
         let index_path = index_path_for(path);
-        let loaded = match fs::read(&index_path) {
-            Ok(bytes) => match decode_segment_index(&bytes, first_index, len) {
+        let loaded = match read_bounded(&index_path, max_segment_index_bytes(len)) {
+            Ok(Some(bytes)) => match decode_segment_index(&bytes, first_index, len) {
                 Ok(index) => Some(index),
                 Err(reason) => {
                     log::warn!(target: "storage", "rebuilding {}: {reason}", index_path.display());
                     None
                 }
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(StorageError::io(&index_path, e)),
+            Ok(None) => None,
+            Err(StorageError::Corruption { reason, .. }) => {
+                log::warn!(target: "storage", "rebuilding {}: {reason}", index_path.display());
+                None
+            }
+            Err(e) => return Err(e),
         };
         let mut segment = Segment {
             path: path.to_path_buf(),

@@ -18,6 +18,7 @@ use byteorder::{BigEndian, ByteOrder};
 
 use crate::wire::writer::WriteExt;
 
+use super::log_record::RECORD_HEADER_BYTES;
 use super::segment_header::SEGMENT_HEADER_BYTES;
 
 pub const INDEX_MAGIC: [u8; 4] = *b"CCIX";
@@ -29,6 +30,14 @@ pub struct SegmentIndex {
     pub first_index: u64,
     pub written_end: u32,
     pub offsets: Vec<u32>,
+}
+
+/// The longest index a segment of `segment_len` bytes can have: one offset
+/// per record, and a record is at least its header. Longer is damage, found
+/// before the file is read.
+pub fn max_segment_index_bytes(segment_len: u64) -> u64 {
+    let max_records = segment_len / RECORD_HEADER_BYTES as u64;
+    (INDEX_FIXED_BYTES as u64 + 4) + 4 * max_records
 }
 
 pub fn encode_segment_index(index: &SegmentIndex) -> Vec<u8> {

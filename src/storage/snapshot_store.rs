@@ -270,7 +270,15 @@ impl SnapshotReader {
     /// data CRC is not checked here; the receiver's reassembled snapshot is
     /// checked when it is read.
     pub fn read_chunk_at(&self, offset: u64, max_len: usize) -> Result<Vec<u8>> {
-        let available = self.meta.size_bytes.saturating_sub(offset);
+        // The offset can come from a follower's InstallSnapshot response, so
+        // it may be anything: past the end there is nothing to read, and the
+        // file position is only computed for offsets inside the data (where
+        // `data_offset + offset` cannot overflow, as `open` checked
+        // `data_offset + size_bytes` against the file length).
+        if offset >= self.meta.size_bytes {
+            return Ok(Vec::new());
+        }
+        let available = self.meta.size_bytes - offset;
         let len = available.min(max_len.min(MAX_SNAPSHOT_CHUNK_BYTES) as u64) as usize;
         let mut chunk = vec![0u8; len];
         self.file

@@ -188,6 +188,10 @@ pub const MAX_NAME_BYTES: usize = 255;
 pub const MAX_ADDRESS_BYTES: usize = 255;
 /// Free text: error messages, per-address join errors, `node info` fields.
 pub const MAX_TEXT_BYTES: usize = 4096;
+/// Addresses in one join request. Each one becomes a TCP push/pull carrying
+/// our whole member table, so a request naming a million addresses (a 16 MiB
+/// frame of short strings) must be refused, not attempted.
+pub const MAX_JOIN_ADDRESSES: usize = 256;
 
 /// Message type bytes of client requests (range 0x20-0x3F).
 pub const TYPE_KV_GET: u8 = 0x20;
@@ -424,11 +428,22 @@ impl RequestBody {
                 prefix: r.string("kv_list.prefix", MAX_KEY_BYTES)?,
                 consistency: Consistency::from_byte(r.u8()?)?,
             },
-            TYPE_JOIN => RequestBody::Join {
-                addresses: decode_list(r, MIN_STRING_BYTES, |r| {
-                    r.string("join.address", MAX_ADDRESS_BYTES)
-                })?,
-            },
+            TYPE_JOIN => {
+                // The count is checked before any address is decoded.
+                let count = r.count(MIN_STRING_BYTES)?;
+                if count > MAX_JOIN_ADDRESSES {
+                    return Err(WireError::FieldTooLong {
+                        field: "join.addresses",
+                        len: count,
+                        max: MAX_JOIN_ADDRESSES,
+                    });
+                }
+                let mut addresses = Vec::with_capacity(count);
+                for _ in 0..count {
+                    addresses.push(r.string("join.address", MAX_ADDRESS_BYTES)?);
+                }
+                RequestBody::Join { addresses }
+            }
             TYPE_LEAVE => RequestBody::Leave,
             TYPE_MEMBERS => RequestBody::Members,
             TYPE_PEERS => RequestBody::Peers,
@@ -782,6 +797,29 @@ mod tests {
                 leader_hint: Some("10.0.0.2:8300".into()),
             }),
         });
+    }
+
+    #[test]
+    fn a_join_naming_more_addresses_than_the_limit_is_refused() {
+        let join = |n: usize| ClientRequest {
+            request_id: 1,
+            body: RequestBody::Join {
+                addresses: vec![String::new(); n],
+            },
+        };
+        let mut payload = Vec::new();
+        join(MAX_JOIN_ADDRESSES).encode_payload(&mut payload);
+        assert!(ClientRequest::decode(TYPE_JOIN, &payload).is_ok());
+        payload.clear();
+        join(MAX_JOIN_ADDRESSES + 1).encode_payload(&mut payload);
+        assert_eq!(
+            ClientRequest::decode(TYPE_JOIN, &payload),
+            Err(WireError::FieldTooLong {
+                field: "join.addresses",
+                len: MAX_JOIN_ADDRESSES + 1,
+                max: MAX_JOIN_ADDRESSES
+            })
+        );
     }
 
     #[test]
