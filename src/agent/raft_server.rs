@@ -49,6 +49,8 @@ pub const MAX_RECEIVED_SNAPSHOT_BYTES: usize = 1 << 30;
 /// 100 ms heartbeats and a 500 ms election timeout keep elections quiet.
 pub const HEARTBEAT_INTERVAL_TICKS: u32 = 10;
 pub const ELECTION_TIMEOUT_TICKS: u32 = 50;
+/// Ready rounds handled in one loop turn, so a turn stays short.
+pub const MAX_READY_ROUNDS_PER_TURN: usize = 4;
 
 #[derive(Debug)]
 pub enum RaftServerError {
@@ -385,6 +387,20 @@ impl RaftServer {
     /// `Err` only when storage failed: the node must stop (a log whose
     /// write failed can no longer be trusted, see the durability contract).
     pub fn handle_ready(&mut self, ctx: &mut Context) -> Result<(), RaftServerError> {
+        // `advance` can make more work ready at once (the leader's own
+        // persist may commit entries, which are applied by the next Ready):
+        // without waiting for the next event or tick, a few rounds go now.
+        for _ in 0..MAX_READY_ROUNDS_PER_TURN {
+            if !self.node.has_ready() {
+                break;
+            }
+            self.handle_one_ready(ctx)?;
+        }
+        self.check_role(ctx);
+        Ok(())
+    }
+
+    fn handle_one_ready(&mut self, ctx: &mut Context) -> Result<(), RaftServerError> {
         if !self.node.has_ready() {
             self.check_role(ctx);
             return Ok(());
