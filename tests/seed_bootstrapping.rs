@@ -24,6 +24,9 @@ impl Drop for Agent {
             let _ = child.kill();
             let _ = child.wait();
         }
+        if std::thread::panicking() {
+            eprintln!("---- log of {} ----\n{}", self.name, self.log());
+        }
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
@@ -160,6 +163,22 @@ fn wait_value(agent: &Agent, key: &str, value: &str) {
     });
 }
 
+/// Waits until `agent` lists `n` voters; on timeout the failure shows its
+/// last `node peers` and `node info`.
+fn wait_voters(agent: &Agent, n: usize, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    while voters(agent) != n {
+        if Instant::now() >= deadline {
+            panic!(
+                "timed out waiting until {what}\n{}\n{}",
+                text(&agent.node(&["peers"]).stdout),
+                text(&agent.node(&["info"]).stdout)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn voters(agent: &Agent) -> usize {
     text(&agent.node(&["peers"]).stdout)
         .lines()
@@ -194,7 +213,7 @@ fn the_seed_procedure_works_step_by_step() {
     }
     a.wait_log(&format!("Added peer {}, starting replication", b.bind));
     a.wait_log(&format!("Added peer {}, starting replication", c.bind));
-    wait_for("three voters", || voters(&a) == 3);
+    wait_voters(&a, 3, "three voters");
 
     put(&a, "seed/one", "1");
     put(&b, "seed/two", "2");
@@ -206,7 +225,7 @@ fn the_seed_procedure_works_step_by_step() {
     // SIGINT on A: a graceful leave; B and C elect a leader and take writes.
     a.signal("INT");
     assert_eq!(a.wait_exit(), Some(0));
-    wait_for("two voters after A left", || voters(&b) == 2);
+    wait_voters(&b, 2, "two voters after A left");
     put(&b, "seed/while-a-away", "3");
     put(&c, "seed/while-a-away-2", "4");
 
@@ -216,7 +235,7 @@ fn the_seed_procedure_works_step_by_step() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     wait_value(&a, "seed/while-a-away", "3");
     wait_value(&a, "seed/while-a-away-2", "4");
-    wait_for("three voters after A rejoined", || voters(&b) == 3);
+    wait_voters(&b, 3, "three voters after A rejoined");
 
     // A client agent joins any node, is listed, and forwards KV requests.
     client.start(&[]);
@@ -302,7 +321,7 @@ fn bootstrap_expect_forms_a_cluster_without_a_manual_step_and_survives_a_leader_
     a.start(&["--bootstrap-expect", "3"]);
     b.start(&["--bootstrap-expect", "3", "--join", "127.0.11.1:18404"]);
     c.start(&["--bootstrap-expect", "3", "--join", "127.0.11.1:18404"]);
-    wait_for("three voters", || voters(&a) == 3);
+    wait_voters(&a, 3, "three voters");
     put(&b, "k", "before");
 
     // kill -9 of the leader: a new leader takes writes.
@@ -315,4 +334,82 @@ fn bootstrap_expect_forms_a_cluster_without_a_manual_step_and_survives_a_leader_
     let survivor = &agents[(leader + 1) % 3];
     put(survivor, "k", "after");
     wait_value(&agents[(leader + 2) % 3], "k", "after");
+}
+
+/// A 3-server cluster formed the seed's way, on `ip_prefix`.1-3.
+fn three_servers(test: &str, ip_prefix: &str, port: u16) -> [Agent; 3] {
+    let mut agents = ["node-a", "node-b", "node-c"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Agent::new(test, &format!("{ip_prefix}.{}:{port}", i + 1), name))
+        .collect::<Vec<_>>();
+    agents[0].start(&["--bootstrap"]);
+    agents[0].wait_log("cluster leadership acquired");
+    agents[1].start(&["--server"]);
+    agents[2].start(&["--server"]);
+    let output = agents[0].node(&["join", &agents[1].bind, &agents[2].bind]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    wait_voters(&agents[0], 3, "three voters");
+    let c = agents.pop().unwrap();
+    let b = agents.pop().unwrap();
+    let a = agents.pop().unwrap();
+    [a, b, c]
+}
+
+/// More writes than the snapshot threshold (8,192 entries), acknowledged.
+fn many_writes(agent: &Agent) {
+    let output = agent.node(&[
+        "bench",
+        "put",
+        "--clients",
+        "8",
+        "--requests",
+        "9000",
+        "--value-size",
+        "64",
+    ]);
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("requests: 9000 ok, 0 errors"),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+}
+
+#[test]
+fn every_acknowledged_write_survives_kill_9_of_all_servers() {
+    let [mut a, mut b, mut c] = three_servers("kill-all", "127.0.13", 18405);
+    many_writes(&a);
+    for i in 0..20 {
+        put(&b, &format!("durable/{i}"), &i.to_string());
+    }
+    a.wait_log("snapshot taken at index");
+    for agent in [&mut a, &mut b, &mut c] {
+        agent.kill();
+    }
+    for agent in [&mut a, &mut b, &mut c] {
+        agent.start(&["--server"]);
+    }
+    for i in 0..20 {
+        let key = format!("durable/{i}");
+        wait_for(&format!("consistent read of {key}"), || {
+            let output = c.node(&["kv", "get", &key, "--consistent"]);
+            text(&output.stdout) == format!("{i}\n")
+        });
+    }
+}
+
+#[test]
+fn a_server_far_behind_catches_up_by_snapshot() {
+    let [a, b, mut c] = three_servers("snapshot", "127.0.14", 18406);
+    put(&a, "before", "1");
+    wait_value(&c, "before", "1");
+    c.kill();
+    many_writes(&a);
+    put(&b, "after", "2");
+    a.wait_log("snapshot taken at index");
+    c.start(&["--server"]);
+    wait_value(&c, "after", "2");
+    c.wait_log("Installed remote snapshot");
+    assert_eq!(stale_get(&c, "before").as_deref(), Some("1"));
 }
