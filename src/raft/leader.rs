@@ -56,6 +56,14 @@ impl RaftNode {
                 self.event(RaftEvent::LeadershipTransferTimedOut { to: target });
             }
         }
+        // A server that caught up while another configuration change was
+        // uncommitted acknowledges nothing new afterwards, so promotion is
+        // retried here, not only when its match index moves (found by the
+        // agent's process tests: the joiner stayed a non-voter).
+        let waiting: Vec<NodeId> = self.pending_promotions.iter().copied().collect();
+        for id in waiting {
+            self.maybe_promote(id);
+        }
         let stall_limit = 2 * self.config.heartbeat_interval_ticks;
         let wait_limit = self.config.election_timeout_ticks;
         let mut rerequests = Vec::new();
