@@ -413,3 +413,78 @@ fn a_server_far_behind_catches_up_by_snapshot() {
     c.wait_log("Installed remote snapshot");
     assert_eq!(stale_get(&c, "before").as_deref(), Some("1"));
 }
+
+/// Tiny xorshift: the hostile bytes differ per iteration but every run is
+/// the same.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn bytes(&mut self, max_len: usize) -> Vec<u8> {
+        let len = (self.next() as usize) % (max_len + 1);
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// A frame with a correct length and CRC around random content, so it gets
+/// past framing into the message decoders.
+fn well_framed(message_type: u8, payload: &[u8]) -> Vec<u8> {
+    let mut body = vec![message_type];
+    body.extend_from_slice(payload);
+    let crc = crc32fast::hash(&body);
+    body.extend_from_slice(&crc.to_be_bytes());
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+#[test]
+fn random_bytes_and_malformed_frames_neither_crash_nor_stall_a_server() {
+    use std::io::Write;
+    let mut a = Agent::new("hostile", "127.0.15.1:18407", "node-a");
+    a.start(&["--bootstrap"]);
+    a.wait_log("cluster leadership acquired");
+    put(&a, "k", "before");
+    let address: SocketAddr = a.bind.parse().unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.15.9:0").unwrap();
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    for i in 0..300u32 {
+        let _ = udp.send_to(&rng.bytes(1400), address);
+        let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(2)) else {
+            continue;
+        };
+        let mut bytes = Vec::new();
+        match i % 3 {
+            // Pure noise.
+            0 => bytes = rng.bytes(4096),
+            // A valid preamble for Raft, client or gossip sync, then noise.
+            1 => {
+                bytes.extend_from_slice(b"CNCD");
+                bytes.push(1);
+                bytes.push(1 + (i / 3 % 3) as u8);
+                bytes.extend(rng.bytes(2048));
+            }
+            // A valid preamble and well-framed frames with random payloads.
+            _ => {
+                bytes.extend_from_slice(b"CNCD");
+                bytes.push(1);
+                bytes.push(1 + (i / 3 % 3) as u8);
+                for _ in 0..4 {
+                    let message_type = rng.next() as u8;
+                    bytes.extend(well_framed(message_type, &rng.bytes(512)));
+                }
+            }
+        }
+        let _ = stream.write_all(&bytes);
+    }
+    // Still alive, still serving, still the leader of a working cluster.
+    put(&a, "k", "after");
+    assert_eq!(text(&a.node(&["kv", "get", "k"]).stdout), "after\n");
+    assert!(a.child.as_mut().unwrap().try_wait().unwrap().is_none());
+}

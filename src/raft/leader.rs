@@ -60,7 +60,20 @@ impl RaftNode {
         // uncommitted acknowledges nothing new afterwards, so promotion is
         // retried here, not only when its match index moves (found by the
         // agent's process tests: the joiner stayed a non-voter).
-        let waiting: Vec<NodeId> = self.pending_promotions.iter().copied().collect();
+        // Only a server that acknowledged the latest configuration (so it
+        // holds the entry that added it) and was heard from recently: a
+        // short log must not make a silent server look caught up.
+        let (config_index, _) = self.log.latest_configuration();
+        let waiting: Vec<NodeId> = self
+            .pending_promotions
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.progress
+                    .get(id)
+                    .is_some_and(|p| p.recent_active && p.match_index >= config_index)
+            })
+            .collect();
         for id in waiting {
             self.maybe_promote(id);
         }
