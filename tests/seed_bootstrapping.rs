@@ -387,7 +387,10 @@ fn every_acknowledged_write_survives_kill_9_of_all_servers() {
     for agent in [&mut a, &mut b, &mut c] {
         agent.kill();
     }
-    for agent in [&mut a, &mut b, &mut c] {
+    // A keeps its --bootstrap flag: with Raft data the flag is ignored.
+    a.start(&["--bootstrap"]);
+    a.wait_log("Raft data found, disabling bootstrap mode");
+    for agent in [&mut b, &mut c] {
         agent.start(&["--server"]);
     }
     for i in 0..20 {
@@ -487,4 +490,48 @@ fn random_bytes_and_malformed_frames_neither_crash_nor_stall_a_server() {
     put(&a, "k", "after");
     assert_eq!(text(&a.node(&["kv", "get", "k"]).stdout), "after\n");
     assert!(a.child.as_mut().unwrap().try_wait().unwrap().is_none());
+}
+
+#[test]
+fn without_a_leader_requests_wait_then_fail_with_no_cluster_leader() {
+    let t = "no-leader";
+    let mut server = Agent::new(t, "127.0.15.2:18408", "lonely-server");
+    let mut client = Agent::new(t, "127.0.15.3:18408", "lonely-client");
+    server.start(&["--server"]);
+    client.start(&[]);
+    let started = Instant::now();
+    let waits: Vec<_> = [&server, &client]
+        .iter()
+        .map(|agent| {
+            Command::new(env!("CARGO_BIN_EXE_node"))
+                .args(["kv", "put", "k", "v", "--rpc-addr", &agent.bind])
+                .env_remove("NODE_RPC_ADDR")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for wait in waits {
+        let output = wait.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = text(&output.stderr);
+        assert!(stderr.contains("No cluster leader"), "{stderr}");
+    }
+    // The bounded wait happened (a leader could have appeared meanwhile).
+    assert!(started.elapsed() >= Duration::from_secs(5));
+}
+
+#[test]
+fn a_failed_cas_reports_it_did_not_write() {
+    let mut a = Agent::new("cas", "127.0.15.4:18409", "node-a");
+    a.start(&["--bootstrap"]);
+    put(&a, "k", "v1");
+    let output = a.node(&["kv", "put", "k", "v2", "--cas", "0"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        text(&output.stderr),
+        "Error! Did not write to k: CAS failed\n"
+    );
+    assert_eq!(text(&a.node(&["kv", "get", "k"]).stdout), "v1\n");
 }
