@@ -149,11 +149,17 @@ fn a_bootstrapped_agent_serves_kv_peers_and_catalog_and_join_reports_failures() 
             .is_some_and(|l| l.starts_with("gamma ") && l.contains(" leader ")),
         "{peers}"
     );
-    let catalog = text(&node(bind, &["catalog", "nodes"]).stdout);
-    assert!(
-        catalog.lines().any(|l| l.starts_with("gamma ")),
-        "{catalog}"
-    );
+    // The leader registers members in the catalog on its next
+    // reconciliation pass (every second).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let catalog = text(&node(bind, &["catalog", "nodes"]).stdout);
+        if catalog.lines().any(|l| l.starts_with("gamma ")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{catalog}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let output = node(bind, &["kv", "delete", "k", "--recurse"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(node(bind, &["kv", "get", "k"]).status.code(), Some(1));

@@ -117,6 +117,17 @@ pub struct RaftServer {
     inbound_links: HashMap<NodeId, ConnectionId>,
     /// How long the latest snapshot stalled the loop.
     last_snapshot_stall: Option<Duration>,
+    /// The snapshot being written by its own thread.
+    snapshot_in_progress: Option<SnapshotInProgress>,
+}
+
+/// A snapshot of a copy of the state machine, written and fsynced off the
+/// loop; the core is told and the log compacted when it is durable.
+struct SnapshotInProgress {
+    index: u64,
+    term: u64,
+    started: Instant,
+    handle: std::thread::JoinHandle<Result<(), String>>,
 }
 
 fn random_u64() -> u64 {
@@ -214,6 +225,7 @@ impl RaftServer {
             last_role: Role::Follower,
             inbound_links: HashMap::new(),
             last_snapshot_stall: None,
+            snapshot_in_progress: None,
         })
     }
 
@@ -390,6 +402,7 @@ impl RaftServer {
         // `advance` can make more work ready at once (the leader's own
         // persist may commit entries, which are applied by the next Ready):
         // without waiting for the next event or tick, a few rounds go now.
+        self.finish_snapshot(false)?;
         for _ in 0..MAX_READY_ROUNDS_PER_TURN {
             if !self.node.has_ready() {
                 break;
@@ -494,8 +507,10 @@ impl RaftServer {
         }
         self.node.advance(&ready);
         self.check_role(ctx);
-        if self.applied_since_snapshot >= SNAPSHOT_EVERY_ENTRIES {
-            self.take_snapshot()?;
+        if self.applied_since_snapshot >= SNAPSHOT_EVERY_ENTRIES
+            && self.snapshot_in_progress.is_none()
+        {
+            self.start_snapshot()?;
         }
         Ok(())
     }
@@ -573,6 +588,8 @@ impl RaftServer {
     /// Makes the received snapshot the current one: file first (durable),
     /// then the log, then the state machine.
     fn install_snapshot(&mut self, meta: CoreSnapshotMeta) -> Result<(), RaftServerError> {
+        // One snapshot writer at a time in the directory (each prunes).
+        self.finish_snapshot(true)?;
         let Some(receiving) = self.receiving.take().filter(|r| r.index == meta.index) else {
             return Err(RaftServerError::Restore(format!(
                 "asked to install snapshot {} that was not received",
@@ -629,10 +646,10 @@ impl RaftServer {
         }
     }
 
-    /// Writes the state machine as a snapshot at its applied index, tells
-    /// the core, and drops the log through that index. Inline in the loop:
-    /// the stall is logged (and shown by `node info`).
-    fn take_snapshot(&mut self) -> Result<(), RaftServerError> {
+    /// Starts a snapshot at the applied index: the state machine is copied
+    /// on the loop (the stall, logged and shown by `node info`), then
+    /// written and fsynced by its own thread.
+    fn start_snapshot(&mut self) -> Result<(), RaftServerError> {
         let started = Instant::now();
         let index = self.state.applied_index();
         let Some(meta) = self.node.snapshot_meta(index) else {
@@ -645,25 +662,65 @@ impl RaftServer {
             configuration: meta.configuration.clone(),
             size_bytes: 0,
         })?;
-        let mut out = std::io::BufWriter::with_capacity(256 * 1024, writer);
-        self.state
-            .write_snapshot(&mut out)
-            .map_err(|err| RaftServerError::Restore(format!("writing snapshot: {err}")))?;
-        let writer = out
-            .into_inner()
-            .map_err(|err| StorageError::io(self.snapshots.dir(), err.into_error()))?;
-        writer.finish()?;
+        let state = self.state.clone();
+        let stall = started.elapsed();
+        self.last_snapshot_stall = Some(stall);
+        let handle = std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || {
+                let mut out = std::io::BufWriter::with_capacity(256 * 1024, writer);
+                state
+                    .write_snapshot(&mut out)
+                    .map_err(|err| format!("writing snapshot: {err}"))?;
+                let writer = out
+                    .into_inner()
+                    .map_err(|err| format!("writing snapshot: {}", err.into_error()))?;
+                writer.finish().map(|_| ()).map_err(|err| err.to_string())
+            })
+            .map_err(|err| StorageError::io(self.snapshots.dir(), err))?;
+        log::debug!(target: "raft",
+            "snapshot at index {index} started; copying the state stalled the loop {} ms",
+            stall.as_millis());
+        self.snapshot_in_progress = Some(SnapshotInProgress {
+            index,
+            term: meta.term,
+            started,
+            handle,
+        });
+        Ok(())
+    }
+
+    /// When the snapshot thread is done (or at once with `wait`): tell the
+    /// core and compact the log. A failed snapshot is logged and retried
+    /// after the next [`SNAPSHOT_EVERY_ENTRIES`]; the log stays whole.
+    fn finish_snapshot(&mut self, wait: bool) -> Result<(), RaftServerError> {
+        let Some(in_progress) = self.snapshot_in_progress.as_ref() else {
+            return Ok(());
+        };
+        if !wait && !in_progress.handle.is_finished() {
+            return Ok(());
+        }
+        let in_progress = self.snapshot_in_progress.take().expect("checked above");
+        let index = in_progress.index;
+        let result = in_progress
+            .handle
+            .join()
+            .unwrap_or_else(|_| Err("the snapshot thread panicked".into()));
+        if let Err(err) = result {
+            log::error!(target: "storage", "snapshot at index {index} failed: {err}");
+            return Ok(());
+        }
         if let Err(err) = self.node.snapshot_taken(index) {
-            log::warn!(target: "raft", "snapshot at {index} not used: {err}");
+            log::debug!(target: "raft", "snapshot at {index} not used: {err}");
         } else if self.log.first_index() <= index {
             self.log.compact_through(index)?;
         }
         self.snapshot_reader = self.snapshots.latest()?.map(|(_, reader)| reader);
-        let stall = started.elapsed();
-        self.last_snapshot_stall = Some(stall);
         log::info!(target: "raft",
-            "snapshot taken at index {index} (term {}); the loop stalled {} ms",
-            meta.term, stall.as_millis());
+            "snapshot taken at index {index} (term {}) in {} ms; the loop stalled {} ms",
+            in_progress.term,
+            in_progress.started.elapsed().as_millis(),
+            self.last_snapshot_stall.map(|d| d.as_millis()).unwrap_or(0));
         Ok(())
     }
 
