@@ -225,6 +225,13 @@ fn the_seed_procedure_works_step_by_step() {
     // SIGINT on A: a graceful leave; B and C elect a leader and take writes.
     a.signal("INT");
     assert_eq!(a.wait_exit(), Some(0));
+    // A stayed until the new leader's configuration no longer listed it.
+    assert!(
+        a.log()
+            .contains("graceful leave: removed from the Raft configuration by the leader"),
+        "{}",
+        a.log()
+    );
     wait_voters(&b, 2, "two voters after A left");
     put(&b, "seed/while-a-away", "3");
     put(&c, "seed/while-a-away-2", "4");

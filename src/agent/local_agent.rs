@@ -12,8 +12,9 @@
 //!
 //! On the leader, gossip members become Raft servers and catalog entries
 //! ([`super::leader_reconciliation`]). A graceful leave on the leader first
-//! hands leadership over; the new leader removes the server when gossip
-//! reports it left.
+//! hands leadership over; the leader removes the server when gossip reports
+//! it left, and the leaving server waits (bounded) until the leader's
+//! configuration no longer lists it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -39,7 +40,7 @@ use super::config::{AgentConfig, Bootstrap};
 use super::connection::ConnectionId;
 use super::event_loop::{Context, EventLoop, EventLoopConfig, Handler, Signal, StopReason};
 use super::join_batch::{JoinBatchId, JoinOutcome};
-use super::leave_sequence::{LeaveSequence, LeaveStep};
+use super::leave_sequence::{LeavePhase, LeaveSequence, LeaveStep};
 use super::membership::Membership;
 use super::retry_join::RetryJoin;
 use super::transport::TransportLimits;
@@ -58,6 +59,8 @@ pub const LEAVE_TRANSFER_TIMEOUT: Duration = Duration::from_secs(5);
 /// `--bootstrap-expect`: how often the expected servers are counted.
 const BOOTSTRAP_EXPECT_CHECK_INTERVAL: Duration = Duration::from_millis(200);
 pub const NO_LEADER_MESSAGE: &str = "No cluster leader";
+/// Leaving: how often the leader is asked whether it removed us.
+pub const REMOVAL_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 pub enum AgentError {
@@ -145,6 +148,10 @@ pub struct LocalAgent {
     leave_transfer_deadline: Option<Instant>,
     warned_foreign: HashSet<String>,
     storage_failed: bool,
+    /// Leaving: the leader's configuration no longer lists this server.
+    removal_confirmed: bool,
+    removal_query: Option<(u64, ConnectionId)>,
+    next_removal_poll: Instant,
 }
 
 impl LocalAgent {
@@ -199,6 +206,9 @@ impl LocalAgent {
             leave_transfer_deadline: None,
             warned_foreign: HashSet::new(),
             storage_failed: false,
+            removal_confirmed: false,
+            removal_query: None,
+            next_removal_poll: now,
         }
     }
 
@@ -266,6 +276,71 @@ impl LocalAgent {
             }
             Some(_) => false,
         }
+    }
+
+    /// While the gossip leave spreads, the leader removes this server from
+    /// the Raft configuration (it sees the leave). The server stays until
+    /// the leader's configuration no longer lists it, asking the leader's
+    /// `peers` every [`REMOVAL_POLL_INTERVAL`] (bounded by the leave
+    /// sequence's deadline): a voter that exits before its removal would
+    /// count toward a quorum it can no longer join.
+    fn removal_confirmed(&mut self, ctx: &mut Context) -> bool {
+        if !matches!(self.leave.phase(), LeavePhase::GossipLeave { .. }) {
+            return true;
+        }
+        let Some(raft) = self.raft.as_ref() else {
+            return true;
+        };
+        // A leader still leading here is the last voter (it transferred
+        // leadership otherwise): nobody removes it. A server outside its
+        // own configuration has nothing to wait for.
+        let listed = raft
+            .node()
+            .latest_configuration()
+            .servers
+            .iter()
+            .any(|s| s.id == raft.id());
+        if self.removal_confirmed || raft.is_leader() || !listed {
+            return true;
+        }
+        let now = ctx.now();
+        if now < self.next_removal_poll || self.removal_query.is_some() {
+            return false;
+        }
+        self.next_removal_poll = now + REMOVAL_POLL_INTERVAL;
+        // The leader when known; else any other live server (a follower's
+        // configuration lists the removal once replicated to it). A removed
+        // leaver hears no more heartbeats, so it often knows no leader.
+        let own_address = self.config.advertise;
+        let others: Vec<SocketAddr> = self
+            .membership
+            .alive_servers()
+            .into_iter()
+            .map(|(_, address)| address)
+            .filter(|address| *address != own_address)
+            .collect();
+        let target = match raft.leader() {
+            Some((_, leader)) if leader != own_address => Some(leader),
+            _ if others.is_empty() => None,
+            _ => {
+                self.next_server_pick = self.next_server_pick.wrapping_add(1);
+                Some(others[self.next_server_pick % others.len()])
+            }
+        };
+        let Some(leader) = target else {
+            return false;
+        };
+        let id = self.next_forward_id;
+        self.next_forward_id += 1;
+        let query = ClientRequest {
+            request_id: id,
+            body: RequestBody::Peers,
+        };
+        match ctx.forward_client_request(leader, &query) {
+            Ok(link) => self.removal_query = Some((id, link)),
+            Err(err) => log::debug!(target: "agent", "cannot ask {leader} for peers: {err}"),
+        }
+        false
     }
 
     fn info(&self) -> Vec<InfoSection> {
@@ -617,7 +692,7 @@ impl LocalAgent {
 
     fn advance_leave(&mut self, ctx: &mut Context) {
         let now = ctx.now();
-        let gossip_done = self.membership.leave_complete(now);
+        let gossip_done = self.membership.leave_complete(now) && self.removal_confirmed(ctx);
         let raft_done = self.leave.is_leaving() && self.raft_leave_done(now);
         match self.leave.advance(now, raft_done, gossip_done) {
             LeaveStep::Nothing => {}
@@ -749,6 +824,20 @@ impl Handler for LocalAgent {
         response: ClientResponse,
         ctx: &mut Context,
     ) {
+        if let Some((id, _)) = self.removal_query
+            && id == response.request_id
+        {
+            self.removal_query = None;
+            if let (ResponseBody::Ok(RpcResult::Peers(peers)), Some(raft)) =
+                (&response.body, self.raft.as_ref())
+                && !peers.iter().any(|p| p.id == raft.id())
+            {
+                log::info!(target: "agent",
+                    "graceful leave: removed from the Raft configuration by the leader");
+                self.removal_confirmed = true;
+            }
+            return;
+        }
         if let Some((_, address)) = self.identity_queries.remove(&response.request_id) {
             self.identifying.remove(&address);
             if let ResponseBody::Ok(RpcResult::Info(sections)) = &response.body
@@ -815,6 +904,9 @@ impl Handler for LocalAgent {
     fn on_connection_closed(&mut self, id: ConnectionId, ctx: &mut Context) {
         if let Some(raft) = self.raft.as_mut() {
             raft.on_connection_closed(id);
+        }
+        if self.removal_query.is_some_and(|(_, link)| link == id) {
+            self.removal_query = None;
         }
         self.identity_queries.retain(|_, (link, address)| {
             if *link == id {
