@@ -126,24 +126,43 @@ fn info_has_agent_raft_and_gossip_sections() {
 }
 
 #[test]
-fn kv_and_raft_requests_say_raft_is_not_wired_yet_and_join_reports_failures() {
+fn a_bootstrapped_agent_serves_kv_peers_and_catalog_and_join_reports_failures() {
     let bind = "127.0.5.3:18303";
     let _agent = AgentProcess::start(bind, "gamma", &["--bootstrap"]);
-    for args in [
-        &["kv", "put", "k", "v"][..],
-        &["kv", "get", "k"],
-        &["kv", "delete", "k", "--recurse"],
-        &["peers"],
-        &["catalog", "nodes"],
-    ] {
-        let output = node(bind, args);
-        assert_eq!(output.status.code(), Some(1), "{args:?}");
-        assert_eq!(
-            text(&output.stderr),
-            "Error: raft not yet wired into the agent\n",
-            "{args:?}"
-        );
+    // Leadership comes within an election of the start.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let output = node(bind, &["kv", "put", "k", "v"]);
+        if output.status.code() == Some(0) {
+            assert_eq!(text(&output.stdout), "Success! Data written to: k\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", text(&output.stderr));
+        std::thread::sleep(Duration::from_millis(100));
     }
+    assert_eq!(text(&node(bind, &["kv", "get", "k"]).stdout), "v\n");
+    let peers = text(&node(bind, &["peers"]).stdout);
+    assert!(
+        peers
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("gamma ") && l.contains(" leader ")),
+        "{peers}"
+    );
+    // The leader registers members in the catalog on its next
+    // reconciliation pass (every second).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let catalog = text(&node(bind, &["catalog", "nodes"]).stdout);
+        if catalog.lines().any(|l| l.starts_with("gamma ")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{catalog}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let output = node(bind, &["kv", "delete", "k", "--recurse"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(node(bind, &["kv", "get", "k"]).status.code(), Some(1));
     // --bootstrap implies --server.
     let info = text(&node(bind, &["info"]).stdout);
     assert!(info.lines().any(|l| l == "\tserver = true"), "{info}");

@@ -119,6 +119,13 @@ pub trait Handler {
         let _ = ctx;
     }
 
+    /// Once per turn of the loop, after every input of the turn was handed
+    /// over: the Raft side handles its Ready here, so all the entries and
+    /// messages a turn produced share one fsync (group commit).
+    fn on_turn_end(&mut self, ctx: &mut Context) {
+        let _ = ctx;
+    }
+
     /// A connection went away; requests waiting on it can be forgotten.
     fn on_connection_closed(&mut self, id: ConnectionId, ctx: &mut Context) {
         let _ = (id, ctx);
@@ -375,6 +382,7 @@ impl EventLoop {
             if now >= next_tick {
                 let mut ctx = self.context(now, &mut stop);
                 handler.on_tick(&mut ctx);
+                handler.on_turn_end(&mut ctx);
                 self.transport.flush_scheduled(now);
                 // A loop that fell behind ticks once, not in a burst.
                 next_tick += TICK_INTERVAL;
@@ -446,6 +454,8 @@ impl EventLoop {
             for id in again {
                 self.on_readable(id, handler, now, &mut stop);
             }
+            let mut ctx = self.context(now, &mut stop);
+            handler.on_turn_end(&mut ctx);
             self.transport.flush_scheduled(now);
         }
     }

@@ -168,6 +168,16 @@ impl Membership {
             .collect()
     }
 
+    /// Every known member with its tags (the leader's reconciliation).
+    pub fn member_details(&self) -> Vec<crate::gossip::Member> {
+        self.gossip.members().cloned().collect()
+    }
+
+    /// How long ago (ms) a member's status last changed, by gossip's clock.
+    pub fn ms_since(&self, status_changed_ms: u64, now: Instant) -> u64 {
+        self.now_ms(now).saturating_sub(status_changed_ms)
+    }
+
     pub fn info(&self) -> GossipInfo {
         let count =
             |status: MemberStatus| self.gossip.members().filter(|m| m.status == status).count();

@@ -15,32 +15,34 @@
 //!   `Context::forward_client_request`), `on_gossip_sync_frame`,
 //!   `on_datagram`, `on_tick` (10 ms),
 //!   `on_connection_closed`, `on_signal`.
-//! - Today the handler is [`local_agent::LocalAgent`]: it answers for
-//!   itself and drives gossip through [`membership::Membership`] (datagrams
-//!   in and out, push/pull over gossip-sync connections, ticks, log lines
-//!   under target `gossip`, member events in a bounded queue). `node join`
-//!   is one [`join_batch::JoinBatch`] answered when every address answered
-//!   or failed (5 s each); `--join` and the rejoin of the members remembered
-//!   in `DATA_DIR/gossip/members` ([`crate::storage::member_list`]) retry
-//!   with backoff ([`retry_join::RetryJoin`]) unless the last run left
-//!   gracefully; `node leave` and SIGINT run [`leave_sequence::LeaveSequence`]
-//!   (Raft phase, then gossip leave, then exit); SIGTERM stops without
-//!   leaving.
-//! - The Raft integration extends that handler: it feeds Raft messages and
-//!   ticks to the Raft node, persists with storage, applies committed
-//!   entries to [`state_machine::StateMachine`], and replies to the client
-//!   connection that asked ([`connection::ConnectionId`]) with
-//!   [`state_machine::ApplyResult::to_rpc`]. [`client_requests::classify`]
-//!   splits requests into writes (a [`crate::wire::command::Command`] to
-//!   propose), reads ([`client_requests::answer_read`]) and agent requests;
-//!   [`pending_writes::PendingWrites`] remembers who to answer for each
-//!   proposed index, and refuses success for an entry a new leader replaced.
-//!   From gossip it uses `Membership::take_member_events` (joins, failures,
-//!   leaves to turn into configuration and catalog changes),
-//!   `Membership::alive_servers` (where a client forwards),
-//!   `Membership::set_cluster_id` (once bootstrapped or added, so two
-//!   clusters never merge) and the `RaftLeave` phase of the leave sequence
-//!   (`LocalAgent::raft_leave_done`, complete at once until Raft is wired).
+//! - The handler is [`local_agent::LocalAgent`]: it answers for itself and
+//!   drives gossip through [`membership::Membership`] (datagrams in and out,
+//!   push/pull over gossip-sync connections, ticks, log lines under target
+//!   `gossip`, member events in a bounded queue). `node join` is one
+//!   [`join_batch::JoinBatch`] answered when every address answered or
+//!   failed (5 s each); `--join` and the rejoin of the members remembered in
+//!   `DATA_DIR/gossip/members` ([`crate::storage::member_list`]) retry with
+//!   backoff ([`retry_join::RetryJoin`]) unless the last run left gracefully;
+//!   `node leave` and SIGINT run [`leave_sequence::LeaveSequence`] (Raft
+//!   phase: a leader hands leadership over; then gossip leave, then exit);
+//!   SIGTERM stops without leaving.
+//! - On servers the handler holds a [`raft_server::RaftServer`]: the Raft
+//!   core, its storage under `DATA_DIR/raft/` (log, hard state, snapshots;
+//!   node ID in `DATA_DIR/node-id`) and the [`state_machine::StateMachine`].
+//!   Raft messages and 10 ms ticks go to the core; once per loop turn
+//!   (`Handler::on_turn_end`, group commit) the Ready is handled in the
+//!   order `src/raft/ready.rs` gives; committed entries are applied and the
+//!   waiting clients answered ([`pending_writes::PendingWrites`]); a
+//!   snapshot is taken every 8,192 applied entries.
+//! - Routing ([`client_requests::classify`]): writes and default/consistent
+//!   reads go to the leader (forwarded with
+//!   `Context::forward_client_request` from other servers), stale reads are
+//!   served locally, consistent reads use ReadIndex; client agents forward
+//!   everything to a live server. Without a leader a request waits up to
+//!   7 s, then fails `No cluster leader`.
+//! - On the leader, [`leader_reconciliation`] turns gossip members into Raft
+//!   servers (asking each new server its Raft ID with an `Info` request) and
+//!   catalog entries, on member events and every second.
 
 pub mod address;
 pub mod backoff;
@@ -55,10 +57,12 @@ pub mod info;
 pub mod join_batch;
 pub mod kv_store;
 pub mod latency_histogram;
+pub mod leader_reconciliation;
 pub mod leave_sequence;
 pub mod local_agent;
 pub mod membership;
 pub mod pending_writes;
+pub mod raft_server;
 pub mod retry_join;
 pub mod rpc_client;
 pub mod state_machine;

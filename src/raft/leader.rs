@@ -56,6 +56,27 @@ impl RaftNode {
                 self.event(RaftEvent::LeadershipTransferTimedOut { to: target });
             }
         }
+        // A server that caught up while another configuration change was
+        // uncommitted acknowledges nothing new afterwards, so promotion is
+        // retried here, not only when its match index moves (found by the
+        // agent's process tests: the joiner stayed a non-voter).
+        // Only a server that acknowledged the latest configuration (so it
+        // holds the entry that added it) and was heard from recently: a
+        // short log must not make a silent server look caught up.
+        let (config_index, _) = self.log.latest_configuration();
+        let waiting: Vec<NodeId> = self
+            .pending_promotions
+            .iter()
+            .copied()
+            .filter(|id| {
+                self.progress
+                    .get(id)
+                    .is_some_and(|p| p.recent_active && p.match_index >= config_index)
+            })
+            .collect();
+        for id in waiting {
+            self.maybe_promote(id);
+        }
         let stall_limit = 2 * self.config.heartbeat_interval_ticks;
         let wait_limit = self.config.election_timeout_ticks;
         let mut rerequests = Vec::new();

@@ -288,6 +288,29 @@ fn joining_server_starts_as_non_voter_and_is_promoted_when_caught_up() {
 }
 
 #[test]
+fn a_server_caught_up_during_another_change_is_promoted_once_that_change_commits() {
+    let mut cluster = Cluster::formed(&[1, 2]);
+    cluster.nodes.insert(
+        3,
+        RaftNode::new(config(3), RestoredState::default(), 7).unwrap(),
+    );
+    // Without node 2 the add cannot commit: node 3 catches up while the
+    // change is still uncommitted, so its promotion must wait.
+    cluster.isolate(2);
+    cluster
+        .node(1)
+        .add_server(server(3, Suffrage::Voter))
+        .unwrap();
+    cluster.settle();
+    cluster.ticks(2);
+    let suffrage = |cluster: &Cluster| cluster.nodes[&1].latest_configuration().servers[2].suffrage;
+    assert_eq!(suffrage(&cluster), Suffrage::NonVoter);
+    cluster.heal();
+    cluster.ticks(20);
+    assert_eq!(suffrage(&cluster), Suffrage::Voter);
+}
+
+#[test]
 fn three_servers_replicate_and_apply_in_the_same_order() {
     let mut cluster = Cluster::formed(&[1, 2, 3]);
     let leader = cluster.leader().unwrap();

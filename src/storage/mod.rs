@@ -10,6 +10,7 @@ pub mod hard_state_store;
 pub mod log_record;
 pub mod log_start;
 pub mod member_list;
+pub mod node_id_file;
 pub mod raft_log;
 pub mod segment;
 pub mod segment_header;

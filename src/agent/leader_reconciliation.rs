@@ -1,0 +1,268 @@
+//! The leader turns gossip membership into Raft membership and catalog
+//! entries (Consul's leader loop, `reconcileMember`): a server that joins
+//! gossip is added to the Raft configuration, one that leaves is removed, a
+//! failed one is removed after a grace period if the rest keep their quorum;
+//! every member is registered in the catalog and deregistered when it leaves
+//! or is reaped. It runs on member events and every
+//! [`RECONCILE_INTERVAL`], since events can be missed across leader changes.
+//!
+//! Gossip tags do not carry a server's Raft ID, so the leader asks the new
+//! server for it with an `Info` request (its `raft` section holds `id`,
+//! `cluster_id`), and adds it once the answer shows it is empty (cluster ID
+//! 0) or already ours.
+
+use std::time::Duration;
+
+use crate::gossip::{Member, MemberStatus, Role as GossipRole};
+use crate::wire::client_message::{CatalogNode, InfoSection};
+use crate::wire::command::Command;
+use crate::wire::raft_message::{ClusterId, NodeId, ServerEntry, Suffrage};
+
+use super::raft_server::RaftServer;
+
+pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
+/// A failed server is removed from the configuration only after this long
+/// (it may be restarting).
+pub const FAILED_SERVER_GRACE: Duration = Duration::from_secs(30);
+
+/// What one reconciliation pass asks the agent to do beyond proposals.
+#[derive(Debug, Default)]
+pub struct ReconcileActions {
+    /// Servers to ask for their Raft identity: (name, address).
+    pub identify: Vec<(String, String)>,
+}
+
+/// The catalog entry gossip says a member should have.
+pub fn catalog_entry(member: &Member) -> CatalogNode {
+    CatalogNode {
+        name: member.name.clone(),
+        address: member.address.clone(),
+        role: member.tags.role.to_string(),
+        datacenter: member.tags.datacenter.clone(),
+    }
+}
+
+/// One pass on the leader. `ms_since` gives how long ago (ms) a member's
+/// status changed.
+pub fn reconcile(
+    raft: &mut RaftServer,
+    members: &[Member],
+    datacenter: &str,
+    local_name: &str,
+    ms_since: impl Fn(u64) -> u64,
+    warn_foreign: &mut dyn FnMut(&Member, ClusterId),
+) -> ReconcileActions {
+    let mut actions = ReconcileActions::default();
+    if !raft.is_leader() {
+        return actions;
+    }
+    let ours = raft.cluster_id();
+    let configuration = raft.node().latest_configuration().clone();
+    let self_id = raft.id();
+    for member in members {
+        if !member.is_live()
+            || member.tags.role != GossipRole::Server
+            || member.tags.datacenter != datacenter
+            || member.name == local_name
+            || configuration
+                .servers
+                .iter()
+                .any(|s| s.address == member.address)
+        {
+            continue;
+        }
+        if member.tags.cluster_id != 0 && member.tags.cluster_id != ours {
+            warn_foreign(member, ours);
+            continue;
+        }
+        actions
+            .identify
+            .push((member.name.clone(), member.address.clone()));
+    }
+
+    // Removals: one configuration change at a time; the core refuses a
+    // second while one is uncommitted and the next pass retries.
+    let voters: Vec<&ServerEntry> = configuration
+        .servers
+        .iter()
+        .filter(|s| s.suffrage == Suffrage::Voter)
+        .collect();
+    let live = |server: &ServerEntry| {
+        server.id == self_id
+            || members
+                .iter()
+                .any(|m| m.address == server.address && m.is_live())
+    };
+    for server in &configuration.servers {
+        if server.id == self_id {
+            continue;
+        }
+        let member = members.iter().find(|m| m.address == server.address);
+        let remove = match member {
+            Some(m) if m.status == MemberStatus::Left => true,
+            Some(m) if m.status == MemberStatus::Dead => {
+                ms_since(m.status_changed_ms) >= FAILED_SERVER_GRACE.as_millis() as u64
+                    && keeps_quorum(&voters, server, &live)
+            }
+            // Reaped from gossip: long gone.
+            None => keeps_quorum(&voters, server, &live),
+            Some(_) => false,
+        };
+        if remove {
+            match raft.node_mut().remove_server(server.id) {
+                Ok(_) => log::info!(target: "agent",
+                    "removing server {} ({}) from the Raft configuration", server.name, server.address),
+                Err(err) => log::debug!(target: "agent",
+                    "removal of {} deferred: {err}", server.name),
+            }
+            break;
+        }
+    }
+
+    // Catalog: what gossip says, registered; what left, deregistered.
+    let catalog = raft.state().catalog();
+    let mut commands = Vec::new();
+    for member in members {
+        match member.status {
+            MemberStatus::Alive | MemberStatus::Suspect | MemberStatus::Dead => {
+                let entry = catalog_entry(member);
+                if catalog.get(&member.name) != Some(&entry) {
+                    commands.push(Command::CatalogRegister(entry));
+                }
+            }
+            MemberStatus::Left => {
+                if catalog.get(&member.name).is_some() {
+                    commands.push(Command::CatalogDeregister {
+                        name: member.name.clone(),
+                    });
+                }
+            }
+        }
+    }
+    for node in catalog.nodes() {
+        if !members.iter().any(|m| m.name == node.name) {
+            commands.push(Command::CatalogDeregister {
+                name: node.name.clone(),
+            });
+        }
+    }
+    for command in commands {
+        raft.propose_unanswered(&command);
+    }
+    actions
+}
+
+/// Removing `server` leaves the remaining voters with a live quorum.
+fn keeps_quorum(
+    voters: &[&ServerEntry],
+    server: &ServerEntry,
+    live: &dyn Fn(&ServerEntry) -> bool,
+) -> bool {
+    let remaining: Vec<&&ServerEntry> = voters.iter().filter(|v| v.id != server.id).collect();
+    if remaining.is_empty() {
+        return false;
+    }
+    let live_remaining = remaining.iter().filter(|v| live(v)).count();
+    live_remaining > remaining.len() / 2
+}
+
+/// A server's answer to the identity query: (name, Raft ID, cluster ID).
+pub fn parse_identity(sections: &[InfoSection]) -> Option<(String, NodeId, ClusterId)> {
+    let field = |section: &str, key: &str| {
+        sections
+            .iter()
+            .find(|s| s.name == section)?
+            .fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let name = field("agent", "name")?;
+    let id = u64::from_str_radix(&field("raft", "id")?, 16).ok()?;
+    let cluster_id = u128::from_str_radix(&field("raft", "cluster_id")?, 16).ok()?;
+    (id != 0).then_some((name, id, cluster_id))
+}
+
+/// Adds an identified server (as a non-voter the core promotes once it has
+/// caught up).
+pub fn add_identified_server(
+    raft: &mut RaftServer,
+    name: String,
+    address: String,
+    id: NodeId,
+    cluster_id: ClusterId,
+) {
+    if !raft.is_leader() {
+        return;
+    }
+    let ours = raft.cluster_id();
+    if cluster_id != 0 && cluster_id != ours {
+        log::error!(target: "agent",
+            "cannot add server {name} ({address}): it belongs to cluster {cluster_id:032x}, \
+             this cluster is {ours:032x}; remove its raft/ directory and restart it without --bootstrap");
+        return;
+    }
+    if raft
+        .node()
+        .latest_configuration()
+        .servers
+        .iter()
+        .any(|s| s.id == id || s.address == address)
+    {
+        return;
+    }
+    let entry = ServerEntry {
+        id,
+        name: name.clone(),
+        address: address.clone(),
+        suffrage: Suffrage::Voter,
+    };
+    if let Err(err) = raft.node_mut().add_server(entry) {
+        log::debug!(target: "agent", "adding {name} ({address}) deferred: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn voter(id: NodeId) -> ServerEntry {
+        ServerEntry {
+            id,
+            name: format!("n{id}"),
+            address: format!("10.0.0.{id}:8300"),
+            suffrage: Suffrage::Voter,
+        }
+    }
+
+    #[test]
+    fn a_failed_server_is_not_removed_when_the_rest_would_lose_quorum() {
+        let (a, b, c) = (voter(1), voter(2), voter(3));
+        let voters = vec![&a, &b, &c];
+        // Only `a` is alive: removing `c` leaves {a, b} with one live voter.
+        let only_a = |s: &ServerEntry| s.id == 1;
+        assert!(!keeps_quorum(&voters, &c, &only_a));
+        // `a` and `b` alive: removing `c` leaves a live majority.
+        let a_and_b = |s: &ServerEntry| s.id != 3;
+        assert!(keeps_quorum(&voters, &c, &a_and_b));
+    }
+
+    #[test]
+    fn identity_is_read_from_the_agent_and_raft_sections() {
+        let sections = vec![
+            InfoSection {
+                name: "agent".into(),
+                fields: vec![("name".into(), "b".into())],
+            },
+            InfoSection {
+                name: "raft".into(),
+                fields: vec![
+                    ("id".into(), "00000000000000ab".into()),
+                    ("cluster_id".into(), format!("{:032x}", 7u128)),
+                ],
+            },
+        ];
+        assert_eq!(parse_identity(&sections), Some(("b".into(), 0xab, 7)));
+        assert_eq!(parse_identity(&sections[..1]), None);
+    }
+}

@@ -1,0 +1,822 @@
+//! A server's Raft side: the core ([`RaftNode`]), its storage (log, hard
+//! state, snapshots under `DATA_DIR/raft/`) and the replicated
+//! [`StateMachine`], driven from the event loop. The Ready of a whole loop
+//! turn is handled at once in [`RaftServer::handle_ready`] (group commit:
+//! one fsync for everything the turn appended), in the order
+//! `src/raft/ready.rs` gives.
+
+use std::collections::HashMap;
+use std::io::BufReader;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::raft::{
+    HardState, RaftConfig, RaftEvent, RaftNode, ReadState, Ready, RestoredState, Role,
+    SnapshotChunk, SnapshotMeta as CoreSnapshotMeta,
+};
+use crate::storage::node_id_file::load_or_create_node_id;
+use crate::storage::{
+    DataDir, HardStateStore, LogOptions, RaftLog, SnapshotMeta, SnapshotReader, SnapshotStore,
+    StorageError,
+};
+use crate::wire::client_message::{ClientResponse, ErrorCode, RequestBody, ResponseBody, RpcError};
+use crate::wire::command::Command;
+use crate::wire::raft_message::{ClusterId, EntryKind, NodeId, RaftMessage, Suffrage};
+
+use super::client_requests::answer_read;
+use super::connection::ConnectionId;
+use super::event_loop::Context;
+use super::info::RaftInfo;
+use super::pending_writes::{Outcome, PendingWrite, PendingWrites};
+use super::state_machine::StateMachine;
+
+/// hashicorp/raft's default `SnapshotThreshold`: a snapshot every this many
+/// applied entries, then the log before it is dropped.
+pub const SNAPSHOT_EVERY_ENTRIES: u64 = 8192;
+/// Writes proposed and not yet applied; past it writes are refused.
+pub const MAX_PENDING_WRITES: usize = 65_536;
+/// A write not applied in this long is answered `Timeout`.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Consistent reads waiting for leadership confirmation or for the state
+/// machine to reach their index.
+pub const MAX_WAITING_READS: usize = 4096;
+/// An InstallSnapshot being received is reassembled in memory up to this
+/// size; a larger one is refused (its chunks are dropped).
+pub const MAX_RECEIVED_SNAPSHOT_BYTES: usize = 1 << 30;
+/// Ticks of the loop (10 ms each) between heartbeats, and the base election
+/// timeout (randomized in [base, 2 base)). Loopback is fast but an fsync under
+/// load can take milliseconds, and a 2-core machine runs several agents:
+/// 100 ms heartbeats and a 500 ms election timeout keep elections quiet.
+pub const HEARTBEAT_INTERVAL_TICKS: u32 = 10;
+pub const ELECTION_TIMEOUT_TICKS: u32 = 50;
+/// Ready rounds handled in one loop turn, so a turn stays short.
+pub const MAX_READY_ROUNDS_PER_TURN: usize = 4;
+
+#[derive(Debug)]
+pub enum RaftServerError {
+    Storage(StorageError),
+    Restore(String),
+}
+
+impl std::fmt::Display for RaftServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RaftServerError::Storage(err) => write!(f, "raft storage: {err}"),
+            RaftServerError::Restore(err) => write!(f, "cannot restore raft state: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for RaftServerError {}
+
+impl From<StorageError> for RaftServerError {
+    fn from(err: StorageError) -> Self {
+        RaftServerError::Storage(err)
+    }
+}
+
+/// A consistent read waiting for its ReadIndex confirmation.
+#[derive(Debug, Clone)]
+struct WaitingRead {
+    connection: ConnectionId,
+    request_id: u64,
+    body: RequestBody,
+}
+
+/// A snapshot arriving from the leader, chunk by chunk.
+#[derive(Debug)]
+struct ReceivingSnapshot {
+    index: u64,
+    data: Vec<u8>,
+}
+
+pub struct RaftServer {
+    _data_dir: DataDir,
+    log: RaftLog,
+    hard_state_store: HardStateStore,
+    saved_hard_state: HardState,
+    snapshots: SnapshotStore,
+    /// The newest snapshot, open for the chunks a follower asks for.
+    snapshot_reader: Option<SnapshotReader>,
+    node: RaftNode,
+    state: StateMachine,
+    pending_writes: PendingWrites,
+    /// Reads given to the core, by read id.
+    reads_in_flight: HashMap<u64, WaitingRead>,
+    /// Confirmed reads waiting for the state machine to reach their index.
+    reads_to_serve: Vec<(u64, WaitingRead)>,
+    next_read_id: u64,
+    receiving: Option<ReceivingSnapshot>,
+    applied_since_snapshot: u64,
+    /// The store held Raft state at start-up (`--bootstrap-expect` counts
+    /// only servers without it).
+    had_data_at_start: bool,
+    last_role: Role,
+    /// Last connection each peer's messages came in on: the answer route to
+    /// a peer whose address is not in our configuration yet.
+    inbound_links: HashMap<NodeId, ConnectionId>,
+    /// How long the latest snapshot stalled the loop.
+    last_snapshot_stall: Option<Duration>,
+    /// The snapshot being written by its own thread.
+    snapshot_in_progress: Option<SnapshotInProgress>,
+}
+
+/// A snapshot of a copy of the state machine, written and fsynced off the
+/// loop; the core is told and the log compacted when it is durable.
+struct SnapshotInProgress {
+    index: u64,
+    term: u64,
+    started: Instant,
+    handle: std::thread::JoinHandle<Result<(), String>>,
+}
+
+fn random_u64() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let mut rng = crate::raft::SplitMix64::new(nanos ^ (u64::from(std::process::id()) << 32));
+    loop {
+        let value = rng.next_u64();
+        if value != 0 {
+            return value;
+        }
+    }
+}
+
+impl RaftServer {
+    /// Opens `data_dir` (taking its lock), recovers the log, hard state and
+    /// latest snapshot, and rebuilds the core and the state machine.
+    pub fn open(
+        data_dir: &std::path::Path,
+        name: &str,
+        advertise: SocketAddr,
+    ) -> Result<RaftServer, RaftServerError> {
+        let data_dir = DataDir::open(data_dir)?;
+        let id = load_or_create_node_id(data_dir.path(), random_u64())?;
+        let raft_dir = data_dir.raft_dir();
+        let mut log = RaftLog::open(&raft_dir, LogOptions::default())?;
+        let (hard_state_store, hard_state) = HardStateStore::open(&raft_dir)?;
+        let snapshots = SnapshotStore::open(&data_dir.snapshots_dir())?;
+        let mut state = StateMachine::new();
+        let mut snapshot = None;
+        let mut snapshot_reader = None;
+        if let Some((meta, reader)) = snapshots.latest()? {
+            state = StateMachine::restore_snapshot(BufReader::new(SnapshotReader::open(
+                reader.path(),
+            )?))
+            .map_err(|err| RaftServerError::Restore(err.to_string()))?;
+            let (index, term) = (meta.last_included_index, meta.last_included_term);
+            // A crash between writing a snapshot and compacting the log (or
+            // installing a received one) leaves the log behind: finish now.
+            if log.term(index)? == Some(term) {
+                if log.first_index() <= index {
+                    log.compact_through(index)?;
+                }
+            } else if log.last_index() != index || log.first_index() != index + 1 {
+                log.reset_to_snapshot(index, term)?;
+            }
+            snapshot = Some(CoreSnapshotMeta {
+                index,
+                term,
+                configuration: meta.configuration.clone(),
+            });
+            snapshot_reader = Some(reader);
+        }
+        let first = log.first_index();
+        let last = log.last_index();
+        let entries = if last >= first {
+            log.entries(first, last + 1, u64::MAX)?
+        } else {
+            Vec::new()
+        };
+        let restored = RestoredState {
+            hard_state,
+            snapshot,
+            entries,
+        };
+        let had_data_at_start = !restored.is_empty();
+        let config = RaftConfig {
+            heartbeat_interval_ticks: HEARTBEAT_INTERVAL_TICKS,
+            election_timeout_ticks: ELECTION_TIMEOUT_TICKS,
+            ..RaftConfig::new(id, name, advertise.to_string())
+        };
+        let node = RaftNode::new(config, restored, random_u64())
+            .map_err(|err| RaftServerError::Restore(err.to_string()))?;
+        log::info!(target: "raft",
+            "raft node {id:016x} restored: last_index={last} snapshot_index={} term={}",
+            node.snapshot_index(), node.term());
+        Ok(RaftServer {
+            _data_dir: data_dir,
+            log,
+            hard_state_store,
+            saved_hard_state: hard_state.unwrap_or_default(),
+            snapshots,
+            snapshot_reader,
+            node,
+            state,
+            pending_writes: PendingWrites::new(MAX_PENDING_WRITES),
+            reads_in_flight: HashMap::new(),
+            reads_to_serve: Vec::new(),
+            next_read_id: 1,
+            receiving: None,
+            applied_since_snapshot: 0,
+            had_data_at_start,
+            last_role: Role::Follower,
+            inbound_links: HashMap::new(),
+            last_snapshot_stall: None,
+            snapshot_in_progress: None,
+        })
+    }
+
+    pub fn node(&self) -> &RaftNode {
+        &self.node
+    }
+
+    pub fn node_mut(&mut self) -> &mut RaftNode {
+        &mut self.node
+    }
+
+    pub fn state(&self) -> &StateMachine {
+        &self.state
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.node.id()
+    }
+
+    pub fn cluster_id(&self) -> ClusterId {
+        self.node.cluster_id()
+    }
+
+    pub fn had_data_at_start(&self) -> bool {
+        self.had_data_at_start
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.node.role() == Role::Leader
+    }
+
+    /// The leader's ID and peer address, when known.
+    pub fn leader(&self) -> Option<(NodeId, SocketAddr)> {
+        let leader = self.node.leader()?;
+        let address = self.address_of(leader)?;
+        Some((leader, address))
+    }
+
+    fn address_of(&self, id: NodeId) -> Option<SocketAddr> {
+        self.node
+            .latest_configuration()
+            .servers
+            .iter()
+            .find(|s| s.id == id)
+            .and_then(|s| s.address.parse().ok())
+    }
+
+    pub fn on_raft_message(&mut self, from: ConnectionId, message: RaftMessage) {
+        self.inbound_links.insert(message.from, from);
+        self.node.step(message);
+    }
+
+    pub fn on_connection_closed(&mut self, id: ConnectionId) {
+        self.inbound_links.retain(|_, link| *link != id);
+        let reads: Vec<u64> = self
+            .reads_in_flight
+            .iter()
+            .filter(|(_, r)| r.connection == id)
+            .map(|(k, _)| *k)
+            .collect();
+        for read in reads {
+            self.reads_in_flight.remove(&read);
+        }
+        self.reads_to_serve.retain(|(_, r)| r.connection != id);
+    }
+
+    pub fn tick(&mut self, ctx: &mut Context) {
+        self.node.tick();
+        for (_, write) in self.pending_writes.expire(ctx.now()) {
+            reply_error(
+                ctx,
+                write.connection,
+                write.request_id,
+                ErrorCode::Timeout,
+                "the write was not applied in time".into(),
+            );
+        }
+    }
+
+    /// Proposes a write on the leader; the client is answered when it is
+    /// applied. `Err` when this server cannot take it (not leader, full).
+    pub fn propose(
+        &mut self,
+        command: &Command,
+        connection: ConnectionId,
+        request_id: u64,
+        now: Instant,
+    ) -> Result<(), RpcError> {
+        if !self.pending_writes.has_room() {
+            return Err(rpc_error(
+                ErrorCode::Internal,
+                format!("too many writes in flight (limit {MAX_PENDING_WRITES})"),
+            ));
+        }
+        let mut data = Vec::with_capacity(64);
+        command.encode(&mut data);
+        let index = self
+            .node
+            .propose(data)
+            .map_err(|err| rpc_error(ErrorCode::NotLeader, format!("cannot propose: {err}")))?;
+        self.pending_writes
+            .insert(
+                index,
+                PendingWrite {
+                    term: self.node.term(),
+                    connection,
+                    request_id,
+                    deadline: now + WRITE_TIMEOUT,
+                },
+            )
+            .map_err(|err| rpc_error(ErrorCode::Internal, err.to_string()))
+    }
+
+    /// A proposal nobody waits for (catalog changes from reconciliation).
+    pub fn propose_unanswered(&mut self, command: &Command) -> bool {
+        let mut data = Vec::with_capacity(64);
+        command.encode(&mut data);
+        self.node.propose(data).is_ok()
+    }
+
+    /// A linearizable read on the leader (ReadIndex).
+    pub fn read_consistent(
+        &mut self,
+        connection: ConnectionId,
+        request_id: u64,
+        body: RequestBody,
+    ) -> Result<(), RpcError> {
+        if self.reads_in_flight.len() + self.reads_to_serve.len() >= MAX_WAITING_READS {
+            return Err(rpc_error(
+                ErrorCode::Internal,
+                format!("too many reads waiting (limit {MAX_WAITING_READS})"),
+            ));
+        }
+        let read_id = self.next_read_id;
+        self.next_read_id += 1;
+        self.node
+            .read_index(read_id)
+            .map_err(|err| rpc_error(ErrorCode::NotLeader, format!("cannot read: {err}")))?;
+        self.reads_in_flight.insert(
+            read_id,
+            WaitingRead {
+                connection,
+                request_id,
+                body,
+            },
+        );
+        Ok(())
+    }
+
+    /// Sends one message to its peer: at the address in our configuration,
+    /// or back on the connection the peer last wrote on.
+    fn send(&self, ctx: &mut Context, message: &RaftMessage) {
+        let result = match self.address_of(message.to) {
+            Some(address) => ctx.send_raft(message.to, address, message),
+            None => match self.inbound_links.get(&message.to) {
+                Some(link) => ctx.send_frame(*link, message),
+                None => {
+                    log::debug!(target: "raft",
+                        "no route to {:016x}; message dropped", message.to);
+                    return;
+                }
+            },
+        };
+        if let Err(err) = result {
+            log::debug!(target: "raft", "cannot send to {:016x}: {err}", message.to);
+        }
+    }
+
+    /// Handles everything the core produced since the last call, in the
+    /// order `src/raft/ready.rs` gives, then advances the core. Returns
+    /// `Err` only when storage failed: the node must stop (a log whose
+    /// write failed can no longer be trusted, see the durability contract).
+    pub fn handle_ready(&mut self, ctx: &mut Context) -> Result<(), RaftServerError> {
+        // `advance` can make more work ready at once (the leader's own
+        // persist may commit entries, which are applied by the next Ready):
+        // without waiting for the next event or tick, a few rounds go now.
+        self.finish_snapshot(false)?;
+        for _ in 0..MAX_READY_ROUNDS_PER_TURN {
+            if !self.node.has_ready() {
+                break;
+            }
+            self.handle_one_ready(ctx)?;
+        }
+        self.check_role(ctx);
+        Ok(())
+    }
+
+    fn handle_one_ready(&mut self, ctx: &mut Context) -> Result<(), RaftServerError> {
+        if !self.node.has_ready() {
+            self.check_role(ctx);
+            return Ok(());
+        }
+        let mut ready: Ready = self.node.ready();
+        for message in &ready.messages {
+            self.send(ctx, message);
+        }
+        self.receive_chunks(&ready);
+        if let Some(meta) = ready.snapshot_to_install.take() {
+            self.install_snapshot(meta)?;
+        }
+        if let Some(index) = ready.truncate_after {
+            self.log.truncate_after(index)?;
+        }
+        if !ready.entries.is_empty() {
+            self.log.append(&ready.entries)?;
+        }
+        if let Some(hard_state) = ready.hard_state {
+            // Term, vote and cluster ID must be durable before any message
+            // that announces them; the commit index is only a hint for the
+            // restart (the leader re-establishes it), so it is written with
+            // them rather than costing a file rename per turn.
+            let saved = self.saved_hard_state;
+            if hard_state.current_term != saved.current_term
+                || hard_state.voted_for != saved.voted_for
+                || hard_state.cluster_id != saved.cluster_id
+            {
+                self.hard_state_store.save(&hard_state)?;
+                self.saved_hard_state = hard_state;
+            }
+        }
+        for message in &ready.messages_after_persist {
+            self.send(ctx, message);
+        }
+        for entry in &ready.committed_entries {
+            if entry.index <= self.state.applied_index() {
+                continue;
+            }
+            self.applied_since_snapshot += 1;
+            if entry.kind != EntryKind::Command {
+                self.state.skip(entry.index);
+                if let Some(outcome) = self.pending_writes.on_applied(entry.index, entry.term) {
+                    answer_superseded(ctx, outcome);
+                }
+                continue;
+            }
+            let result = self.state.apply(entry.index, &entry.data);
+            match self.pending_writes.on_applied(entry.index, entry.term) {
+                Some(Outcome::Applied(write)) => {
+                    let body = match result.to_rpc() {
+                        Ok(result) => ResponseBody::Ok(result),
+                        Err(err) => ResponseBody::Err(err),
+                    };
+                    reply(ctx, write.connection, write.request_id, body);
+                }
+                Some(outcome) => answer_superseded(ctx, outcome),
+                None => {}
+            }
+        }
+        for ReadState { request_id, index } in ready.reads.drain(..) {
+            if let Some(read) = self.reads_in_flight.remove(&request_id) {
+                self.reads_to_serve.push((index, read));
+            }
+        }
+        for request_id in ready.failed_reads.drain(..) {
+            if let Some(read) = self.reads_in_flight.remove(&request_id) {
+                reply_error(
+                    ctx,
+                    read.connection,
+                    read.request_id,
+                    ErrorCode::NoLeader,
+                    "leadership lost before the read was confirmed".into(),
+                );
+            }
+        }
+        self.serve_reads(ctx);
+        for request in &ready.snapshot_chunk_requests {
+            self.serve_chunk(
+                request.to,
+                request.snapshot_index,
+                request.offset,
+                request.max_bytes,
+            );
+        }
+        for event in &ready.events {
+            log::log!(target: "raft", event.level(), "{event}");
+            if let RaftEvent::SnapshotInstalled { .. } = event {
+                self.applied_since_snapshot = 0;
+            }
+        }
+        self.node.advance(&ready);
+        self.check_role(ctx);
+        if self.applied_since_snapshot >= SNAPSHOT_EVERY_ENTRIES
+            && self.snapshot_in_progress.is_none()
+        {
+            self.start_snapshot()?;
+        }
+        Ok(())
+    }
+
+    fn serve_reads(&mut self, ctx: &mut Context) {
+        let applied = self.state.applied_index();
+        let mut i = 0;
+        while i < self.reads_to_serve.len() {
+            if self.reads_to_serve[i].0 <= applied {
+                let (_, read) = self.reads_to_serve.swap_remove(i);
+                let body = match answer_read(&self.state, &read.body) {
+                    Some(result) => ResponseBody::Ok(result),
+                    None => {
+                        ResponseBody::Err(rpc_error(ErrorCode::InvalidRequest, "not a read".into()))
+                    }
+                };
+                reply(ctx, read.connection, read.request_id, body);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// A deposed leader answers every write it still holds: their fate is
+    /// unknown to it (hashicorp/raft fails its futures the same way).
+    fn check_role(&mut self, ctx: &mut Context) {
+        let role = self.node.role();
+        if self.last_role == Role::Leader && role != Role::Leader {
+            for (_, write) in self.pending_writes.drain_all() {
+                reply_error(
+                    ctx,
+                    write.connection,
+                    write.request_id,
+                    ErrorCode::NoLeader,
+                    "leadership lost; the write may or may not have been applied".into(),
+                );
+            }
+            for (_, read) in std::mem::take(&mut self.reads_in_flight) {
+                reply_error(
+                    ctx,
+                    read.connection,
+                    read.request_id,
+                    ErrorCode::NoLeader,
+                    "leadership lost before the read was confirmed".into(),
+                );
+            }
+        }
+        self.last_role = role;
+    }
+
+    fn receive_chunks(&mut self, ready: &Ready) {
+        for chunk in &ready.snapshot_chunks {
+            if chunk.offset == 0 {
+                self.receiving = Some(ReceivingSnapshot {
+                    index: chunk.snapshot_index,
+                    data: Vec::new(),
+                });
+            }
+            let Some(receiving) = self.receiving.as_mut() else {
+                continue;
+            };
+            if receiving.index != chunk.snapshot_index
+                || receiving.data.len() as u64 != chunk.offset
+                || receiving.data.len() + chunk.data.len() > MAX_RECEIVED_SNAPSHOT_BYTES
+            {
+                log::warn!(target: "raft",
+                    "dropping snapshot chunk at offset {} of snapshot {}", chunk.offset, chunk.snapshot_index);
+                self.receiving = None;
+                continue;
+            }
+            receiving.data.extend_from_slice(&chunk.data);
+        }
+    }
+
+    /// Makes the received snapshot the current one: file first (durable),
+    /// then the log, then the state machine.
+    fn install_snapshot(&mut self, meta: CoreSnapshotMeta) -> Result<(), RaftServerError> {
+        // One snapshot writer at a time in the directory (each prunes).
+        self.finish_snapshot(true)?;
+        let Some(receiving) = self.receiving.take().filter(|r| r.index == meta.index) else {
+            return Err(RaftServerError::Restore(format!(
+                "asked to install snapshot {} that was not received",
+                meta.index
+            )));
+        };
+        let state = StateMachine::restore_snapshot(&receiving.data[..])
+            .map_err(|err| RaftServerError::Restore(format!("received snapshot: {err}")))?;
+        let mut writer = self.snapshots.create(SnapshotMeta {
+            last_included_index: meta.index,
+            last_included_term: meta.term,
+            configuration: meta.configuration.clone(),
+            size_bytes: receiving.data.len() as u64,
+        })?;
+        std::io::Write::write_all(&mut writer, &receiving.data)
+            .map_err(|err| StorageError::io(self.snapshots.dir(), err))?;
+        writer.finish()?;
+        if self.log.term(meta.index)? == Some(meta.term) {
+            self.log.compact_through(meta.index)?;
+        } else {
+            self.log.reset_to_snapshot(meta.index, meta.term)?;
+        }
+        self.snapshot_reader = self.snapshots.latest()?.map(|(_, reader)| reader);
+        self.state = state;
+        Ok(())
+    }
+
+    fn serve_chunk(&mut self, to: NodeId, snapshot_index: u64, offset: u64, max_bytes: u64) {
+        let Some(reader) = self.snapshot_reader.as_ref() else {
+            return;
+        };
+        if reader.meta().last_included_index != snapshot_index {
+            return;
+        }
+        let total = reader.size_bytes();
+        let data = match reader.read_chunk_at(offset, max_bytes as usize) {
+            Ok(data) => data,
+            Err(err) => {
+                log::error!(target: "storage", "cannot read snapshot chunk: {err}");
+                return;
+            }
+        };
+        let done = offset + data.len() as u64 >= total;
+        let chunk = SnapshotChunk {
+            to,
+            snapshot_index,
+            offset,
+            total_size_bytes: total,
+            data,
+            done,
+        };
+        if let Err(err) = self.node.send_snapshot_chunk(chunk) {
+            log::debug!(target: "raft", "snapshot chunk not sent: {err}");
+        }
+    }
+
+    /// Starts a snapshot at the applied index: the state machine is copied
+    /// on the loop (the stall, logged and shown by `node info`), then
+    /// written and fsynced by its own thread.
+    fn start_snapshot(&mut self) -> Result<(), RaftServerError> {
+        let started = Instant::now();
+        let index = self.state.applied_index();
+        let Some(meta) = self.node.snapshot_meta(index) else {
+            return Ok(());
+        };
+        self.applied_since_snapshot = 0;
+        let writer = self.snapshots.create(SnapshotMeta {
+            last_included_index: meta.index,
+            last_included_term: meta.term,
+            configuration: meta.configuration.clone(),
+            size_bytes: 0,
+        })?;
+        let state = self.state.clone();
+        let stall = started.elapsed();
+        self.last_snapshot_stall = Some(stall);
+        let handle = std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || {
+                let mut out = std::io::BufWriter::with_capacity(256 * 1024, writer);
+                state
+                    .write_snapshot(&mut out)
+                    .map_err(|err| format!("writing snapshot: {err}"))?;
+                let writer = out
+                    .into_inner()
+                    .map_err(|err| format!("writing snapshot: {}", err.into_error()))?;
+                writer.finish().map(|_| ()).map_err(|err| err.to_string())
+            })
+            .map_err(|err| StorageError::io(self.snapshots.dir(), err))?;
+        log::debug!(target: "raft",
+            "snapshot at index {index} started; copying the state stalled the loop {} ms",
+            stall.as_millis());
+        self.snapshot_in_progress = Some(SnapshotInProgress {
+            index,
+            term: meta.term,
+            started,
+            handle,
+        });
+        Ok(())
+    }
+
+    /// When the snapshot thread is done (or at once with `wait`): tell the
+    /// core and compact the log. A failed snapshot is logged and retried
+    /// after the next [`SNAPSHOT_EVERY_ENTRIES`]; the log stays whole.
+    fn finish_snapshot(&mut self, wait: bool) -> Result<(), RaftServerError> {
+        let Some(in_progress) = self.snapshot_in_progress.as_ref() else {
+            return Ok(());
+        };
+        if !wait && !in_progress.handle.is_finished() {
+            return Ok(());
+        }
+        let in_progress = self.snapshot_in_progress.take().expect("checked above");
+        let index = in_progress.index;
+        let result = in_progress
+            .handle
+            .join()
+            .unwrap_or_else(|_| Err("the snapshot thread panicked".into()));
+        if let Err(err) = result {
+            log::error!(target: "storage", "snapshot at index {index} failed: {err}");
+            return Ok(());
+        }
+        if let Err(err) = self.node.snapshot_taken(index) {
+            log::debug!(target: "raft", "snapshot at {index} not used: {err}");
+        } else if self.log.first_index() <= index {
+            self.log.compact_through(index)?;
+        }
+        self.snapshot_reader = self.snapshots.latest()?.map(|(_, reader)| reader);
+        log::info!(target: "raft",
+            "snapshot taken at index {index} (term {}) in {} ms; the loop stalled {} ms",
+            in_progress.term,
+            in_progress.started.elapsed().as_millis(),
+            self.last_snapshot_stall.map(|d| d.as_millis()).unwrap_or(0));
+        Ok(())
+    }
+
+    pub fn info(&self) -> RaftInfo {
+        let status = self.node.status();
+        let state = match status.role {
+            Role::Leader => "leader",
+            Role::Candidate | Role::PreCandidate => "candidate",
+            Role::Follower
+                if !self
+                    .node
+                    .latest_configuration()
+                    .servers
+                    .iter()
+                    .any(|s| s.id == status.id && s.suffrage == Suffrage::Voter) =>
+            {
+                "non-voter"
+            }
+            Role::Follower => "follower",
+        };
+        RaftInfo {
+            state: state.into(),
+            term: status.term,
+            commit_index: status.commit_index,
+            applied_index: self.state.applied_index(),
+            last_log_index: status.last_log_index,
+            last_snapshot_index: status.snapshot_index,
+            num_peers: status.configuration.servers.len().saturating_sub(1),
+        }
+    }
+
+    /// Extra `node info` fields the leader's reconciliation reads from other
+    /// servers (their ID, cluster and whether they hold Raft data).
+    pub fn identity_fields(&self) -> Vec<(String, String)> {
+        vec![
+            ("id".into(), format!("{:016x}", self.id())),
+            ("cluster_id".into(), format!("{:032x}", self.cluster_id())),
+            (
+                "has_data".into(),
+                (self.had_data_at_start || self.node.term() > 0).to_string(),
+            ),
+            (
+                "leader".into(),
+                self.node
+                    .leader()
+                    .map(|l| format!("{l:016x}"))
+                    .unwrap_or_default(),
+            ),
+            (
+                "last_snapshot_stall_ms".into(),
+                self.last_snapshot_stall
+                    .map(|d| d.as_millis().to_string())
+                    .unwrap_or_default(),
+            ),
+        ]
+    }
+}
+
+pub fn rpc_error(code: ErrorCode, message: String) -> RpcError {
+    RpcError {
+        code,
+        message,
+        leader_hint: None,
+    }
+}
+
+fn reply(ctx: &mut Context, to: ConnectionId, request_id: u64, body: ResponseBody) {
+    if let Err(err) = ctx.reply(to, &ClientResponse { request_id, body }) {
+        log::debug!(target: "agent", "cannot answer request {request_id}: {err}");
+    }
+}
+
+pub fn reply_error(
+    ctx: &mut Context,
+    to: ConnectionId,
+    request_id: u64,
+    code: ErrorCode,
+    message: String,
+) {
+    reply(
+        ctx,
+        to,
+        request_id,
+        ResponseBody::Err(rpc_error(code, message)),
+    );
+}
+
+fn answer_superseded(ctx: &mut Context, outcome: Outcome) {
+    let write = match outcome {
+        Outcome::Applied(write) | Outcome::Superseded(write) => write,
+    };
+    reply_error(
+        ctx,
+        write.connection,
+        write.request_id,
+        ErrorCode::NoLeader,
+        "the write was replaced by a new leader's log and did not happen".into(),
+    );
+}
