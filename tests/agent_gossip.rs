@@ -4,9 +4,15 @@
 //! hostile datagrams. Every process is killed when its guard drops, also
 //! when a test fails; every wait polls with a bound.
 
-use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+#[path = "support/in_process_loop.rs"]
+mod in_process_loop;
+#[path = "support/node_process.rs"]
+mod node_process;
+
+use in_process_loop::{InProcessLoop, run_in_process};
+use node_process::{NODE_BINARY, NodeProcess, text, wait_until};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 /// Long enough for the default timers (1 s probes, suspicion ≤ 24 s for 3
@@ -14,21 +20,11 @@ use std::time::{Duration, Instant};
 const CONVERGE: Duration = Duration::from_secs(20);
 const FAILURE_DETECTED: Duration = Duration::from_secs(40);
 
-/// One agent: its address, name and data directory outlive the process, so
-/// it can be restarted on the same data.
-struct Agent {
-    child: Option<Child>,
-    bind: String,
-    name: String,
-    data_dir: PathBuf,
-}
+/// One `node agent`; its address, name and data directory outlive the
+/// process, so it can be restarted on the same data.
+struct Agent(NodeProcess);
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
+wraps_node_process!(Agent);
 
 impl Agent {
     fn new(bind: &str, name: &str) -> Agent {
@@ -38,90 +34,24 @@ impl Agent {
             bind.replace([':', '.'], "-")
         ));
         let _ = std::fs::remove_dir_all(&data_dir);
-        Agent {
-            child: None,
-            bind: bind.into(),
-            name: name.into(),
-            data_dir,
-        }
+        Agent(NodeProcess::new(bind, name, data_dir, None))
     }
 
-    /// Starts the process without waiting for its port.
+    /// Starts `node agent` without waiting for its port.
     fn spawn(&mut self, extra: &[&str]) {
-        assert!(self.child.is_none(), "already running");
-        let child = Command::new(env!("CARGO_BIN_EXE_node"))
-            .arg("agent")
-            .args(extra)
-            .args(["--bind", &self.bind, "--node", &self.name, "--data-dir"])
-            .arg(&self.data_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn node agent");
-        self.child = Some(child);
+        self.0.spawn(&[&["agent"], extra].concat());
     }
 
-    /// Starts the process and waits until its port accepts connections.
+    /// Starts `node agent` and waits until its port accepts connections.
     fn start(&mut self, extra: &[&str]) {
         self.spawn(extra);
-        let address: SocketAddr = self.bind.parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "agent {} did not start",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_listening(Duration::from_secs(10));
     }
 
     fn started(bind: &str, name: &str, extra: &[&str]) -> Agent {
         let mut agent = Agent::new(bind, name);
         agent.start(extra);
         agent
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let pid = self.child.as_ref().expect("running").id();
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        let child = self.child.as_mut().expect("running");
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                self.child = None;
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "agent {} did not exit",
-                self.name
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn node(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_node"))
-            .args(args)
-            .args(["--rpc-addr", &self.bind])
-            .env_remove("NODE_RPC_ADDR")
-            .output()
-            .expect("run node")
     }
 
     /// `(name, status)` of every member `node members` lists.
@@ -150,19 +80,6 @@ impl Agent {
     }
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Polls `check` until it holds or `within` passes.
-fn eventually(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn sees(observer: &Agent, member: &Agent, status: &str) -> bool {
     observer.status_of(&member.name).as_deref() == Some(status)
 }
@@ -185,7 +102,7 @@ fn three_joined(binds: [&str; 3], names: [&str; 3]) -> [Agent; 3] {
     assert_join_succeeds(&c, &b);
     let agents = [a, b, c];
     for observer in &agents {
-        eventually(CONVERGE, "every member alive everywhere", || {
+        wait_until(CONVERGE, "every member alive everywhere", || {
             agents.iter().all(|m| sees(observer, m, "alive"))
         });
     }
@@ -228,7 +145,7 @@ fn join_at_startup_retries_until_the_seed_starts() {
     assert_eq!(joiner.members().len(), 1);
     std::thread::sleep(Duration::from_millis(1500));
     seed.start(&[]);
-    eventually(CONVERGE, "the retried join to reach the seed", || {
+    wait_until(CONVERGE, "the retried join to reach the seed", || {
         sees(&seed, &joiner, "alive") && sees(&joiner, &seed, "alive")
     });
 }
@@ -240,7 +157,7 @@ fn a_killed_agent_is_marked_failed_by_the_others() {
         ["f-a", "f-b", "f-c"],
     );
     c.kill();
-    eventually(FAILURE_DETECTED, "the killed agent to be failed", || {
+    wait_until(FAILURE_DETECTED, "the killed agent to be failed", || {
         sees(&a, &c, "failed") && sees(&b, &c, "failed")
     });
     assert!(sees(&a, &b, "alive"));
@@ -256,7 +173,7 @@ fn node_leave_is_seen_as_left_and_the_leaver_exits_cleanly() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout), "Graceful leave complete\n");
     assert!(c.wait_exit(Duration::from_secs(10)).success());
-    eventually(CONVERGE, "the leaver to be left everywhere", || {
+    wait_until(CONVERGE, "the leaver to be left everywhere", || {
         sees(&a, &c, "left") && sees(&b, &c, "left")
     });
 }
@@ -271,7 +188,7 @@ fn an_agent_restarted_after_sigterm_rejoins_by_itself() {
     assert_eq!(c.wait_exit(Duration::from_secs(10)).code(), Some(0));
     // No --join: only the remembered members can bring it back.
     c.start(&[]);
-    eventually(CONVERGE, "the restarted agent to rejoin", || {
+    wait_until(CONVERGE, "the restarted agent to rejoin", || {
         sees(&c, &a, "alive") && sees(&c, &b, "alive") && sees(&a, &c, "alive")
     });
 }
@@ -284,7 +201,7 @@ fn an_agent_restarted_after_leaving_stays_out_until_node_join() {
     );
     c.signal("INT");
     assert!(c.wait_exit(Duration::from_secs(10)).success());
-    eventually(CONVERGE, "the leaver to be left", || sees(&a, &c, "left"));
+    wait_until(CONVERGE, "the leaver to be left", || sees(&a, &c, "left"));
     c.start(&[]);
     // A rejoin would be tried at once; watch well past the first attempt.
     let watch_until = Instant::now() + Duration::from_secs(3);
@@ -294,14 +211,14 @@ fn an_agent_restarted_after_leaving_stays_out_until_node_join() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_join_succeeds(&c, &a);
-    eventually(CONVERGE, "the explicit join to bring it back", || {
+    wait_until(CONVERGE, "the explicit join to bring it back", || {
         sees(&a, &c, "alive") && sees(&b, &c, "alive") && sees(&c, &b, "alive")
     });
     // The join cleared the left marker: a later SIGTERM restart rejoins.
     c.signal("TERM");
     assert_eq!(c.wait_exit(Duration::from_secs(10)).code(), Some(0));
     c.start(&[]);
-    eventually(CONVERGE, "the rejoin after the marker was cleared", || {
+    wait_until(CONVERGE, "the rejoin after the marker was cleared", || {
         sees(&c, &a, "alive")
     });
 }
@@ -325,7 +242,7 @@ fn random_datagrams_do_not_disturb_the_agent() {
     let a = Agent::started("127.0.7.9:18509", "h-a", &[]);
     let b = Agent::started("127.0.7.10:18510", "h-b", &[]);
     assert_join_succeeds(&b, &a);
-    eventually(CONVERGE, "the pair to converge", || sees(&a, &b, "alive"));
+    wait_until(CONVERGE, "the pair to converge", || sees(&a, &b, "alive"));
     let socket = UdpSocket::bind("127.0.7.11:0").unwrap();
     let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
@@ -368,25 +285,9 @@ fn a_join_under_a_name_held_by_a_live_member_is_refused_with_the_reason() {
 
 /// An agent in this process, so the test can give it a cluster ID (only the
 /// Raft side sets one in a real agent, and it is not wired in yet).
-struct InProcessAgent {
-    stop: concord::agent::event_loop::StopHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for InProcessAgent {
-    fn drop(&mut self) {
-        self.stop.stop();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn in_process_agent(bind: &str, name: &str, cluster_id: u128) -> InProcessAgent {
+fn in_process_agent(bind: &str, name: &str, cluster_id: u128) -> InProcessLoop {
     use concord::agent::config::{AgentConfig, Bootstrap};
-    use concord::agent::event_loop::{EventLoop, EventLoopConfig};
     use concord::agent::local_agent::LocalAgent;
-    use concord::agent::transport::TransportLimits;
     let bind: SocketAddr = bind.parse().unwrap();
     let config = AgentConfig {
         server: true,
@@ -398,32 +299,20 @@ fn in_process_agent(bind: &str, name: &str, cluster_id: u128) -> InProcessAgent 
         datacenter: "dc1".into(),
         join: vec![],
     };
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let mut event_loop = EventLoop::new(EventLoopConfig {
-            bind,
-            limits: TransportLimits::default(),
-            handle_signals: false,
-        })
-        .unwrap();
-        tx.send(event_loop.stop_handle()).unwrap();
+    run_in_process(bind, move || {
         let mut agent = LocalAgent::new(config);
         agent
             .membership_mut()
             .set_cluster_id(cluster_id, Instant::now());
-        event_loop.run(&mut agent).unwrap();
-    });
-    InProcessAgent {
-        stop: rx.recv().unwrap(),
-        thread: Some(thread),
-    }
+        agent
+    })
 }
 
 #[test]
 fn a_join_between_two_bootstrapped_clusters_is_refused_naming_both_ids_and_the_fix() {
     let _seed = in_process_agent("127.0.7.20:18520", "c-seed", 0xaaaa);
     let joiner = in_process_agent("127.0.7.21:18521", "c-joiner", 0xbbbb);
-    let output = Command::new(env!("CARGO_BIN_EXE_node"))
+    let output = Command::new(NODE_BINARY)
         .args(["join", "127.0.7.20:18520", "--rpc-addr", "127.0.7.21:18521"])
         .env_remove("NODE_RPC_ADDR")
         .output()
@@ -450,11 +339,11 @@ fn a_damaged_member_list_only_costs_the_rejoin() {
     // The agent still joins, and the list is rewritten: a SIGTERM restart
     // now rejoins.
     assert_join_succeeds(&agent, &seed);
-    eventually(CONVERGE, "the join", || sees(&agent, &seed, "alive"));
+    wait_until(CONVERGE, "the join", || sees(&agent, &seed, "alive"));
     agent.signal("TERM");
     assert_eq!(agent.wait_exit(Duration::from_secs(10)).code(), Some(0));
     agent.start(&[]);
-    eventually(CONVERGE, "the rejoin from the rewritten list", || {
+    wait_until(CONVERGE, "the rejoin from the rewritten list", || {
         sees(&agent, &seed, "alive")
     });
 }

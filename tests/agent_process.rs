@@ -3,90 +3,30 @@
 //! and a bind address already in use. Every process started is killed on
 //! drop, also when a test fails.
 
-use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+#[path = "support/node_process.rs"]
+mod node_process;
+
+use node_process::{NodeProcess, node_at as node, run_agent_to_exit, text};
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-struct AgentProcess {
-    child: Child,
-    data_dir: PathBuf,
-}
-
-impl Drop for AgentProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-impl AgentProcess {
-    /// Starts `node [extra...] --bind ADDR --node NAME --data-dir TMP` and
-    /// waits until its port accepts connections.
-    fn start(bind: &str, name: &str, extra: &[&str]) -> AgentProcess {
-        let data_dir = std::env::temp_dir().join(format!(
-            "concord-agent-test-{}-{}",
-            std::process::id(),
-            bind.replace([':', '.'], "-")
-        ));
-        let child = Command::new(env!("CARGO_BIN_EXE_node"))
-            .args(extra)
-            .args(["--bind", bind, "--node", name, "--data-dir"])
-            .arg(&data_dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn node agent");
-        let agent = AgentProcess { child, data_dir };
-        let address: SocketAddr = bind.parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_ok() {
-                return agent;
-            }
-            assert!(Instant::now() < deadline, "agent on {bind} did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "agent did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-}
-
-fn node(rpc: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_node"))
-        .args(args)
-        .args(["--rpc-addr", rpc])
-        .env_remove("NODE_RPC_ADDR")
-        .output()
-        .expect("run node")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// Starts `node [extra...] --bind ADDR --node NAME --data-dir TMP` and
+/// waits until its port accepts connections.
+fn start_agent(bind: &str, name: &str, extra: &[&str]) -> NodeProcess {
+    let data_dir = std::env::temp_dir().join(format!(
+        "concord-agent-test-{}-{}",
+        std::process::id(),
+        bind.replace([':', '.'], "-")
+    ));
+    let mut agent = NodeProcess::new(bind, name, data_dir, None);
+    agent.start(extra, Duration::from_secs(10));
+    agent
 }
 
 #[test]
 fn members_lists_the_local_agent_in_consul_columns() {
     let bind = "127.0.5.1:18301";
-    let _agent = AgentProcess::start(bind, "alpha", &["agent", "--server"]);
+    let _agent = start_agent(bind, "alpha", &["agent", "--server"]);
     let output = node(bind, &["members"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
@@ -109,7 +49,7 @@ fn members_lists_the_local_agent_in_consul_columns() {
 fn info_has_agent_raft_and_gossip_sections() {
     let bind = "127.0.5.2:18302";
     // No subcommand means `agent`.
-    let _agent = AgentProcess::start(bind, "beta", &["--datacenter", "east"]);
+    let _agent = start_agent(bind, "beta", &["--datacenter", "east"]);
     let output = node(bind, &["info"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let stdout = text(&output.stdout);
@@ -128,7 +68,7 @@ fn info_has_agent_raft_and_gossip_sections() {
 #[test]
 fn a_bootstrapped_agent_serves_kv_peers_and_catalog_and_join_reports_failures() {
     let bind = "127.0.5.3:18303";
-    let _agent = AgentProcess::start(bind, "gamma", &["--bootstrap"]);
+    let _agent = start_agent(bind, "gamma", &["--bootstrap"]);
     // Leadership comes within an election of the start.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -182,7 +122,7 @@ fn a_bootstrapped_agent_serves_kv_peers_and_catalog_and_join_reports_failures() 
 #[test]
 fn leave_answers_then_the_agent_exits() {
     let bind = "127.0.5.4:18304";
-    let mut agent = AgentProcess::start(bind, "delta", &[]);
+    let mut agent = start_agent(bind, "delta", &[]);
     let output = node(bind, &["leave"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(text(&output.stdout), "Graceful leave complete\n");
@@ -193,12 +133,12 @@ fn leave_answers_then_the_agent_exits() {
 #[test]
 fn sigint_leaves_and_sigterm_stops() {
     let bind = "127.0.5.5:18305";
-    let mut agent = AgentProcess::start(bind, "eps", &[]);
+    let mut agent = start_agent(bind, "eps", &[]);
     agent.signal("INT");
     assert!(agent.wait_exit(Duration::from_secs(10)).success());
     drop(agent);
 
-    let mut agent = AgentProcess::start(bind, "eps", &[]);
+    let mut agent = start_agent(bind, "eps", &[]);
     agent.signal("TERM");
     // Handled by the loop, so the exit is clean rather than death by signal.
     assert_eq!(agent.wait_exit(Duration::from_secs(10)).code(), Some(0));
@@ -207,12 +147,12 @@ fn sigint_leaves_and_sigterm_stops() {
 #[test]
 fn a_bind_address_in_use_is_one_line_and_exit_1() {
     let bind = "127.0.5.6:18306";
-    let _first = AgentProcess::start(bind, "zeta", &[]);
-    let output = Command::new(env!("CARGO_BIN_EXE_node"))
-        .args(["--bind", bind, "--node", "zeta2", "--data-dir"])
-        .arg(std::env::temp_dir().join("concord-agent-test-bind-in-use"))
-        .output()
-        .unwrap();
+    let _first = start_agent(bind, "zeta", &[]);
+    let output = run_agent_to_exit(
+        bind,
+        "zeta2",
+        std::env::temp_dir().join("concord-agent-test-bind-in-use"),
+    );
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
@@ -230,11 +170,11 @@ fn a_bind_address_in_use_is_one_line_and_exit_1() {
     // Only the UDP half taken: still refused, naming UDP.
     let udp_bind = "127.0.5.7:18307";
     let _udp = UdpSocket::bind(udp_bind).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_node"))
-        .args(["--bind", udp_bind, "--node", "eta", "--data-dir"])
-        .arg(std::env::temp_dir().join("concord-agent-test-udp-in-use"))
-        .output()
-        .unwrap();
+    let output = run_agent_to_exit(
+        udp_bind,
+        "eta",
+        std::env::temp_dir().join("concord-agent-test-udp-in-use"),
+    );
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
@@ -246,7 +186,7 @@ fn a_bind_address_in_use_is_one_line_and_exit_1() {
 #[test]
 fn bench_against_an_agent_without_raft_reports_every_failure() {
     let bind = "127.0.5.8:18308";
-    let _agent = AgentProcess::start(bind, "theta", &[]);
+    let _agent = start_agent(bind, "theta", &[]);
     let output = node(
         bind,
         &["bench", "put", "--requests", "50", "--clients", "2"],
@@ -260,17 +200,11 @@ fn bench_against_an_agent_without_raft_reports_every_failure() {
 
 #[test]
 fn an_unusable_data_dir_is_one_line_and_exit_1() {
-    let output = Command::new(env!("CARGO_BIN_EXE_node"))
-        .args([
-            "--bind",
-            "127.0.5.9:18309",
-            "--node",
-            "iota",
-            "--data-dir",
-            "/proc/concord-cannot-create-here",
-        ])
-        .output()
-        .unwrap();
+    let output = run_agent_to_exit(
+        "127.0.5.9:18309",
+        "iota",
+        "/proc/concord-cannot-create-here",
+    );
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");

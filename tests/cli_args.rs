@@ -2,10 +2,14 @@
 //! errors with exit code 1 for every mistake, and no backtrace when the
 //! agent is unreachable. Runs the real binary.
 
+#[path = "support/node_process.rs"]
+mod node_process;
+
+use node_process::{NODE_BINARY, node_with_rpc_env};
 use std::process::{Command, Output};
 
 fn node(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_node"))
+    Command::new(NODE_BINARY)
         .args(args)
         .env_remove("NODE_RPC_ADDR")
         .env_remove("RUST_LOG")
@@ -136,11 +140,7 @@ fn addresses_are_validated_with_a_clear_error() {
         &node(&["members", "--rpc-addr", "nowhere"]),
         "expected IP or IP:PORT",
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_node"))
-        .args(["members"])
-        .env("NODE_RPC_ADDR", "not-an-ip")
-        .output()
-        .unwrap();
+    let output = node_with_rpc_env("not-an-ip", &["members"]);
     assert_one_line_error(&output, "NODE_RPC_ADDR");
 }
 
@@ -194,11 +194,7 @@ fn an_unreachable_agent_is_one_line_and_exit_1() {
         assert_one_line_error(&output, "127.0.5.250:18399");
     }
     // The same address from the environment.
-    let output = Command::new(env!("CARGO_BIN_EXE_node"))
-        .args(["members"])
-        .env("NODE_RPC_ADDR", "127.0.5.250:18399")
-        .output()
-        .unwrap();
+    let output = node_with_rpc_env("127.0.5.250:18399", &["members"]);
     assert_one_line_error(&output, "127.0.5.250:18399");
 }
 

@@ -4,19 +4,22 @@
 //! boundary only: the CLI cannot tell, and Raft is not involved).
 
 use std::net::SocketAddr;
-use std::process::{Command, Output};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::process::Output;
 
 use concord::agent::connection::ConnectionId;
-use concord::agent::event_loop::{
-    Context, EventLoop, EventLoopConfig, Handler, StopHandle, StopReason,
-};
-use concord::agent::transport::TransportLimits;
+use concord::agent::event_loop::{Context, Handler};
 use concord::wire::client_message::{
     CatalogNode, ClientRequest, ClientResponse, ErrorCode, KvEntry, MemberInfo, PeerInfo,
     RequestBody, ResponseBody, RpcError, RpcResult,
 };
+
+#[path = "support/in_process_loop.rs"]
+mod in_process_loop;
+#[path = "support/node_process.rs"]
+mod node_process;
+
+use in_process_loop::{InProcessLoop, run_in_process};
+use node_process::node_with_rpc_env;
 
 struct ScriptedCluster;
 
@@ -129,49 +132,14 @@ impl Handler for ScriptedCluster {
     }
 }
 
-struct RunningScript {
-    address: SocketAddr,
-    stop: StopHandle,
-    thread: Option<JoinHandle<StopReason>>,
-}
-
-impl Drop for RunningScript {
-    fn drop(&mut self) {
-        self.stop.stop();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn start(ip: &str) -> RunningScript {
+/// The scripted cluster on its own loopback address (port chosen by the OS).
+fn start(ip: &str) -> InProcessLoop {
     let bind: SocketAddr = format!("{ip}:0").parse().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let mut event_loop = EventLoop::new(EventLoopConfig {
-            bind,
-            limits: TransportLimits::default(),
-            handle_signals: false,
-        })
-        .unwrap();
-        tx.send((event_loop.local_addr(), event_loop.stop_handle()))
-            .unwrap();
-        event_loop.run(&mut ScriptedCluster).unwrap()
-    });
-    let (address, stop) = rx.recv().unwrap();
-    RunningScript {
-        address,
-        stop,
-        thread: Some(thread),
-    }
+    run_in_process(bind, || ScriptedCluster)
 }
 
-fn node(script: &RunningScript, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_node"))
-        .args(args)
-        .env("NODE_RPC_ADDR", script.address.to_string())
-        .output()
-        .expect("run node")
+fn node(script: &InProcessLoop, args: &[&str]) -> Output {
+    node_with_rpc_env(&script.address.to_string(), args)
 }
 
 fn out(output: &Output) -> String {

@@ -3,18 +3,13 @@
 use concord::gossip::packing::{MAX_DATAGRAM_BYTES, MAX_DATAGRAM_MESSAGES, datagram_len};
 use concord::gossip::{
     Gossip, GossipConfig, GossipMessage, JoinRefusal, MemberEvent, MemberStatus, Outputs, PushPull,
-    Role, Tags,
+    Tags,
 };
 
-fn tags() -> Tags {
-    Tags {
-        role: Role::Server,
-        datacenter: "dc1".into(),
-        cluster_id: 0,
-        build_version: "0.1.0".into(),
-        protocol_version: 1,
-    }
-}
+#[path = "support/gossip_fixture.rs"]
+mod gossip_fixture;
+
+use gossip_fixture::tags;
 
 fn address(i: usize) -> String {
     format!("10.0.0.{i}:8300")
@@ -29,12 +24,7 @@ fn config() -> GossipConfig {
 }
 
 fn alive(i: usize, incarnation: u64) -> GossipMessage {
-    GossipMessage::Alive {
-        incarnation,
-        name: name(i),
-        address: address(i),
-        tags: tags(),
-    }
+    gossip_fixture::alive(&name(i), &address(i), incarnation)
 }
 
 /// n0 knowing members n1..=others, all alive at incarnation 1.

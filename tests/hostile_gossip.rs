@@ -4,19 +4,13 @@
 
 use concord::gossip::{
     Gossip, GossipConfig, GossipMessage, MAX_INCARNATION, MemberState, MemberStatus, PushPull,
-    Role, Tags,
 };
 use concord::wire::gossip_message::MAX_PUSH_PULL_MEMBERS;
 
-fn tags() -> Tags {
-    Tags {
-        role: Role::Server,
-        datacenter: "dc1".into(),
-        cluster_id: 0,
-        build_version: "0.1.0".into(),
-        protocol_version: 1,
-    }
-}
+#[path = "support/gossip_fixture.rs"]
+mod gossip_fixture;
+
+use gossip_fixture::{alive, tags};
 
 const PEER: &str = "10.0.0.9:8300";
 
@@ -24,15 +18,6 @@ fn gossip() -> Gossip {
     let mut g = Gossip::new(GossipConfig::lan("n0", "10.0.0.1:8300", tags()), 7, 0);
     g.take_outputs();
     g
-}
-
-fn alive(name: &str, address: &str, incarnation: u64) -> GossipMessage {
-    GossipMessage::Alive {
-        incarnation,
-        name: name.into(),
-        address: address.into(),
-        tags: tags(),
-    }
 }
 
 #[test]
@@ -170,16 +155,21 @@ fn member_state(i: usize, status: MemberStatus, address: String) -> MemberState 
     }
 }
 
-#[test]
-fn a_maximum_size_push_pull_keeps_the_member_table_and_broadcast_queue_bounded() {
-    let mut g = gossip();
-    let config = g.config().clone();
-    let members = (0..MAX_PUSH_PULL_MEMBERS)
+/// `count` alive members m0.., each at its own 10.x.y.z address.
+fn alive_at_distinct_addresses(count: usize) -> Vec<MemberState> {
+    (0..count)
         .map(|i| {
             let address = format!("10.{}.{}.{}:8300", i / 65536 + 1, (i / 256) % 256, i % 256);
             member_state(i, MemberStatus::Alive, address)
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn a_maximum_size_push_pull_keeps_the_member_table_and_broadcast_queue_bounded() {
+    let mut g = gossip();
+    let config = g.config().clone();
+    let members = alive_at_distinct_addresses(MAX_PUSH_PULL_MEMBERS);
     let push_pull = PushPull {
         join: true,
         from_name: "m0".into(),
@@ -212,12 +202,7 @@ fn a_full_table_of_dead_members_is_reaped_in_one_pass() {
     let mut g = gossip();
     let config = g.config().clone();
     let count = config.max_members - 1;
-    let members = (0..count)
-        .map(|i| {
-            let address = format!("10.{}.{}.{}:8300", i / 65536 + 1, (i / 256) % 256, i % 256);
-            member_state(i, MemberStatus::Alive, address)
-        })
-        .collect();
+    let members = alive_at_distinct_addresses(count);
     let push_pull = PushPull {
         join: false,
         from_name: "m0".into(),

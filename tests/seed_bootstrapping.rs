@@ -3,33 +3,22 @@
 //! up, distinct ports). Every process is killed on drop, also when a test
 //! fails; every wait is a bounded poll.
 
+#[path = "support/node_process.rs"]
+mod node_process;
+
+use node_process::{NodeProcess, text};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-struct Agent {
-    child: Option<Child>,
-    bind: String,
-    name: String,
-    data_dir: PathBuf,
-    log_path: PathBuf,
-}
+/// One agent whose stderr is kept in `agent.log` of its data directory and
+/// printed when the test fails.
+struct Agent(NodeProcess);
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!("---- log of {} ----\n{}", self.name, self.log());
-        }
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
+wraps_node_process!(Agent);
 
 fn temp_path(test: &str, name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("concord-seed-{}-{test}-{name}", std::process::id()))
@@ -40,43 +29,14 @@ impl Agent {
         let data_dir = temp_path(test, name);
         let _ = std::fs::remove_dir_all(&data_dir);
         std::fs::create_dir_all(&data_dir).unwrap();
-        Agent {
-            child: None,
-            bind: bind.into(),
-            name: name.into(),
-            log_path: data_dir.join("agent.log"),
-            data_dir,
-        }
+        let log_path = data_dir.join("agent.log");
+        Agent(NodeProcess::new(bind, name, data_dir, Some(log_path)))
     }
 
     /// Starts (or restarts) the agent with `extra` flags; waits until its
     /// port accepts connections.
     fn start(&mut self, extra: &[&str]) {
-        assert!(self.child.is_none(), "{} already running", self.name);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_node"))
-            .args(extra)
-            .args(["--bind", &self.bind, "--node", &self.name, "--data-dir"])
-            .arg(&self.data_dir)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn node");
-        self.child = Some(child);
-        let address: SocketAddr = self.bind.parse().unwrap();
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < deadline, "{} did not start", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+        self.0.start(extra, WAIT);
     }
 
     fn wait_log(&self, line: &str) {
@@ -85,58 +45,19 @@ impl Agent {
         });
     }
 
-    fn signal(&self, name: &str) {
-        let pid = self.child.as_ref().expect("running").id();
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
     /// Waits for the process to exit and returns its exit code.
     fn wait_exit(&mut self) -> Option<i32> {
-        let mut child = self.child.take().expect("running");
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "{} did not exit", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.0.wait_exit(WAIT).code()
     }
 
     fn kill(&mut self) {
-        let mut child = self.child.take().expect("running");
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
-
-    fn node(&self, args: &[&str]) -> Output {
-        node(&self.bind, args)
+        assert!(self.is_running(), "{} not running", self.name);
+        self.0.kill();
     }
 }
 
-fn node(rpc: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_node"))
-        .args(args)
-        .args(["--rpc-addr", rpc])
-        .env_remove("NODE_RPC_ADDR")
-        .output()
-        .expect("run node")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait_for(what: &str, done: impl FnMut() -> bool) {
+    node_process::wait_until(WAIT, what, done);
 }
 
 /// Writes until one succeeds (a leader may be being elected).
@@ -496,7 +417,7 @@ fn random_bytes_and_malformed_frames_neither_crash_nor_stall_a_server() {
     // Still alive, still serving, still the leader of a working cluster.
     put(&a, "k", "after");
     assert_eq!(text(&a.node(&["kv", "get", "k"]).stdout), "after\n");
-    assert!(a.child.as_mut().unwrap().try_wait().unwrap().is_none());
+    assert!(!a.has_exited());
 }
 
 #[test]
@@ -510,7 +431,7 @@ fn without_a_leader_requests_wait_then_fail_with_no_cluster_leader() {
     let waits: Vec<_> = [&server, &client]
         .iter()
         .map(|agent| {
-            Command::new(env!("CARGO_BIN_EXE_node"))
+            Command::new(node_process::NODE_BINARY)
                 .args(["kv", "put", "k", "v", "--rpc-addr", &agent.bind])
                 .env_remove("NODE_RPC_ADDR")
                 .stdout(Stdio::piped())

@@ -1,0 +1,55 @@
+//! An agent event loop on its own thread inside the test process, for tests
+//! that need a handler they control (or a cluster ID they set) behind a real
+//! socket. Stopped and joined when the guard drops, also when a test panics.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use concord::agent::event_loop::{EventLoop, EventLoopConfig, Handler, StopHandle};
+use concord::agent::transport::TransportLimits;
+
+pub struct InProcessLoop {
+    /// Where the loop listens (the bound port when `bind` asked for port 0).
+    pub address: SocketAddr,
+    stop: StopHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for InProcessLoop {
+    fn drop(&mut self) {
+        self.stop.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Binds `bind` without signal handling, then runs the handler that
+/// `make_handler` builds on the loop's thread until the guard drops.
+pub fn run_in_process<H, F>(bind: SocketAddr, make_handler: F) -> InProcessLoop
+where
+    H: Handler,
+    F: FnOnce() -> H + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let mut event_loop = EventLoop::new(EventLoopConfig {
+            bind,
+            limits: TransportLimits::default(),
+            handle_signals: false,
+        })
+        .unwrap();
+        tx.send((event_loop.local_addr(), event_loop.stop_handle()))
+            .unwrap();
+        let mut handler = make_handler();
+        event_loop.run(&mut handler).unwrap();
+    });
+    let (address, stop) = rx.recv().unwrap();
+    InProcessLoop {
+        address,
+        stop,
+        thread: Some(thread),
+    }
+}
