@@ -354,6 +354,10 @@ impl RaftNode {
         conflict_term: u64,
         conflict_index: u64,
     ) {
+        // The follower's claim is bytes from the network: a last index
+        // beyond our log says nothing more than "at our last index", and
+        // clamping it keeps `+ 1` below from overflowing on u64::MAX.
+        let follower_last_index = follower_last_index.min(self.log.last_index());
         let mut next = if conflict_term == 0 {
             follower_last_index + 1
         } else {

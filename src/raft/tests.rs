@@ -1058,3 +1058,50 @@ fn a_log_durable_before_the_hard_state_raises_the_term_without_a_vote() {
     assert_eq!(node.term(), 4);
     assert_eq!(node.hard_state().voted_for, None);
 }
+
+fn leader_and_followers(cluster: &Cluster) -> (NodeId, NodeId, NodeId) {
+    let leader = cluster.leader().unwrap();
+    let others: Vec<NodeId> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+    (leader, others[0], others[1])
+}
+
+fn message_to(cluster: &Cluster, from: NodeId, to: NodeId, body: RaftBody) -> RaftMessage {
+    RaftMessage {
+        cluster_id: cluster.nodes[&to].cluster_id(),
+        from,
+        to,
+        term: cluster.nodes[&to].term(),
+        body,
+    }
+}
+
+#[test]
+fn a_rejection_claiming_a_huge_follower_log_keeps_next_index_within_the_leader_log() {
+    let mut cluster = Cluster::formed(&[1, 2, 3]);
+    let (leader, follower, _) = leader_and_followers(&cluster);
+    for conflict_term in [0, 1, u64::MAX] {
+        let msg = message_to(
+            &cluster,
+            follower,
+            leader,
+            RaftBody::AppendEntriesResponse {
+                success: false,
+                last_log_index: u64::MAX,
+                conflict_term,
+                conflict_index: u64::MAX,
+                read_round: 0,
+            },
+        );
+        cluster.node(leader).step(msg);
+        let node = &cluster.nodes[&leader];
+        let progress = &node.progress[&follower];
+        assert!(progress.next_index >= 1);
+        assert!(progress.next_index <= node.status().last_log_index + 1);
+    }
+    // Replication still works afterwards.
+    cluster.settle();
+    cluster.node(leader).propose(vec![42]).unwrap();
+    cluster.settle();
+    cluster.ticks(10);
+    assert_eq!(cluster.commands_applied(follower).last(), Some(&vec![42]));
+}
