@@ -23,6 +23,10 @@ use super::ready::{
 use super::status::{PeerStatus, Status};
 use crate::deterministic_rng::SplitMix64;
 
+/// The highest log index a node accepts from a peer or from disk: index
+/// arithmetic (`index + 1`) on anything at or below it cannot overflow.
+pub const MAX_LOG_INDEX: u64 = u64::MAX / 2;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Follower,

@@ -1075,6 +1075,12 @@ fn message_to(cluster: &Cluster, from: NodeId, to: NodeId, body: RaftBody) -> Ra
     }
 }
 
+fn invalid_message_reported(events: &[RaftEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, RaftEvent::InvalidMessage { .. }))
+}
+
 #[test]
 fn a_rejection_claiming_a_huge_follower_log_keeps_next_index_within_the_leader_log() {
     let mut cluster = Cluster::formed(&[1, 2, 3]);
@@ -1104,4 +1110,70 @@ fn a_rejection_claiming_a_huge_follower_log_keeps_next_index_within_the_leader_l
     cluster.settle();
     cluster.ticks(10);
     assert_eq!(cluster.commands_applied(follower).last(), Some(&vec![42]));
+}
+
+fn append_message(prev_log_index: u64, prev_log_term: u64, entries: Vec<Entry>) -> RaftMessage {
+    RaftMessage {
+        cluster_id: 9,
+        from: 1,
+        to: 2,
+        term: 2,
+        body: RaftBody::AppendEntries {
+            prev_log_index,
+            prev_log_term,
+            leader_commit: 0,
+            read_round: 0,
+            entries,
+        },
+    }
+}
+
+fn command(index: u64, term: u64) -> Entry {
+    Entry {
+        term,
+        index,
+        kind: EntryKind::Command,
+        data: vec![1],
+    }
+}
+
+#[test]
+fn append_entries_whose_indexes_wrap_past_u64_max_are_refused() {
+    let mut node = follower_with_log(&[2, 2], 1);
+    for entries in [
+        vec![command(0, 2)],
+        vec![command(u64::MAX, 2)],
+        vec![command(0, 2), command(1, 2)],
+    ] {
+        node.step(append_message(u64::MAX, 2, entries));
+        let ready = node.ready();
+        assert!(invalid_message_reported(&ready.events));
+        assert!(ready.entries.is_empty());
+        node.advance(&ready);
+        assert_eq!(node.status().last_log_index, 3);
+    }
+}
+
+#[test]
+fn append_entries_must_follow_prev_log_index_with_terms_not_above_the_message_term() {
+    let cases = [
+        // A gap after prev_log_index.
+        append_message(3, 2, vec![command(5, 2)]),
+        // Not contiguous with each other.
+        append_message(3, 2, vec![command(4, 2), command(6, 2)]),
+        // A term newer than the sender's.
+        append_message(3, 2, vec![command(4, 3)]),
+        // Terms going backwards.
+        append_message(3, 2, vec![command(4, 2), command(5, 1)]),
+        // An entry older than prev_log_term.
+        append_message(3, 2, vec![command(4, 1)]),
+    ];
+    for msg in cases {
+        let mut node = follower_with_log(&[2, 2], 1);
+        node.step(msg);
+        let ready = node.ready();
+        assert!(invalid_message_reported(&ready.events));
+        assert!(ready.entries.is_empty());
+        assert_eq!(node.status().last_log_index, 3);
+    }
 }
