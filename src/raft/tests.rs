@@ -1177,3 +1177,75 @@ fn append_entries_must_follow_prev_log_index_with_terms_not_above_the_message_te
         assert_eq!(node.status().last_log_index, 3);
     }
 }
+
+#[test]
+fn a_message_with_a_term_above_max_term_is_dropped_and_terms_never_wrap() {
+    let mut node = follower_with_log(&[2, 2], 1);
+    for term in [MAX_TERM + 1, u64::MAX] {
+        let mut msg = append_message(3, 2, Vec::new());
+        msg.term = term;
+        node.step(msg);
+        assert_eq!(node.term(), 2, "the hostile term is not adopted");
+        let ready = node.ready();
+        assert!(invalid_message_reported(&ready.events));
+        node.advance(&ready);
+    }
+    // The next campaign moves one term on, as usual.
+    for _ in 0..100 {
+        node.tick();
+    }
+    assert!(node.term() >= 2 && node.term() <= 3);
+}
+
+#[test]
+fn a_node_at_max_term_stops_campaigning_instead_of_overflowing() {
+    let mut node = follower_with_log(&[2, 2], 1);
+    // Without Pre-Vote a timeout bumps the term directly.
+    node.config.pre_vote = false;
+    let mut msg = append_message(3, 2, Vec::new());
+    msg.term = MAX_TERM;
+    node.step(msg);
+    assert_eq!(node.term(), MAX_TERM, "MAX_TERM itself is a valid term");
+    for _ in 0..200 {
+        node.tick();
+        if node.has_ready() {
+            let ready = node.ready();
+            node.advance(&ready);
+        }
+    }
+    assert_eq!(node.term(), MAX_TERM);
+    assert_ne!(node.role(), Role::Leader);
+    // A leadership transfer cannot push it past the bound either.
+    let mut msg = append_message(3, 2, Vec::new());
+    msg.term = MAX_TERM;
+    msg.body = RaftBody::TimeoutNow;
+    node.step(msg);
+    assert_eq!(node.term(), MAX_TERM);
+}
+
+#[test]
+fn restore_refuses_a_term_above_max_term() {
+    let restored = RestoredState {
+        hard_state: Some(HardState {
+            current_term: MAX_TERM + 1,
+            voted_for: None,
+            commit_index: 0,
+            cluster_id: 9,
+        }),
+        snapshot: None,
+        entries: Vec::new(),
+    };
+    assert!(matches!(
+        RaftNode::new(config(1), restored, 1),
+        Err(RestoreError::TermTooLarge { .. })
+    ));
+    let restored = RestoredState {
+        hard_state: None,
+        snapshot: None,
+        entries: vec![command(1, u64::MAX)],
+    };
+    assert!(matches!(
+        RaftNode::new(config(1), restored, 1),
+        Err(RestoreError::TermTooLarge { .. })
+    ));
+}
