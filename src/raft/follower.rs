@@ -261,7 +261,11 @@ impl RaftNode {
             reply(self, 0, false);
             return;
         }
-        if meta.term > self.term || !valid_configuration(&meta.configuration) {
+        // An index above MAX_LOG_INDEX would overflow the log's `index + 1`.
+        if meta.term > self.term
+            || meta.index > MAX_LOG_INDEX
+            || !valid_configuration(&meta.configuration)
+        {
             self.event(RaftEvent::InvalidMessage {
                 from,
                 reason: "malformed InstallSnapshot",

@@ -106,6 +106,11 @@ impl RaftNode {
         let hard_state = restored.hard_state.unwrap_or_default();
         let hard_state_on_disk = hard_state;
         let snapshot = restored.snapshot.unwrap_or_default();
+        if snapshot.index > MAX_LOG_INDEX {
+            return Err(RestoreError::IndexTooLarge {
+                index: snapshot.index,
+            });
+        }
         let mut previous_term = snapshot.term;
         for (expected, entry) in (snapshot.index + 1..).zip(restored.entries.iter()) {
             if entry.index != expected {

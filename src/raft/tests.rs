@@ -1249,3 +1249,72 @@ fn restore_refuses_a_term_above_max_term() {
         Err(RestoreError::TermTooLarge { .. })
     ));
 }
+
+#[test]
+fn restore_refuses_a_snapshot_index_above_max_log_index() {
+    let restored = RestoredState {
+        hard_state: None,
+        snapshot: Some(SnapshotMeta {
+            index: u64::MAX,
+            term: 1,
+            configuration: Default::default(),
+        }),
+        entries: vec![command(0, 1)],
+    };
+    assert!(matches!(
+        RaftNode::new(config(1), restored, 1),
+        Err(RestoreError::IndexTooLarge { .. })
+    ));
+}
+
+#[test]
+fn a_snapshot_beyond_max_log_index_is_refused() {
+    let mut node = follower_with_log(&[2, 2], 1);
+    for index in [MAX_LOG_INDEX + 1, u64::MAX] {
+        node.step(snapshot_message(index, 2, 2));
+        assert_eq!(node.snapshot_index(), 0);
+        let ready = node.ready();
+        assert!(invalid_message_reported(&ready.events));
+        assert!(ready.snapshot_to_install.is_none());
+        assert!(ready.snapshot_chunks.is_empty());
+        node.advance(&ready);
+    }
+}
+
+#[test]
+fn a_snapshot_offset_is_not_requested_before_the_snapshot_size_is_known() {
+    let mut cluster = Cluster::formed(&[1, 2, 3]);
+    let (leader, follower, _) = leader_and_followers(&cluster);
+    let snapshot_index = cluster.nodes[&leader].snapshot_index();
+    let node = cluster.node(leader);
+    node.progress.get_mut(&follower).unwrap().state =
+        ReplicationState::Snapshot(progress::SnapshotTransfer {
+            snapshot_index,
+            total_size_bytes: None,
+            next_offset: 0,
+            waiting_ticks: 0,
+        });
+    let msg = message_to(
+        &cluster,
+        follower,
+        leader,
+        RaftBody::InstallSnapshotResponse {
+            last_included_index: snapshot_index,
+            next_offset: u64::MAX - 5,
+            success: false,
+        },
+    );
+    let node = cluster.node(leader);
+    node.step(msg);
+    let ready = node.ready();
+    assert!(
+        ready.snapshot_chunk_requests.iter().all(|r| r.offset == 0),
+        "no chunk beyond the snapshot is requested: {:?}",
+        ready.snapshot_chunk_requests
+    );
+    node.advance(&ready);
+    let ReplicationState::Snapshot(transfer) = &node.progress[&follower].state else {
+        panic!("still transferring");
+    };
+    assert_eq!(transfer.next_offset, 0);
+}
