@@ -280,6 +280,15 @@ impl RaftNode {
                 if !self.progress.contains_key(&from) {
                     return;
                 }
+                if read_round > self.read_round {
+                    // Acknowledging a round never started would confirm
+                    // future reads without a quorum (§6.4).
+                    self.event(RaftEvent::InvalidMessage {
+                        from,
+                        reason: "acknowledged a read round never sent",
+                    });
+                    return;
+                }
                 if read_round > 0 {
                     let progress = self.progress.get_mut(&from).expect("checked");
                     progress.read_round_acked = progress.read_round_acked.max(read_round);

@@ -1318,3 +1318,50 @@ fn a_snapshot_offset_is_not_requested_before_the_snapshot_size_is_known() {
     };
     assert_eq!(transfer.next_offset, 0);
 }
+
+#[test]
+fn a_read_round_the_leader_never_started_does_not_confirm_reads() {
+    let mut cluster = Cluster::formed(&[1, 2, 3]);
+    let (leader, hostile, other) = leader_and_followers(&cluster);
+    cluster.node(leader).read_index(6).unwrap();
+    cluster.settle();
+    assert!(cluster.reads[&leader].iter().any(|r| r.request_id == 6));
+    let round = cluster.nodes[&leader].read_round;
+    let msg = message_to(
+        &cluster,
+        hostile,
+        leader,
+        RaftBody::AppendEntriesResponse {
+            success: true,
+            last_log_index: 0,
+            conflict_term: 0,
+            conflict_index: 0,
+            read_round: u64::MAX,
+        },
+    );
+    cluster.node(leader).step(msg);
+    cluster.process(leader);
+    cluster.isolate(hostile);
+    cluster.isolate(other);
+    cluster.node(leader).read_index(7).unwrap();
+    cluster.settle();
+    // A genuine but old acknowledgement makes the leader count again.
+    let msg = message_to(
+        &cluster,
+        other,
+        leader,
+        RaftBody::AppendEntriesResponse {
+            success: true,
+            last_log_index: 0,
+            conflict_term: 0,
+            conflict_index: 0,
+            read_round: round,
+        },
+    );
+    cluster.node(leader).step(msg);
+    cluster.process(leader);
+    assert!(
+        !cluster.reads[&leader].iter().any(|r| r.request_id == 7),
+        "only the leader and an old round acknowledged the read"
+    );
+}
