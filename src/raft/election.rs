@@ -4,7 +4,7 @@
 use crate::wire::raft_message::{Entry, EntryKind, NodeId, RaftBody, RaftMessage};
 
 use super::event::RaftEvent;
-use super::node::{RaftNode, Role};
+use super::node::{MAX_TERM, RaftNode, Role};
 
 impl RaftNode {
     /// Election timeout: poll first when Pre-Vote is on.
@@ -19,6 +19,10 @@ impl RaftNode {
     /// Dissertation §9.6: ask whether we could win before bumping the term,
     /// so a node that was partitioned away cannot force a healthy leader out.
     fn pre_campaign(&mut self) {
+        let Some(term) = self.next_term() else {
+            self.event(RaftEvent::TermExhausted { term: self.term });
+            return;
+        };
         self.role = Role::PreCandidate;
         self.leader = None;
         self.votes.clear();
@@ -27,7 +31,6 @@ impl RaftNode {
             self.campaign(false);
             return;
         }
-        let term = self.term + 1;
         for voter in self.voters() {
             if voter == self.id {
                 continue;
@@ -36,6 +39,13 @@ impl RaftNode {
             msg.term = term;
             self.messages.push(msg);
         }
+    }
+
+    /// The term a campaign would use; `None` once MAX_TERM is reached (a
+    /// node never goes past it, so terms never wrap).
+    fn next_term(&self) -> Option<u64> {
+        assert!(self.term <= MAX_TERM, "terms stay within MAX_TERM");
+        (self.term < MAX_TERM).then(|| self.term + 1)
     }
 
     fn vote_request(&self, pre_vote: bool, leadership_transfer: bool) -> RaftBody {
@@ -50,7 +60,11 @@ impl RaftNode {
     /// Paper §5.2: new term, vote for ourselves, ask every other voter.
     pub(crate) fn campaign(&mut self, leadership_transfer: bool) {
         assert!(self.promotable(), "only a voter campaigns");
-        self.term += 1;
+        let Some(term) = self.next_term() else {
+            self.event(RaftEvent::TermExhausted { term: self.term });
+            return;
+        };
+        self.term = term;
         self.voted_for = Some(self.id);
         self.role = Role::Candidate;
         self.leader = None;
@@ -151,7 +165,14 @@ impl RaftNode {
                     return;
                 }
                 // A pre-vote is for term + 1; a real vote for this term.
-                let wanted_term = if pre_vote { self.term + 1 } else { self.term };
+                let wanted_term = if pre_vote {
+                    match self.next_term() {
+                        Some(term) => term,
+                        None => return,
+                    }
+                } else {
+                    self.term
+                };
                 if msg.term != wanted_term && granted {
                     return;
                 }

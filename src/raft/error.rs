@@ -70,6 +70,10 @@ pub enum RestoreError {
     BadConfigurationEntry { index: u64 },
     /// The commit index points past the recovered log.
     CommitBeyondLog { commit: u64, last_index: u64 },
+    /// A term above `MAX_TERM` (in the hard state, snapshot or log).
+    TermTooLarge { term: u64 },
+    /// A snapshot index above `MAX_LOG_INDEX`.
+    IndexTooLarge { index: u64 },
 }
 
 macro_rules! display_via_debug {

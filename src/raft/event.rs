@@ -74,6 +74,10 @@ pub enum RaftEvent {
     LogCompacted {
         through: u64,
     },
+    /// The node reached MAX_TERM and will not campaign again.
+    TermExhausted {
+        term: u64,
+    },
     /// A peer's message broke a protocol rule (malformed entries, an attempt
     /// to overwrite a committed entry); it was dropped.
     InvalidMessage {
@@ -91,7 +95,7 @@ impl RaftEvent {
             | QuorumLost { .. }
             | ClusterIdRefused { .. }
             | LeadershipTransferTimedOut { .. } => log::Level::Warn,
-            InvalidMessage { .. } => log::Level::Error,
+            InvalidMessage { .. } | TermExhausted { .. } => log::Level::Error,
             _ => log::Level::Info,
         }
     }
@@ -158,6 +162,9 @@ impl fmt::Display for RaftEvent {
                 write!(f, "Installed remote snapshot: index={index} term={term}")
             }
             LogCompacted { through } => write!(f, "compacting logs: through={through}"),
+            TermExhausted { term } => {
+                write!(f, "term {term} is the highest allowed, not campaigning")
+            }
             InvalidMessage { from, reason } => {
                 write!(f, "dropped message from {from:016x}: {reason}")
             }

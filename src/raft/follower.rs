@@ -5,7 +5,7 @@ use crate::wire::configuration::configuration_from_bytes;
 use crate::wire::raft_message::{Configuration, Entry, EntryKind, NodeId, RaftBody, RaftMessage};
 
 use super::event::RaftEvent;
-use super::node::{RaftNode, Role, StagingSnapshot};
+use super::node::{MAX_LOG_INDEX, RaftNode, Role, StagingSnapshot};
 use super::ready::{ReceivedSnapshotChunk, SnapshotMeta};
 
 impl RaftNode {
@@ -73,11 +73,15 @@ impl RaftNode {
         entries: &[Entry],
     ) -> bool {
         let mut previous_term = prev_log_term;
-        for (offset, entry) in entries.iter().enumerate() {
-            if entry.index != prev_log_index + 1 + offset as u64
-                || entry.term < previous_term
-                || entry.term > term
-            {
+        // Checked: `prev_log_index` is the sender's, and u64::MAX + 1 would
+        // wrap to index 0 in a release build and pass the check.
+        let mut expected_index = prev_log_index;
+        for entry in entries {
+            expected_index = match expected_index.checked_add(1) {
+                Some(index) if index <= MAX_LOG_INDEX => index,
+                _ => return false,
+            };
+            if entry.index != expected_index || entry.term < previous_term || entry.term > term {
                 return false;
             }
             if entry.kind == EntryKind::Configuration
@@ -257,7 +261,11 @@ impl RaftNode {
             reply(self, 0, false);
             return;
         }
-        if meta.term > self.term || !valid_configuration(&meta.configuration) {
+        // An index above MAX_LOG_INDEX would overflow the log's `index + 1`.
+        if meta.term > self.term
+            || meta.index > MAX_LOG_INDEX
+            || !valid_configuration(&meta.configuration)
+        {
             self.event(RaftEvent::InvalidMessage {
                 from,
                 reason: "malformed InstallSnapshot",

@@ -280,6 +280,15 @@ impl RaftNode {
                 if !self.progress.contains_key(&from) {
                     return;
                 }
+                if read_round > self.read_round {
+                    // Acknowledging a round never started would confirm
+                    // future reads without a quorum (§6.4).
+                    self.event(RaftEvent::InvalidMessage {
+                        from,
+                        reason: "acknowledged a read round never sent",
+                    });
+                    return;
+                }
                 if read_round > 0 {
                     let progress = self.progress.get_mut(&from).expect("checked");
                     progress.read_round_acked = progress.read_round_acked.max(read_round);
@@ -354,6 +363,10 @@ impl RaftNode {
         conflict_term: u64,
         conflict_index: u64,
     ) {
+        // The follower's claim is bytes from the network: a last index
+        // beyond our log says nothing more than "at our last index", and
+        // clamping it keeps `+ 1` below from overflowing on u64::MAX.
+        let follower_last_index = follower_last_index.min(self.log.last_index());
         let mut next = if conflict_term == 0 {
             follower_last_index + 1
         } else {

@@ -35,7 +35,7 @@ pub use error::{
 };
 pub use event::RaftEvent;
 pub use hard_state::HardState;
-pub use node::{RaftNode, Role};
+pub use node::{MAX_LOG_INDEX, MAX_TERM, RaftNode, Role};
 pub use progress::ReplicationState;
 pub use ready::{
     ReadState, Ready, ReceivedSnapshotChunk, RestoredState, SnapshotChunk, SnapshotChunkRequest,

@@ -23,6 +23,17 @@ use super::ready::{
 use super::status::{PeerStatus, Status};
 use crate::deterministic_rng::SplitMix64;
 
+/// The highest term a node adopts or reaches. A peer's term is bytes from
+/// the network: one claiming u64::MAX would otherwise be adopted and the
+/// next campaign would overflow (and wrap the persisted term to 0 in a
+/// release build, undoing every vote). Half the range is more terms than a
+/// cluster can ever use; a message above it is dropped with an event.
+pub const MAX_TERM: u64 = u64::MAX / 2;
+
+/// The highest log index a node accepts from a peer or from disk: index
+/// arithmetic (`index + 1`) on anything at or below it cannot overflow.
+pub const MAX_LOG_INDEX: u64 = u64::MAX / 2;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Follower,
@@ -95,6 +106,11 @@ impl RaftNode {
         let hard_state = restored.hard_state.unwrap_or_default();
         let hard_state_on_disk = hard_state;
         let snapshot = restored.snapshot.unwrap_or_default();
+        if snapshot.index > MAX_LOG_INDEX {
+            return Err(RestoreError::IndexTooLarge {
+                index: snapshot.index,
+            });
+        }
         let mut previous_term = snapshot.term;
         for (expected, entry) in (snapshot.index + 1..).zip(restored.entries.iter()) {
             if entry.index != expected {
@@ -125,6 +141,11 @@ impl RaftNode {
         if log_term > hard_state.current_term {
             hard_state.current_term = log_term;
             hard_state.voted_for = None;
+        }
+        if hard_state.current_term > MAX_TERM {
+            return Err(RestoreError::TermTooLarge {
+                term: hard_state.current_term,
+            });
         }
         let mut log = RaftLog::new(snapshot);
         log.append(restored.entries);
@@ -372,6 +393,13 @@ impl RaftNode {
     /// invariant: anything malformed is dropped with an event.
     pub fn step(&mut self, msg: RaftMessage) {
         if msg.to != self.id || msg.from == self.id {
+            return;
+        }
+        if msg.term > MAX_TERM {
+            self.event(RaftEvent::InvalidMessage {
+                from: msg.from,
+                reason: "term above MAX_TERM",
+            });
             return;
         }
         if !self.accept_cluster_id(&msg) {

@@ -112,8 +112,14 @@ impl RaftNode {
             self.send_append(from);
             return;
         }
-        if total.is_some_and(|total| next_offset > total) {
-            return;
+        // An offset is only meaningful against a known size: before the
+        // first chunk went out, the follower cannot have received anything,
+        // and forwarding its offset would ask the agent for arbitrary bytes.
+        // The outstanding request (re-sent on timeout) is still awaited.
+        match total {
+            None => return,
+            Some(total) if next_offset > total => return,
+            Some(_) => {}
         }
         transfer.next_offset = next_offset;
         transfer.waiting_ticks = 0;

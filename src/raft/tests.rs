@@ -1058,3 +1058,310 @@ fn a_log_durable_before_the_hard_state_raises_the_term_without_a_vote() {
     assert_eq!(node.term(), 4);
     assert_eq!(node.hard_state().voted_for, None);
 }
+
+fn leader_and_followers(cluster: &Cluster) -> (NodeId, NodeId, NodeId) {
+    let leader = cluster.leader().unwrap();
+    let others: Vec<NodeId> = [1, 2, 3].into_iter().filter(|id| *id != leader).collect();
+    (leader, others[0], others[1])
+}
+
+fn message_to(cluster: &Cluster, from: NodeId, to: NodeId, body: RaftBody) -> RaftMessage {
+    RaftMessage {
+        cluster_id: cluster.nodes[&to].cluster_id(),
+        from,
+        to,
+        term: cluster.nodes[&to].term(),
+        body,
+    }
+}
+
+fn invalid_message_reported(events: &[RaftEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, RaftEvent::InvalidMessage { .. }))
+}
+
+#[test]
+fn a_rejection_claiming_a_huge_follower_log_keeps_next_index_within_the_leader_log() {
+    let mut cluster = Cluster::formed(&[1, 2, 3]);
+    let (leader, follower, _) = leader_and_followers(&cluster);
+    for conflict_term in [0, 1, u64::MAX] {
+        let msg = message_to(
+            &cluster,
+            follower,
+            leader,
+            RaftBody::AppendEntriesResponse {
+                success: false,
+                last_log_index: u64::MAX,
+                conflict_term,
+                conflict_index: u64::MAX,
+                read_round: 0,
+            },
+        );
+        cluster.node(leader).step(msg);
+        let node = &cluster.nodes[&leader];
+        let progress = &node.progress[&follower];
+        assert!(progress.next_index >= 1);
+        assert!(progress.next_index <= node.status().last_log_index + 1);
+    }
+    // Replication still works afterwards.
+    cluster.settle();
+    cluster.node(leader).propose(vec![42]).unwrap();
+    cluster.settle();
+    cluster.ticks(10);
+    assert_eq!(cluster.commands_applied(follower).last(), Some(&vec![42]));
+}
+
+fn append_message(prev_log_index: u64, prev_log_term: u64, entries: Vec<Entry>) -> RaftMessage {
+    RaftMessage {
+        cluster_id: 9,
+        from: 1,
+        to: 2,
+        term: 2,
+        body: RaftBody::AppendEntries {
+            prev_log_index,
+            prev_log_term,
+            leader_commit: 0,
+            read_round: 0,
+            entries,
+        },
+    }
+}
+
+fn command(index: u64, term: u64) -> Entry {
+    Entry {
+        term,
+        index,
+        kind: EntryKind::Command,
+        data: vec![1],
+    }
+}
+
+#[test]
+fn append_entries_whose_indexes_wrap_past_u64_max_are_refused() {
+    let mut node = follower_with_log(&[2, 2], 1);
+    for entries in [
+        vec![command(0, 2)],
+        vec![command(u64::MAX, 2)],
+        vec![command(0, 2), command(1, 2)],
+    ] {
+        node.step(append_message(u64::MAX, 2, entries));
+        let ready = node.ready();
+        assert!(invalid_message_reported(&ready.events));
+        assert!(ready.entries.is_empty());
+        node.advance(&ready);
+        assert_eq!(node.status().last_log_index, 3);
+    }
+}
+
+#[test]
+fn append_entries_must_follow_prev_log_index_with_terms_not_above_the_message_term() {
+    let cases = [
+        // A gap after prev_log_index.
+        append_message(3, 2, vec![command(5, 2)]),
+        // Not contiguous with each other.
+        append_message(3, 2, vec![command(4, 2), command(6, 2)]),
+        // A term newer than the sender's.
+        append_message(3, 2, vec![command(4, 3)]),
+        // Terms going backwards.
+        append_message(3, 2, vec![command(4, 2), command(5, 1)]),
+        // An entry older than prev_log_term.
+        append_message(3, 2, vec![command(4, 1)]),
+    ];
+    for msg in cases {
+        let mut node = follower_with_log(&[2, 2], 1);
+        node.step(msg);
+        let ready = node.ready();
+        assert!(invalid_message_reported(&ready.events));
+        assert!(ready.entries.is_empty());
+        assert_eq!(node.status().last_log_index, 3);
+    }
+}
+
+#[test]
+fn a_message_with_a_term_above_max_term_is_dropped_and_terms_never_wrap() {
+    let mut node = follower_with_log(&[2, 2], 1);
+    for term in [MAX_TERM + 1, u64::MAX] {
+        let mut msg = append_message(3, 2, Vec::new());
+        msg.term = term;
+        node.step(msg);
+        assert_eq!(node.term(), 2, "the hostile term is not adopted");
+        let ready = node.ready();
+        assert!(invalid_message_reported(&ready.events));
+        node.advance(&ready);
+    }
+    // The next campaign moves one term on, as usual.
+    for _ in 0..100 {
+        node.tick();
+    }
+    assert!(node.term() >= 2 && node.term() <= 3);
+}
+
+#[test]
+fn a_node_at_max_term_stops_campaigning_instead_of_overflowing() {
+    let mut node = follower_with_log(&[2, 2], 1);
+    // Without Pre-Vote a timeout bumps the term directly.
+    node.config.pre_vote = false;
+    let mut msg = append_message(3, 2, Vec::new());
+    msg.term = MAX_TERM;
+    node.step(msg);
+    assert_eq!(node.term(), MAX_TERM, "MAX_TERM itself is a valid term");
+    for _ in 0..200 {
+        node.tick();
+        if node.has_ready() {
+            let ready = node.ready();
+            node.advance(&ready);
+        }
+    }
+    assert_eq!(node.term(), MAX_TERM);
+    assert_ne!(node.role(), Role::Leader);
+    // A leadership transfer cannot push it past the bound either.
+    let mut msg = append_message(3, 2, Vec::new());
+    msg.term = MAX_TERM;
+    msg.body = RaftBody::TimeoutNow;
+    node.step(msg);
+    assert_eq!(node.term(), MAX_TERM);
+}
+
+#[test]
+fn restore_refuses_a_term_above_max_term() {
+    let restored = RestoredState {
+        hard_state: Some(HardState {
+            current_term: MAX_TERM + 1,
+            voted_for: None,
+            commit_index: 0,
+            cluster_id: 9,
+        }),
+        snapshot: None,
+        entries: Vec::new(),
+    };
+    assert!(matches!(
+        RaftNode::new(config(1), restored, 1),
+        Err(RestoreError::TermTooLarge { .. })
+    ));
+    let restored = RestoredState {
+        hard_state: None,
+        snapshot: None,
+        entries: vec![command(1, u64::MAX)],
+    };
+    assert!(matches!(
+        RaftNode::new(config(1), restored, 1),
+        Err(RestoreError::TermTooLarge { .. })
+    ));
+}
+
+#[test]
+fn restore_refuses_a_snapshot_index_above_max_log_index() {
+    let restored = RestoredState {
+        hard_state: None,
+        snapshot: Some(SnapshotMeta {
+            index: u64::MAX,
+            term: 1,
+            configuration: Default::default(),
+        }),
+        entries: vec![command(0, 1)],
+    };
+    assert!(matches!(
+        RaftNode::new(config(1), restored, 1),
+        Err(RestoreError::IndexTooLarge { .. })
+    ));
+}
+
+#[test]
+fn a_snapshot_beyond_max_log_index_is_refused() {
+    let mut node = follower_with_log(&[2, 2], 1);
+    for index in [MAX_LOG_INDEX + 1, u64::MAX] {
+        node.step(snapshot_message(index, 2, 2));
+        assert_eq!(node.snapshot_index(), 0);
+        let ready = node.ready();
+        assert!(invalid_message_reported(&ready.events));
+        assert!(ready.snapshot_to_install.is_none());
+        assert!(ready.snapshot_chunks.is_empty());
+        node.advance(&ready);
+    }
+}
+
+#[test]
+fn a_snapshot_offset_is_not_requested_before_the_snapshot_size_is_known() {
+    let mut cluster = Cluster::formed(&[1, 2, 3]);
+    let (leader, follower, _) = leader_and_followers(&cluster);
+    let snapshot_index = cluster.nodes[&leader].snapshot_index();
+    let node = cluster.node(leader);
+    node.progress.get_mut(&follower).unwrap().state =
+        ReplicationState::Snapshot(progress::SnapshotTransfer {
+            snapshot_index,
+            total_size_bytes: None,
+            next_offset: 0,
+            waiting_ticks: 0,
+        });
+    let msg = message_to(
+        &cluster,
+        follower,
+        leader,
+        RaftBody::InstallSnapshotResponse {
+            last_included_index: snapshot_index,
+            next_offset: u64::MAX - 5,
+            success: false,
+        },
+    );
+    let node = cluster.node(leader);
+    node.step(msg);
+    let ready = node.ready();
+    assert!(
+        ready.snapshot_chunk_requests.iter().all(|r| r.offset == 0),
+        "no chunk beyond the snapshot is requested: {:?}",
+        ready.snapshot_chunk_requests
+    );
+    node.advance(&ready);
+    let ReplicationState::Snapshot(transfer) = &node.progress[&follower].state else {
+        panic!("still transferring");
+    };
+    assert_eq!(transfer.next_offset, 0);
+}
+
+#[test]
+fn a_read_round_the_leader_never_started_does_not_confirm_reads() {
+    let mut cluster = Cluster::formed(&[1, 2, 3]);
+    let (leader, hostile, other) = leader_and_followers(&cluster);
+    cluster.node(leader).read_index(6).unwrap();
+    cluster.settle();
+    assert!(cluster.reads[&leader].iter().any(|r| r.request_id == 6));
+    let round = cluster.nodes[&leader].read_round;
+    let msg = message_to(
+        &cluster,
+        hostile,
+        leader,
+        RaftBody::AppendEntriesResponse {
+            success: true,
+            last_log_index: 0,
+            conflict_term: 0,
+            conflict_index: 0,
+            read_round: u64::MAX,
+        },
+    );
+    cluster.node(leader).step(msg);
+    cluster.process(leader);
+    cluster.isolate(hostile);
+    cluster.isolate(other);
+    cluster.node(leader).read_index(7).unwrap();
+    cluster.settle();
+    // A genuine but old acknowledgement makes the leader count again.
+    let msg = message_to(
+        &cluster,
+        other,
+        leader,
+        RaftBody::AppendEntriesResponse {
+            success: true,
+            last_log_index: 0,
+            conflict_term: 0,
+            conflict_index: 0,
+            read_round: round,
+        },
+    );
+    cluster.node(leader).step(msg);
+    cluster.process(leader);
+    assert!(
+        !cluster.reads[&leader].iter().any(|r| r.request_id == 7),
+        "only the leader and an old round acknowledged the read"
+    );
+}
