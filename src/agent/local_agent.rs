@@ -454,8 +454,10 @@ impl LocalAgent {
                         _ => Consistency::Default,
                     };
                     match consistency {
-                        Consistency::Stale => Some(Ok(answer_read(raft.state(), body))),
-                        Consistency::Default if leader => Some(Ok(answer_read(raft.state(), body))),
+                        Consistency::Stale => Some(answer_read(raft.state(), body).map(Some)),
+                        Consistency::Default if leader => {
+                            Some(answer_read(raft.state(), body).map(Some))
+                        }
                         Consistency::Consistent if leader => Some(
                             raft.read_consistent(from, request.request_id, body.clone())
                                 .map(|()| None),

@@ -526,10 +526,8 @@ impl RaftServer {
             if self.reads_to_serve[i].0 <= applied {
                 let (_, read) = self.reads_to_serve.swap_remove(i);
                 let body = match answer_read(&self.state, &read.body) {
-                    Some(result) => ResponseBody::Ok(result),
-                    None => {
-                        ResponseBody::Err(rpc_error(ErrorCode::InvalidRequest, "not a read".into()))
-                    }
+                    Ok(result) => ResponseBody::Ok(result),
+                    Err(err) => ResponseBody::Err(err),
                 };
                 reply(ctx, read.connection, read.request_id, body);
             } else {
