@@ -50,6 +50,7 @@ pub mod bench;
 pub mod catalog;
 pub mod cli;
 pub mod client_requests;
+pub mod committed_configuration;
 pub mod config;
 pub mod connection;
 pub mod event_loop;

@@ -24,6 +24,9 @@ use crate::wire::command::Command;
 use crate::wire::raft_message::{ClusterId, EntryKind, NodeId, RaftMessage, Suffrage};
 
 use super::client_requests::answer_read;
+use super::committed_configuration::{
+    COMMITTED_CONFIGURATION_FIELD, committed_configuration, committed_configuration_field,
+};
 use super::connection::ConnectionId;
 use super::event_loop::Context;
 use super::info::RaftInfo;
@@ -761,6 +764,10 @@ impl RaftServer {
                     .leader()
                     .map(|l| format!("{l:016x}"))
                     .unwrap_or_default(),
+            ),
+            (
+                COMMITTED_CONFIGURATION_FIELD.into(),
+                committed_configuration_field(committed_configuration(&self.node).as_ref()),
             ),
             (
                 "last_snapshot_stall_ms".into(),
