@@ -444,6 +444,20 @@ impl RaftServer {
             // that announces them; the commit index is only a hint for the
             // restart (the leader re-establishes it), so it is written with
             // them rather than costing a file rename per turn.
+            //
+            // Why a restart never applies past what is durable and
+            // committed: the commit index saved here is the core's commit
+            // at this moment, so it names entries that were committed then
+            // (a follower's commit never passes the entries it matched with
+            // the leader, paper §5.3), and every entry through it is already
+            // fsynced: they were appended in this or an earlier Ready, and
+            // `RaftLog::append` fsyncs before returning. Committed entries
+            // are never truncated (Leader Completeness, §5.4) and the log is
+            // compacted only behind a durable snapshot, so at restart each
+            // of them is in the log or covered by the snapshot, and the core
+            // refuses a commit index beyond the log (`CommitBeyondLog`).
+            // A saved commit index that lags only means re-applying fewer
+            // entries until the leader's next heartbeat carries its own.
             let saved = self.saved_hard_state;
             if hard_state.current_term != saved.current_term
                 || hard_state.voted_for != saved.voted_for
