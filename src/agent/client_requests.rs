@@ -4,11 +4,20 @@
 //! peers, info) are neither and stay with the agent.
 
 use crate::wire::client_message::{
-    ErrorCode, MAX_KEY_BYTES, MAX_VALUE_BYTES, RequestBody, RpcError, RpcResult,
+    CatalogNode, ErrorCode, MAX_KEY_BYTES, MAX_VALUE_BYTES, RequestBody, RpcError, RpcResult,
 };
 use crate::wire::command::Command;
+use crate::wire::frame::DEFAULT_MAX_FRAME_BYTES;
 
 use super::state_machine::StateMachine;
+
+/// Room in a response frame for everything but the listed items (frame
+/// header, request ID, result type, list count), with a wide margin.
+pub const ANSWER_HEADROOM_BYTES: usize = 64 * 1024;
+/// The encoded size the items of one list answer may take. A larger answer
+/// would exceed the client's frame limit and be refused as a broken frame;
+/// it is answered with an error saying the result is too large instead.
+pub const MAX_ANSWER_BYTES: usize = DEFAULT_MAX_FRAME_BYTES as usize - ANSWER_HEADROOM_BYTES;
 
 /// What kind of work a request is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,18 +94,62 @@ pub fn classify(body: &RequestBody) -> Result<RequestKind, RpcError> {
     }
 }
 
-/// Answers a read from the state machine. `None` for requests that are not
-/// reads.
-pub fn answer_read(state: &StateMachine, body: &RequestBody) -> Option<RpcResult> {
+/// Bytes of one KV entry in a `KvEntries` answer: key and value (each with
+/// a u32 length) and two u64 indexes.
+fn kv_entry_wire_bytes(key: &str, value: &[u8]) -> usize {
+    4 + key.len() + 4 + value.len() + 8 + 8
+}
+
+/// Bytes of one node in a `CatalogNodes` answer: four length-prefixed
+/// strings.
+fn catalog_node_wire_bytes(node: &CatalogNode) -> usize {
+    16 + node.name.len() + node.address.len() + node.role.len() + node.datacenter.len()
+}
+
+fn too_large(what: &str, count: usize, bytes: usize) -> RpcError {
+    RpcError {
+        code: ErrorCode::InvalidRequest,
+        message: format!(
+            "result too large: {what} is more than {count} items / {bytes} bytes, \
+             over the answer limit of {MAX_ANSWER_BYTES} bytes; narrow the prefix"
+        ),
+        leader_hint: None,
+    }
+}
+
+/// Answers a read from the state machine. A list whose answer would exceed
+/// [`MAX_ANSWER_BYTES`] is an error (sizes are summed before anything is
+/// copied); so is a request that is not a read.
+pub fn answer_read(state: &StateMachine, body: &RequestBody) -> Result<RpcResult, RpcError> {
     match body {
-        RequestBody::KvGet { key, .. } => Some(RpcResult::KvValue(state.kv().entry(key))),
+        RequestBody::KvGet { key, .. } => Ok(RpcResult::KvValue(state.kv().entry(key))),
         RequestBody::KvList { prefix, .. } => {
-            Some(RpcResult::KvEntries(state.kv().entries(prefix)))
+            let mut bytes = 0usize;
+            let mut count = 0usize;
+            for (key, record) in state.kv().list(prefix) {
+                bytes += kv_entry_wire_bytes(key, &record.value);
+                count += 1;
+                if bytes > MAX_ANSWER_BYTES {
+                    return Err(too_large(&format!("prefix {prefix:?}"), count, bytes));
+                }
+            }
+            Ok(RpcResult::KvEntries(state.kv().entries(prefix)))
         }
-        RequestBody::CatalogNodes => Some(RpcResult::CatalogNodes(
-            state.catalog().nodes().cloned().collect(),
-        )),
-        _ => None,
+        RequestBody::CatalogNodes => {
+            let mut bytes = 0usize;
+            let mut count = 0usize;
+            for node in state.catalog().nodes() {
+                bytes += catalog_node_wire_bytes(node);
+                count += 1;
+                if bytes > MAX_ANSWER_BYTES {
+                    return Err(too_large("the catalog", count, bytes));
+                }
+            }
+            Ok(RpcResult::CatalogNodes(
+                state.catalog().nodes().cloned().collect(),
+            ))
+        }
+        _ => Err(invalid("not a read".into())),
     }
 }
 
@@ -173,7 +226,7 @@ mod tests {
             consistency: Consistency::Stale,
         };
         assert_eq!(classify(&get).unwrap(), RequestKind::Read);
-        let Some(RpcResult::KvValue(Some(entry))) = answer_read(&state, &get) else {
+        let Ok(RpcResult::KvValue(Some(entry))) = answer_read(&state, &get) else {
             panic!("a/2 exists");
         };
         assert_eq!(entry.modify_index, 2);
@@ -181,10 +234,80 @@ mod tests {
             prefix: "a/".into(),
             consistency: Consistency::Default,
         };
-        let Some(RpcResult::KvEntries(entries)) = answer_read(&state, &list) else {
+        let Ok(RpcResult::KvEntries(entries)) = answer_read(&state, &list) else {
             panic!("list answers");
         };
         assert_eq!(entries.len(), 2);
-        assert_eq!(answer_read(&state, &RequestBody::Members), None);
+        assert!(answer_read(&state, &RequestBody::Members).is_err());
+    }
+
+    /// Values of 512 KiB: 40 of them exceed a 16 MiB frame.
+    fn state_with_large_values(count: u64) -> StateMachine {
+        let mut state = StateMachine::new();
+        for i in 1..=count {
+            let put = Command::KvPut {
+                key: format!("big/{i:04}"),
+                value: vec![7; MAX_VALUE_BYTES],
+                cas: None,
+            }
+            .to_bytes();
+            state.apply(i, &put);
+        }
+        state
+    }
+
+    #[test]
+    fn a_list_answer_over_the_frame_limit_is_a_too_large_error() {
+        let count = (DEFAULT_MAX_FRAME_BYTES as usize / MAX_VALUE_BYTES + 2) as u64;
+        let state = state_with_large_values(count);
+        let list = RequestBody::KvList {
+            prefix: "big/".into(),
+            consistency: Consistency::Stale,
+        };
+        let err = answer_read(&state, &list).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        assert!(err.message.contains("result too large"), "{}", err.message);
+    }
+
+    #[test]
+    fn every_list_answer_fits_in_one_frame() {
+        use crate::wire::client_message::{ClientResponse, ResponseBody};
+        use crate::wire::message::Message;
+        // The largest answer allowed, encoded, fits the client's frame limit.
+        let count =
+            (MAX_ANSWER_BYTES / kv_entry_wire_bytes("big/0000", &[0; MAX_VALUE_BYTES])) as u64;
+        let state = state_with_large_values(count);
+        let list = RequestBody::KvList {
+            prefix: "big/".into(),
+            consistency: Consistency::Stale,
+        };
+        let result = answer_read(&state, &list).unwrap();
+        let response = ClientResponse {
+            request_id: u64::MAX,
+            body: ResponseBody::Ok(result),
+        };
+        let mut payload = Vec::new();
+        response.encode_payload(&mut payload);
+        assert!(payload.len() <= DEFAULT_MAX_FRAME_BYTES as usize - 16);
+        assert!(payload.len() > MAX_ANSWER_BYTES - MAX_VALUE_BYTES);
+    }
+
+    #[test]
+    fn a_catalog_answer_over_the_frame_limit_is_a_too_large_error() {
+        let mut state = StateMachine::new();
+        let name_bytes = 255;
+        let count = MAX_ANSWER_BYTES / (16 + 3 * name_bytes) + 1;
+        for i in 0..count {
+            let register = Command::CatalogRegister(CatalogNode {
+                name: format!("{i:0>255}"),
+                address: "127.0.0.1:8301".into(),
+                role: format!("{:0>255}", "r"),
+                datacenter: format!("{:0>255}", "d"),
+            })
+            .to_bytes();
+            state.apply(i as u64 + 1, &register);
+        }
+        let err = answer_read(&state, &RequestBody::CatalogNodes).unwrap_err();
+        assert!(err.message.contains("result too large"), "{}", err.message);
     }
 }

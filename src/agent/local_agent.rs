@@ -25,6 +25,7 @@ use crate::wire::client_message::{Consistency, PeerInfo};
 use crate::wire::raft_message::{ClusterId, Suffrage};
 
 use super::client_requests::{RequestKind, answer_read, classify};
+use super::committed_configuration::removal_is_committed;
 use super::leader_reconciliation::{
     RECONCILE_INTERVAL, add_identified_server, parse_identity, reconcile,
 };
@@ -280,8 +281,8 @@ impl LocalAgent {
 
     /// While the gossip leave spreads, the leader removes this server from
     /// the Raft configuration (it sees the leave). The server stays until
-    /// the leader's configuration no longer lists it, asking the leader's
-    /// `peers` every [`REMOVAL_POLL_INTERVAL`] (bounded by the leave
+    /// the leader's *committed* configuration no longer lists it, asking the
+    /// leader's `node info` every [`REMOVAL_POLL_INTERVAL`] (bounded by the leave
     /// sequence's deadline): a voter that exits before its removal would
     /// count toward a quorum it can no longer join.
     fn removal_confirmed(&mut self, ctx: &mut Context) -> bool {
@@ -334,11 +335,11 @@ impl LocalAgent {
         self.next_forward_id += 1;
         let query = ClientRequest {
             request_id: id,
-            body: RequestBody::Peers,
+            body: RequestBody::Info,
         };
         match ctx.forward_client_request(leader, &query) {
             Ok(link) => self.removal_query = Some((id, link)),
-            Err(err) => log::debug!(target: "agent", "cannot ask {leader} for peers: {err}"),
+            Err(err) => log::debug!(target: "agent", "cannot ask {leader} for info: {err}"),
         }
         false
     }
@@ -454,8 +455,10 @@ impl LocalAgent {
                         _ => Consistency::Default,
                     };
                     match consistency {
-                        Consistency::Stale => Some(Ok(answer_read(raft.state(), body))),
-                        Consistency::Default if leader => Some(Ok(answer_read(raft.state(), body))),
+                        Consistency::Stale => Some(answer_read(raft.state(), body).map(Some)),
+                        Consistency::Default if leader => {
+                            Some(answer_read(raft.state(), body).map(Some))
+                        }
                         Consistency::Consistent if leader => Some(
                             raft.read_consistent(from, request.request_id, body.clone())
                                 .map(|()| None),
@@ -828,12 +831,14 @@ impl Handler for LocalAgent {
             && id == response.request_id
         {
             self.removal_query = None;
-            if let (ResponseBody::Ok(RpcResult::Peers(peers)), Some(raft)) =
+            // The committed configuration, not the latest: an appended
+            // removal can still be lost with its leader.
+            if let (ResponseBody::Ok(RpcResult::Info(sections)), Some(raft)) =
                 (&response.body, self.raft.as_ref())
-                && !peers.iter().any(|p| p.id == raft.id())
+                && removal_is_committed(sections, raft.id())
             {
                 log::info!(target: "agent",
-                    "graceful leave: removed from the Raft configuration by the leader");
+                    "graceful leave: removed from the Raft configuration by the leader (the removal is committed)");
                 self.removal_confirmed = true;
             }
             return;

@@ -236,12 +236,7 @@ impl Membership {
     pub fn start_join(&mut self, addresses: &[String], ctx: &mut Context) -> JoinBatchId {
         let id = JoinBatchId(self.next_batch_id);
         self.next_batch_id += 1;
-        let mut unique: Vec<String> = Vec::new();
-        for address in addresses {
-            if !unique.contains(address) {
-                unique.push(address.clone());
-            }
-        }
+        let unique = unique_in_order(addresses);
         let mut batch = JoinBatch::new(unique.len());
         if self.batches.len() >= MAX_JOIN_BATCHES {
             for address in &unique {
@@ -534,5 +529,33 @@ impl Membership {
             }
             Err(err) => self.settle(batch, &address, Err(err.to_string())),
         }
+    }
+}
+/// The addresses without repeats, first occurrences in order. A set keeps
+/// it linear: a join may name up to `MAX_JOIN_ADDRESSES` addresses.
+fn unique_in_order(addresses: &[String]) -> Vec<String> {
+    let mut seen: HashSet<&str> = HashSet::with_capacity(addresses.len());
+    addresses
+        .iter()
+        .filter(|address| seen.insert(address.as_str()))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_addresses_are_contacted_once_each_in_the_order_given() {
+        let given: Vec<String> = ["b:1", "a:1", "b:1", "c:1", "a:1", "b:1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(unique_in_order(&given), ["b:1", "a:1", "c:1"]);
+        let many: Vec<String> = (0..10_000)
+            .map(|i| format!("10.0.0.{}:1", i % 256))
+            .collect();
+        assert_eq!(unique_in_order(&many).len(), 256);
     }
 }

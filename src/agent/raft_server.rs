@@ -24,10 +24,14 @@ use crate::wire::command::Command;
 use crate::wire::raft_message::{ClusterId, EntryKind, NodeId, RaftMessage, Suffrage};
 
 use super::client_requests::answer_read;
+use super::committed_configuration::{
+    COMMITTED_CONFIGURATION_FIELD, committed_configuration, committed_configuration_field,
+};
 use super::connection::ConnectionId;
 use super::event_loop::Context;
 use super::info::RaftInfo;
 use super::pending_writes::{Outcome, PendingWrite, PendingWrites};
+use super::snapshot_receiver::SnapshotReceiver;
 use super::state_machine::StateMachine;
 
 /// hashicorp/raft's default `SnapshotThreshold`: a snapshot every this many
@@ -40,9 +44,6 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Consistent reads waiting for leadership confirmation or for the state
 /// machine to reach their index.
 pub const MAX_WAITING_READS: usize = 4096;
-/// An InstallSnapshot being received is reassembled in memory up to this
-/// size; a larger one is refused (its chunks are dropped).
-pub const MAX_RECEIVED_SNAPSHOT_BYTES: usize = 1 << 30;
 /// Ticks of the loop (10 ms each) between heartbeats, and the base election
 /// timeout (randomized in [base, 2 base)). Loopback is fast but an fsync under
 /// load can take milliseconds, and a 2-core machine runs several agents:
@@ -83,13 +84,6 @@ struct WaitingRead {
     body: RequestBody,
 }
 
-/// A snapshot arriving from the leader, chunk by chunk.
-#[derive(Debug)]
-struct ReceivingSnapshot {
-    index: u64,
-    data: Vec<u8>,
-}
-
 pub struct RaftServer {
     _data_dir: DataDir,
     log: RaftLog,
@@ -106,7 +100,8 @@ pub struct RaftServer {
     /// Confirmed reads waiting for the state machine to reach their index.
     reads_to_serve: Vec<(u64, WaitingRead)>,
     next_read_id: u64,
-    receiving: Option<ReceivingSnapshot>,
+    /// The snapshot arriving from the leader, streamed to its staging file.
+    receiver: SnapshotReceiver,
     applied_since_snapshot: u64,
     /// The store held Raft state at start-up (`--bootstrap-expect` counts
     /// only servers without it).
@@ -219,7 +214,7 @@ impl RaftServer {
             reads_in_flight: HashMap::new(),
             reads_to_serve: Vec::new(),
             next_read_id: 1,
-            receiving: None,
+            receiver: SnapshotReceiver::new(),
             applied_since_snapshot: 0,
             had_data_at_start,
             last_role: Role::Follower,
@@ -275,6 +270,9 @@ impl RaftServer {
 
     pub fn on_raft_message(&mut self, from: ConnectionId, message: RaftMessage) {
         self.inbound_links.insert(message.from, from);
+        if !self.receiver.on_install_snapshot(&message) {
+            return;
+        }
         self.node.step(message);
     }
 
@@ -422,9 +420,18 @@ impl RaftServer {
         for message in &ready.messages {
             self.send(ctx, message);
         }
-        self.receive_chunks(&ready);
+        self.receive_chunks(&ready)?;
         if let Some(meta) = ready.snapshot_to_install.take() {
             self.install_snapshot(meta)?;
+        } else if self
+            .receiver
+            .staging_index()
+            .is_some_and(|index| index <= self.node.commit_index())
+        {
+            // The core forgets a transfer once its log has caught up past
+            // it (a new leader may replicate entries instead): so does the
+            // disk.
+            self.receiver.abort();
         }
         if let Some(index) = ready.truncate_after {
             self.log.truncate_after(index)?;
@@ -437,6 +444,20 @@ impl RaftServer {
             // that announces them; the commit index is only a hint for the
             // restart (the leader re-establishes it), so it is written with
             // them rather than costing a file rename per turn.
+            //
+            // Why a restart never applies past what is durable and
+            // committed: the commit index saved here is the core's commit
+            // at this moment, so it names entries that were committed then
+            // (a follower's commit never passes the entries it matched with
+            // the leader, paper §5.3), and every entry through it is already
+            // fsynced: they were appended in this or an earlier Ready, and
+            // `RaftLog::append` fsyncs before returning. Committed entries
+            // are never truncated (Leader Completeness, §5.4) and the log is
+            // compacted only behind a durable snapshot, so at restart each
+            // of them is in the log or covered by the snapshot, and the core
+            // refuses a commit index beyond the log (`CommitBeyondLog`).
+            // A saved commit index that lags only means re-applying fewer
+            // entries until the leader's next heartbeat carries its own.
             let saved = self.saved_hard_state;
             if hard_state.current_term != saved.current_term
                 || hard_state.voted_for != saved.voted_for
@@ -522,10 +543,8 @@ impl RaftServer {
             if self.reads_to_serve[i].0 <= applied {
                 let (_, read) = self.reads_to_serve.swap_remove(i);
                 let body = match answer_read(&self.state, &read.body) {
-                    Some(result) => ResponseBody::Ok(result),
-                    None => {
-                        ResponseBody::Err(rpc_error(ErrorCode::InvalidRequest, "not a read".into()))
-                    }
+                    Ok(result) => ResponseBody::Ok(result),
+                    Err(err) => ResponseBody::Err(err),
                 };
                 reply(ctx, read.connection, read.request_id, body);
             } else {
@@ -561,52 +580,43 @@ impl RaftServer {
         self.last_role = role;
     }
 
-    fn receive_chunks(&mut self, ready: &Ready) {
+    fn receive_chunks(&mut self, ready: &Ready) -> Result<(), RaftServerError> {
         for chunk in &ready.snapshot_chunks {
-            if chunk.offset == 0 {
-                self.receiving = Some(ReceivingSnapshot {
-                    index: chunk.snapshot_index,
-                    data: Vec::new(),
-                });
-            }
-            let Some(receiving) = self.receiving.as_mut() else {
-                continue;
-            };
-            if receiving.index != chunk.snapshot_index
-                || receiving.data.len() as u64 != chunk.offset
-                || receiving.data.len() + chunk.data.len() > MAX_RECEIVED_SNAPSHOT_BYTES
-            {
-                log::warn!(target: "raft",
-                    "dropping snapshot chunk at offset {} of snapshot {}", chunk.offset, chunk.snapshot_index);
-                self.receiving = None;
-                continue;
-            }
-            receiving.data.extend_from_slice(&chunk.data);
+            self.receiver
+                .receive(&self.snapshots, chunk)
+                .map_err(|err| RaftServerError::Restore(format!("received snapshot: {err}")))?;
         }
+        Ok(())
     }
 
-    /// Makes the received snapshot the current one: file first (durable),
-    /// then the log, then the state machine.
+    /// Makes the received snapshot the current one: the staged file is
+    /// finished (fsynced, renamed), the state machine restored from it,
+    /// and only then the log reset, so a failed restore leaves the log and
+    /// the previous snapshot as they were.
     fn install_snapshot(&mut self, meta: CoreSnapshotMeta) -> Result<(), RaftServerError> {
         // One snapshot writer at a time in the directory (each prunes).
         self.finish_snapshot(true)?;
-        let Some(receiving) = self.receiving.take().filter(|r| r.index == meta.index) else {
-            return Err(RaftServerError::Restore(format!(
-                "asked to install snapshot {} that was not received",
-                meta.index
-            )));
-        };
-        let state = StateMachine::restore_snapshot(&receiving.data[..])
+        let path = self
+            .receiver
+            .finish(&self.snapshots, &meta)
             .map_err(|err| RaftServerError::Restore(format!("received snapshot: {err}")))?;
-        let mut writer = self.snapshots.create(SnapshotMeta {
-            last_included_index: meta.index,
-            last_included_term: meta.term,
-            configuration: meta.configuration.clone(),
-            size_bytes: receiving.data.len() as u64,
-        })?;
-        std::io::Write::write_all(&mut writer, &receiving.data)
-            .map_err(|err| StorageError::io(self.snapshots.dir(), err))?;
-        writer.finish()?;
+        let restored = SnapshotReader::open(&path)
+            .map_err(RaftServerError::from)
+            .and_then(|reader| {
+                StateMachine::restore_snapshot_at(BufReader::new(reader), meta.index)
+                    .map_err(|err| RaftServerError::Restore(format!("received snapshot: {err}")))
+            });
+        let state = match restored {
+            Ok(state) => state,
+            Err(err) => {
+                // Not a snapshot to restart from either.
+                if let Err(remove) = std::fs::remove_file(&path) {
+                    log::error!(target: "storage",
+                        "cannot remove bad snapshot {}: {remove}", path.display());
+                }
+                return Err(err);
+            }
+        };
         if self.log.term(meta.index)? == Some(meta.term) {
             self.log.compact_through(meta.index)?;
         } else {
@@ -768,6 +778,10 @@ impl RaftServer {
                     .leader()
                     .map(|l| format!("{l:016x}"))
                     .unwrap_or_default(),
+            ),
+            (
+                COMMITTED_CONFIGURATION_FIELD.into(),
+                committed_configuration_field(committed_configuration(&self.node).as_ref()),
             ),
             (
                 "last_snapshot_stall_ms".into(),
