@@ -261,7 +261,7 @@ fn run(command: Command) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
-        Command::Agent(args) => concord::agent::local_agent::run(agent_config(args))
+        Command::Agent(args) => concord::agent::agent_handler::run(agent_config(args))
             .map_err(|e| CliError::Message(e.to_string())),
         Command::Join { addresses, rpc } => cli::join(&client_options(&rpc)?, &addresses, &mut out),
         Command::Leave { rpc } => cli::leave(&client_options(&rpc)?, &mut out),

@@ -24,7 +24,7 @@ fn start_agent(bind: &str, name: &str, extra: &[&str]) -> NodeProcess {
 }
 
 #[test]
-fn members_lists_the_local_agent_in_consul_columns() {
+fn members_lists_the_agent_handler_in_consul_columns() {
     let bind = "127.0.5.1:18301";
     let _agent = start_agent(bind, "alpha", &["agent", "--server"]);
     let output = node(bind, &["members"]);

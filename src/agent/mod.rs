@@ -15,7 +15,7 @@
 //!   `Context::forward_client_request`), `on_gossip_sync_frame`,
 //!   `on_datagram`, `on_tick` (10 ms),
 //!   `on_connection_closed`, `on_signal`.
-//! - The handler is [`local_agent::LocalAgent`]: it answers for itself and
+//! - The handler is [`agent_handler::AgentHandler`]: it answers for itself and
 //!   drives gossip through [`membership::Membership`] (datagrams in and out,
 //!   push/pull over gossip-sync connections, ticks, log lines under target
 //!   `gossip`, member events in a bounded queue). `node join` is one
@@ -45,6 +45,7 @@
 //!   catalog entries, on member events and every second.
 
 pub mod address;
+pub mod agent_handler;
 pub mod backoff;
 pub mod bench;
 pub mod catalog;
@@ -60,7 +61,6 @@ pub mod kv_store;
 pub mod latency_histogram;
 pub mod leader_reconciliation;
 pub mod leave_sequence;
-pub mod local_agent;
 pub mod membership;
 pub mod pending_writes;
 pub mod raft_server;

@@ -127,7 +127,7 @@ struct Waiting {
 
 /// The agent's handler: answers for itself, drives gossip and, on servers,
 /// the Raft side.
-pub struct LocalAgent {
+pub struct AgentHandler {
     config: AgentConfig,
     started_at: Instant,
     membership: Membership,
@@ -155,7 +155,7 @@ pub struct LocalAgent {
     next_removal_poll: Instant,
 }
 
-impl LocalAgent {
+impl AgentHandler {
     /// An agent that remembers nothing across restarts (tests).
     pub fn new(config: AgentConfig) -> Self {
         Self::with_member_list(config, None, MemberList::default())
@@ -187,7 +187,7 @@ impl LocalAgent {
                 }
             }
         }
-        LocalAgent {
+        AgentHandler {
             startup_join: RetryJoin::new(addresses, now),
             config,
             started_at: now,
@@ -758,7 +758,7 @@ impl LocalAgent {
     }
 }
 
-impl Handler for LocalAgent {
+impl Handler for AgentHandler {
     fn on_client_request(&mut self, from: ConnectionId, request: ClientRequest, ctx: &mut Context) {
         match &request.body {
             RequestBody::Join { addresses } => {
@@ -995,7 +995,7 @@ pub fn run(config: AgentConfig) -> Result<(), AgentError> {
     } else {
         None
     };
-    let mut agent = LocalAgent::with_member_list(config, store, remembered);
+    let mut agent = AgentHandler::with_member_list(config, store, remembered);
     if let Some(raft) = raft {
         agent = agent.with_raft(raft, Instant::now());
     }
@@ -1013,9 +1013,9 @@ pub fn run(config: AgentConfig) -> Result<(), AgentError> {
 mod tests {
     use super::*;
 
-    fn agent() -> LocalAgent {
+    fn agent() -> AgentHandler {
         let bind = "127.0.0.1:8300".parse().unwrap();
-        LocalAgent::new(AgentConfig {
+        AgentHandler::new(AgentConfig {
             server: true,
             bootstrap: Bootstrap::Single,
             data_dir: "./node-data".into(),
