@@ -148,11 +148,18 @@ pub struct Context<'a> {
     now: Instant,
     stop: &'a mut Option<StopReason>,
     encode_buffer: &'a mut Vec<u8>,
+    waker: &'a Arc<Waker>,
 }
 
 impl Context<'_> {
     pub fn now(&self) -> Instant {
         self.now
+    }
+
+    /// Wakes the loop from another thread (a turn runs, `on_turn_end`
+    /// included): how work finished off the loop is picked up at once.
+    pub fn waker(&self) -> Arc<Waker> {
+        Arc::clone(self.waker)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -466,6 +473,7 @@ impl EventLoop {
             now,
             stop,
             encode_buffer: &mut self.encode_buffer,
+            waker: &self.waker,
         }
     }
 
