@@ -148,7 +148,6 @@ pub struct Context<'a> {
     now: Instant,
     stop: &'a mut Option<StopReason>,
     encode_buffer: &'a mut Vec<u8>,
-    waker: &'a Arc<Waker>,
 }
 
 impl Context<'_> {
@@ -156,10 +155,12 @@ impl Context<'_> {
         self.now
     }
 
-    /// Wakes the loop from another thread (a turn runs, `on_turn_end`
-    /// included): how work finished off the loop is picked up at once.
-    pub fn waker(&self) -> Arc<Waker> {
-        Arc::clone(self.waker)
+    /// Writes what is queued on every connection now instead of at the end
+    /// of the turn: a leader's AppendEntries leave before its own fsync, so
+    /// the followers' fsyncs run in parallel with it (Raft dissertation
+    /// §10.2.1).
+    pub fn flush_now(&mut self) {
+        self.transport.flush_scheduled(self.now);
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -473,7 +474,6 @@ impl EventLoop {
             now,
             stop,
             encode_buffer: &mut self.encode_buffer,
-            waker: &self.waker,
         }
     }
 

@@ -67,5 +67,4 @@ pub mod retry_join;
 pub mod rpc_client;
 pub mod state_machine;
 pub mod state_machine_snapshot;
-pub mod storage_thread;
 pub mod transport;

@@ -29,7 +29,6 @@ use super::event_loop::Context;
 use super::info::RaftInfo;
 use super::pending_writes::{Outcome, PendingWrite, PendingWrites};
 use super::state_machine::StateMachine;
-use super::storage_thread::{LogHome, LogWrite, StorageThread};
 
 /// hashicorp/raft's default `SnapshotThreshold`: a snapshot every this many
 /// applied entries, then the log before it is dropped.
@@ -52,15 +51,11 @@ pub const HEARTBEAT_INTERVAL_TICKS: u32 = 10;
 pub const ELECTION_TIMEOUT_TICKS: u32 = 50;
 /// Ready rounds handled in one loop turn, so a turn stays short.
 pub const MAX_READY_ROUNDS_PER_TURN: usize = 4;
-/// Log appends and their fdatasync run on the storage thread
-/// ([`super::storage_thread`]) instead of inline once per loop turn.
-pub const LOG_WRITES_ON_STORAGE_THREAD: bool = true;
 
 #[derive(Debug)]
 pub enum RaftServerError {
     Storage(StorageError),
     Restore(String),
-    StorageThreadLost,
 }
 
 impl std::fmt::Display for RaftServerError {
@@ -68,20 +63,11 @@ impl std::fmt::Display for RaftServerError {
         match self {
             RaftServerError::Storage(err) => write!(f, "raft storage: {err}"),
             RaftServerError::Restore(err) => write!(f, "cannot restore raft state: {err}"),
-            RaftServerError::StorageThreadLost => {
-                write!(f, "{}", super::storage_thread::StorageThreadLost)
-            }
         }
     }
 }
 
 impl std::error::Error for RaftServerError {}
-
-impl From<super::storage_thread::StorageThreadLost> for RaftServerError {
-    fn from(_: super::storage_thread::StorageThreadLost) -> Self {
-        RaftServerError::StorageThreadLost
-    }
-}
 
 impl From<StorageError> for RaftServerError {
     fn from(err: StorageError) -> Self {
@@ -106,12 +92,7 @@ struct ReceivingSnapshot {
 
 pub struct RaftServer {
     _data_dir: DataDir,
-    log: LogHome,
-    /// Started with the first write handed off (it needs the loop's waker).
-    storage_thread: Option<StorageThread>,
-    /// The Ready whose log write is on the storage thread: the rest of it
-    /// (`messages_after_persist` on) runs when the write is durable.
-    ready_awaiting_write: Option<Ready>,
+    log: RaftLog,
     hard_state_store: HardStateStore,
     saved_hard_state: HardState,
     snapshots: SnapshotStore,
@@ -227,9 +208,7 @@ impl RaftServer {
             node.snapshot_index(), node.term());
         Ok(RaftServer {
             _data_dir: data_dir,
-            log: LogHome::new(log),
-            storage_thread: None,
-            ready_awaiting_write: None,
+            log,
             hard_state_store,
             saved_hard_state: hard_state.unwrap_or_default(),
             snapshots,
@@ -423,12 +402,9 @@ impl RaftServer {
         // `advance` can make more work ready at once (the leader's own
         // persist may commit entries, which are applied by the next Ready):
         // without waiting for the next event or tick, a few rounds go now.
-        if !self.finish_log_write(ctx)? {
-            return Ok(());
-        }
         self.finish_snapshot(false)?;
         for _ in 0..MAX_READY_ROUNDS_PER_TURN {
-            if self.ready_awaiting_write.is_some() || !self.node.has_ready() {
+            if !self.node.has_ready() {
                 break;
             }
             self.handle_one_ready(ctx)?;
@@ -450,23 +426,11 @@ impl RaftServer {
         if let Some(meta) = ready.snapshot_to_install.take() {
             self.install_snapshot(meta)?;
         }
-        let saves_hard_state = ready.hard_state.is_some_and(|hard_state| {
-            let saved = self.saved_hard_state;
-            hard_state.current_term != saved.current_term
-                || hard_state.voted_for != saved.voted_for
-                || hard_state.cluster_id != saved.cluster_id
-        });
-        // A term or vote change is rare and its file must not get ahead of
-        // the log it describes: that Ready is written inline.
-        if LOG_WRITES_ON_STORAGE_THREAD
-            && !saves_hard_state
-            && (ready.truncate_after.is_some() || !ready.entries.is_empty())
-        {
-            let write = LogWrite {
-                truncate_after: ready.truncate_after.take(),
-                entries: std::mem::take(&mut ready.entries),
-            };
-            return self.hand_off_log_write(ctx, ready, write);
+        // The messages may go before the disk write (`src/raft/ready.rs`
+        // step 1); waiting for the turn's end would serialize the leader's
+        // fsync and the followers'. Measured in README "Cluster benchmark".
+        if !ready.messages.is_empty() && !ready.entries.is_empty() {
+            ctx.flush_now();
         }
         if let Some(index) = ready.truncate_after {
             self.log.truncate_after(index)?;
@@ -488,55 +452,6 @@ impl RaftServer {
                 self.saved_hard_state = hard_state;
             }
         }
-        self.finish_ready(ctx, ready)
-    }
-
-    /// Gives the log and `write` to the storage thread; the rest of
-    /// `ready` waits in `ready_awaiting_write` for [`Self::finish_log_write`].
-    fn hand_off_log_write(
-        &mut self,
-        ctx: &mut Context,
-        ready: Ready,
-        write: LogWrite,
-    ) -> Result<(), RaftServerError> {
-        assert!(!write.is_empty(), "an empty write is not handed off");
-        assert!(
-            self.ready_awaiting_write.is_none(),
-            "one log write in flight at a time"
-        );
-        if self.storage_thread.is_none() {
-            let thread = StorageThread::spawn(ctx.waker())
-                .map_err(|err| StorageError::io(self.log.dir(), err))?;
-            self.storage_thread = Some(thread);
-        }
-        let thread = self.storage_thread.as_ref().expect("started above");
-        thread.submit(self.log.take(), write)?;
-        self.ready_awaiting_write = Some(ready);
-        Ok(())
-    }
-
-    /// Finishes the Ready whose log write the storage thread reported
-    /// durable. `Ok(false)` while the write is still in flight.
-    fn finish_log_write(&mut self, ctx: &mut Context) -> Result<bool, RaftServerError> {
-        if self.ready_awaiting_write.is_none() {
-            return Ok(true);
-        }
-        let thread = self
-            .storage_thread
-            .as_ref()
-            .expect("a write in flight has a thread");
-        let Some((log, result)) = thread.try_finish()? else {
-            return Ok(false);
-        };
-        self.log.put_back(log);
-        result?;
-        let ready = self.ready_awaiting_write.take().expect("checked above");
-        self.finish_ready(ctx, ready)?;
-        Ok(true)
-    }
-
-    /// Steps 5-6 of the Ready once its writes are durable, then `advance`.
-    fn finish_ready(&mut self, ctx: &mut Context, mut ready: Ready) -> Result<(), RaftServerError> {
         for message in &ready.messages_after_persist {
             self.send(ctx, message);
         }
