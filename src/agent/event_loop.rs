@@ -155,6 +155,14 @@ impl Context<'_> {
         self.now
     }
 
+    /// Writes what is queued on every connection now instead of at the end
+    /// of the turn: a leader's AppendEntries leave before its own fsync, so
+    /// the followers' fsyncs run in parallel with it (Raft dissertation
+    /// §10.2.1).
+    pub fn flush_now(&mut self) {
+        self.transport.flush_scheduled(self.now);
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.transport.local_addr()
     }
