@@ -107,7 +107,10 @@ pub fn check_kv_history_with_budget(ops: &[KvOperation], max_steps: u64) -> Chec
     // Smallest keys first: the reported violation is then the shortest one,
     // and a key too large for the budget does not hide a violation in a
     // small one.
-    let mut partitions: Vec<(&str, Vec<&KvOperation>)> = by_key.into_iter().collect();
+    let mut partitions: Vec<(&str, Vec<&KvOperation>)> = by_key
+        .into_iter()
+        .map(|(key, part)| (key, without_unobservable_operations(part)))
+        .collect();
     partitions.sort_by_key(|(key, part)| (part.len(), *key));
 
     let mut steps_left = max_steps;
@@ -117,15 +120,44 @@ pub fn check_kv_history_with_budget(ops: &[KvOperation], max_steps: u64) -> Chec
             RegisterVerdict::NotLinearizable {
                 longest_prefix_operations,
             } => {
+                let omitted = ops.iter().filter(|op| op.input.key() == *key).count() - part.len();
                 return CheckResult::NotLinearizable {
                     key: (*key).to_string(),
-                    detail: describe_failure(part, longest_prefix_operations),
+                    detail: describe_failure(part, longest_prefix_operations, omitted),
                 };
             }
             RegisterVerdict::OutOfSteps => return CheckResult::Timeout,
         }
     }
     CheckResult::Linearizable
+}
+
+/// Drops the operations of one key that never returned and that no read
+/// can have observed: reads, and writes of a value no read returned.
+///
+/// Such an operation changes nothing: with no return it has no real-time
+/// constraint, so appending it to a linearization of the others yields one
+/// of the whole history; conversely, in any linearization no read sits
+/// between an unobserved write and the next write (that read would return
+/// its value), so removing it leaves every read valid. Keeping it would
+/// double the search space, as it stays pending until the end of the
+/// history, and timed-out requests are common under faults.
+fn without_unobservable_operations(part: Vec<&KvOperation>) -> Vec<&KvOperation> {
+    let observed_values: HashSet<&str> = part
+        .iter()
+        .filter(|op| op.return_time != NEVER_RETURNED)
+        .filter_map(|op| match (&op.input, &op.output) {
+            (KvInput::Get { .. }, KvOutput::GetValue(Some(value))) => Some(value.as_str()),
+            _ => None,
+        })
+        .collect();
+    part.into_iter()
+        .filter(|op| {
+            op.return_time != NEVER_RETURNED
+                || matches!(&op.input, KvInput::Put { value, .. }
+                    if observed_values.contains(value.as_str()))
+        })
+        .collect()
 }
 
 /// A register with its values interned per key so that memo entries stay
@@ -281,73 +313,182 @@ impl EntryList {
     }
 }
 
-/// WGL search over one key's operations (porcupine's `checkSingle`).
-fn check_register(part: &[&KvOperation], steps_left: &mut u64) -> RegisterVerdict {
-    let steps = register_steps(part);
-    let mut list = EntryList::new(part);
-    let mut linearized = vec![0u64; part.len().div_ceil(64)];
-    let mut memo: HashSet<(Vec<u64>, RegisterState)> = HashSet::new();
-    // Operations linearized so far, with the state before each, to backtrack.
-    let mut stack: Vec<(usize, RegisterState)> = Vec::with_capacity(part.len());
-    let mut longest_prefix_operations = 0;
-    let mut state: RegisterState = None;
-    let mut entry = list.next[list.head];
+/// Where the search goes next.
+enum Cursor {
+    /// An operation was just lifted: the configuration is new.
+    Arrived,
+    /// Trying the remaining entries of the current configuration from here.
+    Scan(usize),
+    /// No candidate of the current configuration leads to a linearization.
+    Backtrack,
+}
 
-    while list.next[list.head] != NIL {
+/// WGL search over one key's operations (porcupine's `checkSingle`), plus
+/// one reduction for reads, see [`RegisterSearch::fitting_candidate_read`].
+fn check_register(part: &[&KvOperation], steps_left: &mut u64) -> RegisterVerdict {
+    let mut search = RegisterSearch {
+        steps: register_steps(part),
+        list: EntryList::new(part),
+        linearized: vec![0u64; part.len().div_ceil(64)],
+        memo: HashSet::new(),
+        stack: Vec::with_capacity(part.len()),
+        state: None,
+        longest_prefix_operations: 0,
+    };
+    let mut cursor = Cursor::Arrived;
+    while search.list.next[search.list.head] != NIL {
         if *steps_left == 0 {
             return RegisterVerdict::OutOfSteps;
         }
         *steps_left -= 1;
-        assert!(entry != NIL, "a call is always followed by its return");
-
-        if list.is_call(entry) {
-            let index = list.operation[entry];
-            let Some(next_state) = steps[index].apply(state) else {
-                entry = list.next[entry];
-                continue;
-            };
-            linearized[index / 64] |= 1 << (index % 64);
-            let key = (std::mem::take(&mut linearized), next_state);
-            let unseen = !memo.contains(&key);
-            if unseen {
-                memo.insert(key.clone());
+        cursor = match cursor {
+            Cursor::Arrived => match search.fitting_candidate_read() {
+                Some(read) if search.lift(read, true) => Cursor::Arrived,
+                Some(_) => Cursor::Backtrack,
+                None => Cursor::Scan(search.list.next[search.list.head]),
+            },
+            Cursor::Scan(entry) if search.list.is_call(entry) => {
+                if search.lift(entry, false) {
+                    Cursor::Arrived
+                } else {
+                    Cursor::Scan(search.list.next[entry])
+                }
             }
-            linearized = key.0;
-            if unseen {
-                stack.push((entry, state));
-                longest_prefix_operations = longest_prefix_operations.max(stack.len());
-                state = next_state;
-                list.lift(entry);
-                entry = list.next[list.head];
-            } else {
-                linearized[index / 64] &= !(1 << (index % 64));
-                entry = list.next[entry];
-            }
-        } else {
             // The earliest remaining return belongs to an operation not yet
-            // linearized, and no candidate before it fits: undo the last choice.
-            let Some((call, previous_state)) = stack.pop() else {
-                return RegisterVerdict::NotLinearizable {
-                    longest_prefix_operations,
-                };
-            };
-            let index = list.operation[call];
-            linearized[index / 64] &= !(1 << (index % 64));
-            state = previous_state;
-            list.unlift(call);
-            entry = list.next[call];
-        }
+            // linearized: nothing after it may go next.
+            Cursor::Scan(_) | Cursor::Backtrack => match search.backtrack() {
+                Some(call) => Cursor::Scan(search.list.next[call]),
+                None => {
+                    return RegisterVerdict::NotLinearizable {
+                        longest_prefix_operations: search.longest_prefix_operations,
+                    };
+                }
+            },
+        };
     }
     RegisterVerdict::Linearizable
 }
 
-fn describe_failure(part: &[&KvOperation], longest_prefix_operations: usize) -> String {
+struct RegisterSearch {
+    steps: Vec<RegisterStep>,
+    list: EntryList,
+    /// Bit per operation: linearized in the current configuration.
+    linearized: Vec<u64>,
+    /// Configurations already entered. Entering one again cannot succeed:
+    /// the same operations remain from the same state (Lowe 2017).
+    memo: HashSet<MemoKey>,
+    /// Lifted call entries with the state before each and whether the
+    /// choice was forced, to undo them.
+    stack: Vec<(usize, RegisterState, bool)>,
+    state: RegisterState,
+    longest_prefix_operations: usize,
+}
+
+/// A configuration in the memo: the linearized set and the state.
+///
+/// The search linearizes operations roughly in call order, so the set is
+/// "every operation before a frontier, plus a few just past it". Storing
+/// only the words between the leading all-ones words and the trailing zero
+/// words keeps an entry proportional to the concurrency instead of the
+/// history length, which is what bounds memory at one entry per step.
+#[derive(PartialEq, Eq, Hash)]
+struct MemoKey {
+    full_leading_words: u32,
+    middle_words: Box<[u64]>,
+    state: RegisterState,
+}
+
+impl MemoKey {
+    fn new(linearized: &[u64], state: RegisterState) -> Self {
+        let start = linearized
+            .iter()
+            .take_while(|&&word| word == u64::MAX)
+            .count();
+        let end = linearized
+            .iter()
+            .rposition(|&word| word != 0)
+            .map_or(start, |last| last + 1);
+        MemoKey {
+            full_leading_words: u32::try_from(start).expect("fewer than 2^38 operations"),
+            middle_words: linearized[start..end.max(start)].into(),
+            state,
+        }
+    }
+}
+
+impl RegisterSearch {
+    /// Linearizes the operation of `call` next if the register accepts it
+    /// and the resulting configuration is new.
+    fn lift(&mut self, call: usize, forced: bool) -> bool {
+        let index = self.list.operation[call];
+        let Some(next_state) = self.steps[index].apply(self.state) else {
+            return false;
+        };
+        let (word, bit) = (index / 64, 1u64 << (index % 64));
+        self.linearized[word] |= bit;
+        if !self.memo.insert(MemoKey::new(&self.linearized, next_state)) {
+            self.linearized[word] &= !bit;
+            return false;
+        }
+        self.stack.push((call, self.state, forced));
+        self.longest_prefix_operations = self.longest_prefix_operations.max(self.stack.len());
+        self.state = next_state;
+        self.list.lift(call);
+        true
+    }
+
+    /// Undoes lifted operations up to and including the last free choice,
+    /// returning its call entry; `None` when there is none left to undo.
+    fn backtrack(&mut self) -> Option<usize> {
+        while let Some((call, previous_state, forced)) = self.stack.pop() {
+            let index = self.list.operation[call];
+            self.linearized[index / 64] &= !(1u64 << (index % 64));
+            self.state = previous_state;
+            self.list.unlift(call);
+            if !forced {
+                return Some(call);
+            }
+        }
+        None
+    }
+
+    /// A candidate read that returns the current state, if any.
+    ///
+    /// Linearizing it next loses nothing: take any linearization of the
+    /// remaining operations and move the read to its front. The read still
+    /// sees this state, it changes no state for the others, and real-time
+    /// order holds because a candidate's call precedes every remaining
+    /// return. So if the search fails after this read, it fails here, and
+    /// no alternative needs trying. Without this, writes are tried first in
+    /// call order and the search backtracks over every subset of
+    /// concurrent writes placed too early.
+    fn fitting_candidate_read(&self) -> Option<usize> {
+        let mut entry = self.list.next[self.list.head];
+        while entry != NIL && self.list.is_call(entry) {
+            let step = self.steps[self.list.operation[entry]];
+            let is_read = matches!(step, RegisterStep::Read(_) | RegisterStep::UnobservedRead);
+            if is_read && step.apply(self.state).is_some() {
+                return Some(entry);
+            }
+            entry = self.list.next[entry];
+        }
+        None
+    }
+}
+
+fn describe_failure(
+    part: &[&KvOperation],
+    longest_prefix_operations: usize,
+    omitted_operations: usize,
+) -> String {
     let mut ordered: Vec<&KvOperation> = part.to_vec();
     ordered.sort_by_key(|op| (op.call_time, op.return_time, op.client_id));
     let mut detail = format!(
-        "no linearization of these {} operations (longest linearizable prefix: {} operations): ",
+        "no linearization of these {} operations (longest linearizable prefix: {} operations; \
+         {} unanswered operations nobody observed left out): ",
         ordered.len(),
-        longest_prefix_operations
+        longest_prefix_operations,
+        omitted_operations
     );
     for (position, op) in ordered.iter().take(MAX_DETAIL_OPERATIONS).enumerate() {
         if position > 0 {
