@@ -316,8 +316,9 @@ fn history_from_sequential_execution(
 /// Makes one read return a value that was overwritten before the read
 /// began: writes P1 and P2 on the read's key with P1 returning before P2
 /// is called and P2 returning before the read is called. Values are
-/// unique, so the history can no longer be linearized. Returns the key.
-fn corrupt_one_read(history: &mut [KvOperation]) -> Option<String> {
+/// unique, so the history can no longer be linearized. Returns the read's
+/// index.
+fn corrupt_one_read(history: &mut [KvOperation]) -> Option<usize> {
     let completed_put = |op: &KvOperation| {
         matches!(op.input, KvInput::Put { .. }) && op.return_time != NEVER_RETURNED
     };
@@ -347,7 +348,7 @@ fn corrupt_one_read(history: &mut [KvOperation]) -> Option<String> {
             {
                 let stale = value.clone();
                 history[read_index].output = KvOutput::GetValue(Some(stale));
-                return Some(key);
+                return Some(read_index);
             }
         }
     }
@@ -363,10 +364,24 @@ fn histories_of_sequential_executions_are_linearizable_and_a_stale_read_is_not()
             CheckResult::Linearizable,
             "seed {seed}"
         );
-        let key = corrupt_one_read(&mut history).expect("a read after two ordered writes");
+        let read_index = corrupt_one_read(&mut history).expect("a read after two ordered writes");
+        let read = &history[read_index];
         match check_kv_history(&history) {
-            CheckResult::NotLinearizable { key: reported, .. } => {
-                assert_eq!(reported, key, "seed {seed}")
+            CheckResult::NotLinearizable { key, detail } => {
+                assert_eq!(key, read.input.key(), "seed {seed}");
+                // The search gets stuck exactly at the stale read.
+                let stale_read = format!(
+                    "nothing fits before client {} [{}, {}] get",
+                    read.client_id, read.call_time, read.return_time
+                );
+                assert!(detail.contains(&stale_read), "seed {seed}: {detail}");
+                // Over a hundred operations on the key, but only those
+                // around the stale read are listed.
+                assert!(
+                    detail.contains("concurrent with it"),
+                    "seed {seed}: {detail}"
+                );
+                assert!(detail.len() < 2_000, "seed {seed}: {detail}");
             }
             other => panic!("seed {seed}: corrupted history accepted as {other:?}"),
         }

@@ -117,13 +117,11 @@ pub fn check_kv_history_with_budget(ops: &[KvOperation], max_steps: u64) -> Chec
     for (key, part) in &partitions {
         match check_register(part, &mut steps_left) {
             RegisterVerdict::Linearizable => {}
-            RegisterVerdict::NotLinearizable {
-                longest_prefix_operations,
-            } => {
+            RegisterVerdict::NotLinearizable(failure) => {
                 let omitted = ops.iter().filter(|op| op.input.key() == *key).count() - part.len();
                 return CheckResult::NotLinearizable {
                     key: (*key).to_string(),
-                    detail: describe_failure(part, longest_prefix_operations, omitted),
+                    detail: describe_failure(part, &failure, omitted),
                 };
             }
             RegisterVerdict::OutOfSteps => return CheckResult::Timeout,
@@ -186,13 +184,18 @@ impl RegisterStep {
     }
 }
 
-fn register_steps<'a>(part: &[&'a KvOperation]) -> Vec<RegisterStep> {
+/// The register step of every operation, and the interned values by id.
+fn register_steps<'a>(part: &[&'a KvOperation]) -> (Vec<RegisterStep>, Vec<&'a str>) {
     let mut interned: HashMap<&'a str, u32> = HashMap::new();
+    let mut values: Vec<&'a str> = Vec::new();
     let mut intern = |value: &'a str| -> u32 {
-        let next_id = u32::try_from(interned.len()).expect("fewer than 2^32 values");
-        *interned.entry(value).or_insert(next_id)
+        *interned.entry(value).or_insert_with(|| {
+            values.push(value);
+            u32::try_from(values.len() - 1).expect("fewer than 2^32 values")
+        })
     };
-    part.iter()
+    let steps = part
+        .iter()
         .map(|op| {
             let returned = op.return_time != NEVER_RETURNED;
             match (&op.input, &op.output) {
@@ -205,13 +208,24 @@ fn register_steps<'a>(part: &[&'a KvOperation]) -> Vec<RegisterStep> {
                 _ => RegisterStep::Malformed,
             }
         })
-        .collect()
+        .collect();
+    (steps, values)
 }
 
 enum RegisterVerdict {
     Linearizable,
-    NotLinearizable { longest_prefix_operations: usize },
+    NotLinearizable(Failure),
     OutOfSteps,
+}
+
+/// Where the deepest attempt got stuck, to point at the violation.
+struct Failure {
+    longest_prefix_operations: usize,
+    /// At the deepest point: the operation whose return was reached while
+    /// it could not be linearized, and the register value.
+    blocked: Option<(usize, Option<String>)>,
+    /// At that point: bit per operation, set if linearized.
+    linearized_when_blocked: Vec<u64>,
 }
 
 const NIL: usize = usize::MAX;
@@ -326,8 +340,12 @@ enum Cursor {
 /// WGL search over one key's operations (porcupine's `checkSingle`), plus
 /// one reduction for reads, see [`RegisterSearch::fitting_candidate_read`].
 fn check_register(part: &[&KvOperation], steps_left: &mut u64) -> RegisterVerdict {
+    let (steps, values) = register_steps(part);
+    let mut blocked = None;
+    let mut blocked_depth: Option<usize> = None;
+    let mut linearized_when_blocked = Vec::new();
     let mut search = RegisterSearch {
-        steps: register_steps(part),
+        steps,
         list: EntryList::new(part),
         linearized: vec![0u64; part.len().div_ceil(64)],
         memo: HashSet::new(),
@@ -356,14 +374,28 @@ fn check_register(part: &[&KvOperation], steps_left: &mut u64) -> RegisterVerdic
             }
             // The earliest remaining return belongs to an operation not yet
             // linearized: nothing after it may go next.
-            Cursor::Scan(_) | Cursor::Backtrack => match search.backtrack() {
-                Some(call) => Cursor::Scan(search.list.next[call]),
-                None => {
-                    return RegisterVerdict::NotLinearizable {
-                        longest_prefix_operations: search.longest_prefix_operations,
-                    };
+            Cursor::Scan(_) | Cursor::Backtrack => {
+                // Only the first time at the deepest level: copies are O(n).
+                if let Cursor::Scan(entry) = cursor
+                    && search.stack.len() == search.longest_prefix_operations
+                    && blocked_depth < Some(search.stack.len())
+                {
+                    blocked_depth = Some(search.stack.len());
+                    let value = search.state.map(|id| values[id as usize].to_string());
+                    blocked = Some((search.list.operation[entry], value));
+                    linearized_when_blocked.clone_from(&search.linearized);
                 }
-            },
+                match search.backtrack() {
+                    Some(call) => Cursor::Scan(search.list.next[call]),
+                    None => {
+                        return RegisterVerdict::NotLinearizable(Failure {
+                            longest_prefix_operations: search.longest_prefix_operations,
+                            blocked,
+                            linearized_when_blocked,
+                        });
+                    }
+                }
+            }
         };
     }
     RegisterVerdict::Linearizable
@@ -476,54 +508,69 @@ impl RegisterSearch {
     }
 }
 
-fn describe_failure(
-    part: &[&KvOperation],
-    longest_prefix_operations: usize,
-    omitted_operations: usize,
-) -> String {
-    let mut ordered: Vec<&KvOperation> = part.to_vec();
-    ordered.sort_by_key(|op| (op.call_time, op.return_time, op.client_id));
+fn describe_failure(part: &[&KvOperation], failure: &Failure, omitted: usize) -> String {
     let mut detail = format!(
-        "no linearization of these {} operations (longest linearizable prefix: {} operations; \
-         {} unanswered operations nobody observed left out): ",
-        ordered.len(),
-        longest_prefix_operations,
-        omitted_operations
+        "{} operations ({omitted} unanswered ones nobody observed left out); the longest \
+         partial linearization has {}",
+        part.len(),
+        failure.longest_prefix_operations
     );
-    for (position, op) in ordered.iter().take(MAX_DETAIL_OPERATIONS).enumerate() {
+    let mut shown: Vec<&KvOperation> = part.to_vec();
+    if let Some((index, value)) = &failure.blocked {
+        let stuck = part[*index];
+        let _ = write!(detail, ", then nothing fits before ");
+        describe_operation(&mut detail, stuck);
+        let _ = write!(detail, " returns (register holds {value:?})");
+        // In a long history, the operations that overlap it and could still
+        // have gone next show why.
+        if part.len() > MAX_DETAIL_OPERATIONS {
+            let linearized = &failure.linearized_when_blocked;
+            shown = (0..part.len())
+                .filter(|&other| {
+                    let op = part[other];
+                    let overlaps =
+                        op.call_time <= stuck.return_time && stuck.call_time <= op.return_time;
+                    let pending = linearized[other / 64] & (1u64 << (other % 64)) == 0;
+                    overlaps && (pending || op.return_time != NEVER_RETURNED)
+                })
+                .map(|other| part[other])
+                .collect();
+        }
+    }
+    // Unanswered operations overlap everything after their call: last.
+    shown.sort_by_key(|op| {
+        let unanswered = op.return_time == NEVER_RETURNED;
+        (unanswered, op.call_time, op.return_time, op.client_id)
+    });
+    detail.push_str(if shown.len() < part.len() {
+        "; concurrent with it: "
+    } else {
+        "; all: "
+    });
+    for (position, op) in shown.iter().take(MAX_DETAIL_OPERATIONS).enumerate() {
         if position > 0 {
             detail.push_str("; ");
         }
-        let _ = write!(detail, "client {} [{}, ", op.client_id, op.call_time);
-        if op.return_time == NEVER_RETURNED {
-            detail.push_str("never]");
-        } else {
-            let _ = write!(detail, "{}]", op.return_time);
-        }
-        match &op.input {
-            KvInput::Put { value, .. } => {
-                let _ = write!(detail, " put {value:?}");
-            }
-            KvInput::Get { .. } => detail.push_str(" get"),
-        }
-        if op.return_time == NEVER_RETURNED {
-            detail.push_str(" -> no response");
-        } else {
-            match &op.output {
-                KvOutput::PutOk => detail.push_str(" -> ok"),
-                KvOutput::GetValue(None) => detail.push_str(" -> absent"),
-                KvOutput::GetValue(Some(value)) => {
-                    let _ = write!(detail, " -> {value:?}");
-                }
-            }
-        }
+        describe_operation(&mut detail, op);
     }
-    if ordered.len() > MAX_DETAIL_OPERATIONS {
-        let _ = write!(
-            detail,
-            "; ... and {} more",
-            ordered.len() - MAX_DETAIL_OPERATIONS
-        );
+    if shown.len() > MAX_DETAIL_OPERATIONS {
+        let _ = write!(detail, "; ... {} more", shown.len() - MAX_DETAIL_OPERATIONS);
     }
     detail
+}
+
+fn describe_operation(out: &mut String, op: &KvOperation) {
+    let _ = write!(out, "client {} [{}, ", op.client_id, op.call_time);
+    match (op.return_time, &op.input, &op.output) {
+        (NEVER_RETURNED, KvInput::Put { value, .. }, _) => {
+            let _ = write!(out, "never] put {value:?} -> ?");
+        }
+        (NEVER_RETURNED, KvInput::Get { .. }, _) => out.push_str("never] get -> ?"),
+        (returned, KvInput::Put { value, .. }, output) => {
+            let _ = write!(out, "{returned}] put {value:?} -> {output:?}");
+        }
+        (returned, KvInput::Get { .. }, output) => {
+            let _ = write!(out, "{returned}] get -> {output:?}");
+        }
+    }
 }
