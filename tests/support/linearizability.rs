@@ -19,6 +19,15 @@
 //!   prunes the search: from the same pair the same futures are possible, so
 //!   revisiting it cannot find anything new.
 //!
+//! Two reductions beyond porcupine, each argued where it is implemented:
+//! unanswered operations nobody could have observed are dropped, and a read
+//! that fits the current state is linearized next without alternatives.
+//!
+//! The search is still exponential in the number of operations pending at
+//! once on one key. Seeded histories of 20,000 operations on a single key
+//! are decided in well under a second with 8 concurrent clients; with 16,
+//! accepting one takes about a second, but proving a violation near the end
+//! runs out of the default budget. Spreading clients over keys keeps it cheap.
 //! Every search step counts against a budget shared by all keys, so a
 //! pathological history yields `Timeout` instead of exponential running time.
 
@@ -29,7 +38,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 /// Search steps allowed by [`check_kv_history`]. The memo set grows by at
-/// most one entry per step, which bounds memory as well as time.
+/// most one entry per step, which bounds memory as well as time: spending
+/// all of it took about 300 MB and a few seconds in a release build.
 pub const DEFAULT_MAX_STEPS: u64 = 5_000_000;
 
 /// Return time of an operation whose outcome the client never learned
@@ -76,7 +86,8 @@ pub struct KvOperation {
 pub enum CheckResult {
     Linearizable,
     /// `key` is the first failing key (smallest history first); `detail`
-    /// lists that key's operations.
+    /// says where the deepest attempt got stuck and lists that key's
+    /// operations, or in a long history those around the stuck one.
     NotLinearizable {
         key: String,
         detail: String,
