@@ -249,51 +249,76 @@ impl SplitMix64 {
     }
 }
 
-/// A history produced by a real sequential execution: operation `i` takes
-/// effect at tick `100 + 10 * i`, and its call and return are stretched
-/// around that point by random windows up to `max_window_ticks`, so that
-/// many operations overlap. Some writes never return; half of those never
-/// take effect.
+/// A history produced by a real sequential execution: `client_count`
+/// clients each issue one operation at a time, every operation takes effect
+/// at a random tick inside its call/return window, and outputs come from
+/// applying the operations to registers in order of those ticks. One write
+/// in twenty never returns (its client crashes and a new client takes the
+/// slot); half of those take effect.
 fn history_from_sequential_execution(
     seed: u64,
     operation_count: u64,
     key_count: u64,
+    client_count: u64,
     max_window_ticks: u64,
 ) -> Vec<KvOperation> {
     let mut rng = SplitMix64(seed);
-    let mut registers: Vec<Option<String>> = vec![None; key_count as usize];
-    let mut history = Vec::new();
-    for index in 0..operation_count {
-        let effect_time = 100 + 10 * index;
-        let call_time = effect_time - rng.below(max_window_ticks);
-        let return_time = effect_time + 1 + rng.below(max_window_ticks);
-        let key_index = rng.below(key_count) as usize;
-        let key = format!("k{key_index}");
-        let client_id = rng.below(8);
+    let mut client_ids: Vec<u64> = (0..client_count).collect();
+    let mut next_call_time: Vec<u64> = vec![0; client_count as usize];
+    let mut next_client_id = client_count;
+    // (effect tick, takes effect, operation with a placeholder output)
+    let mut planned: Vec<(u64, bool, KvOperation)> = Vec::new();
+    for _ in 0..operation_count {
+        let slot = rng.below(client_count) as usize;
+        let call_time = next_call_time[slot] + rng.below(max_window_ticks);
+        let return_time = call_time + 1 + rng.below(max_window_ticks);
+        // Strictly before the return: an operation returning in the tick
+        // another is called counts as concurrent with it.
+        let effect_time = call_time + rng.below(return_time - call_time);
+        let key = format!("k{}", rng.below(key_count));
+        let client_id = client_ids[slot];
+        next_call_time[slot] = return_time + 1;
         if rng.below(2) == 0 {
-            let value = format!("v{index}");
+            let value = format!("v{}", planned.len());
             if rng.below(20) == 0 {
-                if rng.below(2) == 0 {
-                    registers[key_index] = Some(value.clone());
-                }
-                history.push(crashed_put(client_id, call_time, &key, &value));
+                client_ids[slot] = next_client_id;
+                next_client_id += 1;
+                let takes_effect = rng.below(2) == 0;
+                let op = crashed_put(client_id, call_time, &key, &value);
+                planned.push((effect_time, takes_effect, op));
             } else {
-                registers[key_index] = Some(value.clone());
-                history.push(put(client_id, call_time, return_time, &key, &value));
+                let op = put(client_id, call_time, return_time, &key, &value);
+                planned.push((effect_time, true, op));
             }
         } else {
-            let observed = registers[key_index].as_deref();
-            history.push(get(client_id, call_time, return_time, &key, observed));
+            let op = get(client_id, call_time, return_time, &key, None);
+            planned.push((effect_time, true, op));
         }
     }
-    history
+    // Equal effect ticks lie inside both windows, so those operations
+    // overlap and either order is a valid sequential execution.
+    let mut order: Vec<usize> = (0..planned.len()).collect();
+    order.sort_by_key(|&index| (planned[index].0, index));
+    let mut registers: std::collections::HashMap<String, String> = Default::default();
+    for index in order {
+        let (_, takes_effect, op) = &mut planned[index];
+        match &op.input {
+            KvInput::Put { key, value } if *takes_effect => {
+                registers.insert(key.clone(), value.clone());
+            }
+            KvInput::Put { .. } => {}
+            KvInput::Get { key } => op.output = KvOutput::GetValue(registers.get(key).cloned()),
+        }
+    }
+    planned.into_iter().map(|(_, _, op)| op).collect()
 }
 
 /// Makes one read return a value that was overwritten before the read
 /// began: writes P1 and P2 on the read's key with P1 returning before P2
 /// is called and P2 returning before the read is called. Values are
-/// unique, so the history can no longer be linearized. Returns the key.
-fn corrupt_one_read(history: &mut [KvOperation]) -> Option<String> {
+/// unique, so the history can no longer be linearized. Returns the read's
+/// index.
+fn corrupt_one_read(history: &mut [KvOperation]) -> Option<usize> {
     let completed_put = |op: &KvOperation| {
         matches!(op.input, KvInput::Put { .. }) && op.return_time != NEVER_RETURNED
     };
@@ -323,7 +348,7 @@ fn corrupt_one_read(history: &mut [KvOperation]) -> Option<String> {
             {
                 let stale = value.clone();
                 history[read_index].output = KvOutput::GetValue(Some(stale));
-                return Some(key);
+                return Some(read_index);
             }
         }
     }
@@ -333,16 +358,30 @@ fn corrupt_one_read(history: &mut [KvOperation]) -> Option<String> {
 #[test]
 fn histories_of_sequential_executions_are_linearizable_and_a_stale_read_is_not() {
     for seed in 0..40 {
-        let mut history = history_from_sequential_execution(seed, 400, 3, 40);
+        let mut history = history_from_sequential_execution(seed, 400, 3, 5, 30);
         assert_eq!(
             check_kv_history(&history),
             CheckResult::Linearizable,
             "seed {seed}"
         );
-        let key = corrupt_one_read(&mut history).expect("a read after two ordered writes");
+        let read_index = corrupt_one_read(&mut history).expect("a read after two ordered writes");
+        let read = &history[read_index];
         match check_kv_history(&history) {
-            CheckResult::NotLinearizable { key: reported, .. } => {
-                assert_eq!(reported, key, "seed {seed}")
+            CheckResult::NotLinearizable { key, detail } => {
+                assert_eq!(key, read.input.key(), "seed {seed}");
+                // The search gets stuck exactly at the stale read.
+                let stale_read = format!(
+                    "nothing fits before client {} [{}, {}] get",
+                    read.client_id, read.call_time, read.return_time
+                );
+                assert!(detail.contains(&stale_read), "seed {seed}: {detail}");
+                // Over a hundred operations on the key, but only those
+                // around the stale read are listed.
+                assert!(
+                    detail.contains("concurrent with it"),
+                    "seed {seed}: {detail}"
+                );
+                assert!(detail.len() < 2_000, "seed {seed}: {detail}");
             }
             other => panic!("seed {seed}: corrupted history accepted as {other:?}"),
         }
@@ -407,4 +446,102 @@ fn step_budget_is_shared_by_all_keys() {
         check_kv_history_with_budget(&history, steps_for_all_keys - 1),
         CheckResult::Timeout
     );
+}
+
+#[test]
+fn memoized_search_decides_twelve_concurrent_writes_within_a_million_steps() {
+    // Without the memo of (linearized set, state) the search would try every
+    // order of the twelve writes (12! of them) before giving up.
+    assert!(matches!(
+        check_kv_history_with_budget(&exponential_history(12), 1_000_000),
+        CheckResult::NotLinearizable { .. }
+    ));
+}
+
+#[test]
+fn read_that_fits_now_goes_before_concurrent_writes() {
+    // Sixteen concurrent writes and a concurrent read of the initial
+    // absence. Trying writes first in call order would leave the read
+    // unplaceable until every subset of writes had been tried.
+    let mut history: Vec<KvOperation> = (0..16u64)
+        .map(|client| put(client, 0, 100, "x", &format!("v{client}")))
+        .collect();
+    history.push(get(16, 0, 100, "x", None));
+    assert_eq!(
+        check_kv_history_with_budget(&history, 1_000),
+        CheckResult::Linearizable
+    );
+}
+
+#[test]
+fn unanswered_writes_nobody_read_do_not_multiply_the_search() {
+    // Thirty writes whose outcome is unknown and whose values no read
+    // returned, pending through a short history with a stale read. Proving
+    // the violation with them kept would mean trying every subset of them.
+    let mut history: Vec<KvOperation> = (0..30u64)
+        .map(|client| crashed_put(client, 0, "x", &format!("lost{client}")))
+        .collect();
+    history.push(put(30, 1, 10, "x", "a"));
+    history.push(put(30, 20, 30, "x", "b"));
+    history.push(get(31, 40, 50, "x", Some("a")));
+    match check_kv_history_with_budget(&history, 10_000) {
+        CheckResult::NotLinearizable { detail, .. } => {
+            assert!(detail.contains("30 unanswered"), "detail: {detail}");
+        }
+        other => panic!("expected the stale read to be found, got {other:?}"),
+    }
+    // A read of one of them keeps it: it took effect, and stays until the
+    // next write.
+    let mut observed: Vec<KvOperation> = history[..31].to_vec();
+    observed.push(get(31, 20, 30, "x", Some("lost3")));
+    observed.push(get(31, 40, 50, "x", Some("lost3")));
+    assert_eq!(
+        check_kv_history_with_budget(&observed, 10_000),
+        CheckResult::Linearizable
+    );
+    observed[32] = get(31, 40, 50, "x", Some("a"));
+    assert!(matches!(
+        check_kv_history_with_budget(&observed, 10_000),
+        CheckResult::NotLinearizable { .. }
+    ));
+}
+
+/// Benchmark, not a unit test: prints how long large generated histories
+/// take. Run with
+/// `cargo test --release --test linearizability -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark"]
+fn large_generated_histories_are_decided_within_the_default_budget() {
+    // (operations, keys, clients, max window ticks)
+    let shapes = [
+        (20_000u64, 10u64, 8u64, 40u64),
+        (20_000, 1, 8, 200),
+        (20_000, 1, 16, 40),
+    ];
+    for (operation_count, key_count, client_count, window) in shapes {
+        let shape = format!(
+            "{operation_count} ops, {key_count} keys, {client_count} clients, window {window}"
+        );
+        let mut history =
+            history_from_sequential_execution(1, operation_count, key_count, client_count, window);
+        let started = std::time::Instant::now();
+        assert_eq!(
+            check_kv_history(&history),
+            CheckResult::Linearizable,
+            "{shape}"
+        );
+        println!("{shape}: linearizable in {:?}", started.elapsed());
+
+        corrupt_one_read(&mut history).expect("a read after two ordered writes");
+        let started = std::time::Instant::now();
+        let verdict = match check_kv_history(&history) {
+            CheckResult::Linearizable => panic!("{shape}: corrupted history accepted"),
+            CheckResult::NotLinearizable { .. } => "violation found",
+            CheckResult::Timeout => "timeout",
+        };
+        println!(
+            "{shape}, last read corrupted: {verdict} in {:?}",
+            started.elapsed()
+        );
+    }
 }
