@@ -1,13 +1,14 @@
 //! The replicated node catalog: which nodes are registered, with their
 //! address, role and datacenter, keyed and ordered by node name.
 
-use std::collections::BTreeMap;
+use imbl::OrdMap;
 
 use crate::wire::client_message::CatalogNode;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
-    nodes: BTreeMap<String, CatalogNode>,
+    /// Persistent map, for the same O(1) snapshot clone as the KV store.
+    nodes: OrdMap<String, CatalogNode>,
 }
 
 impl Catalog {

@@ -3,13 +3,17 @@
 //! [`super::state_machine::StateMachine::apply`], so every server holds the
 //! same map at the same applied index.
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use imbl::OrdMap;
 
 use crate::wire::client_message::KvEntry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvRecord {
-    pub value: Vec<u8>,
+    /// Shared, so the copy-on-write map copies a pointer, not the bytes,
+    /// when a snapshot holds the node a write changes.
+    pub value: Arc<[u8]>,
     /// The log index of the write that created the key.
     pub create_index: u64,
     /// The log index of the latest write to the key; the CAS token.
@@ -26,7 +30,11 @@ pub struct CasMismatch {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KvStore {
-    records: BTreeMap<String, KvRecord>,
+    /// Persistent (copy-on-write) map: cloning the store for a snapshot is
+    /// O(1), and a write after it copies only the path it changes, so the
+    /// loop never stops to copy the whole state (the snapshot thread
+    /// serializes the clone while writes go on).
+    records: OrdMap<String, KvRecord>,
 }
 
 impl KvStore {
@@ -75,14 +83,14 @@ impl KvStore {
         }
         match existing {
             Some(record) => {
-                record.value = value;
+                record.value = value.into();
                 record.modify_index = index;
             }
             None => {
                 self.records.insert(
                     key.to_owned(),
                     KvRecord {
-                        value,
+                        value: value.into(),
                         create_index: index,
                         modify_index: index,
                     },
@@ -110,7 +118,7 @@ impl KvStore {
     /// Records whose key starts with `prefix`, in key order.
     pub fn list(&self, prefix: &str) -> impl Iterator<Item = (&String, &KvRecord)> {
         self.records
-            .range::<str, _>((
+            .range::<_, str>((
                 std::ops::Bound::Included(prefix),
                 std::ops::Bound::Unbounded,
             ))
@@ -147,7 +155,7 @@ impl KvStore {
 fn to_entry(key: &str, record: &KvRecord) -> KvEntry {
     KvEntry {
         key: key.to_owned(),
-        value: record.value.clone(),
+        value: record.value.to_vec(),
         create_index: record.create_index,
         modify_index: record.modify_index,
     }
@@ -177,7 +185,7 @@ mod tests {
         kv.put(1, "a", b"x".to_vec(), Some(0)).unwrap();
         let refused = kv.put(2, "a", b"y".to_vec(), Some(0)).unwrap_err();
         assert_eq!(refused.actual_modify_index, Some(1));
-        assert_eq!(kv.get("a").unwrap().value, b"x");
+        assert_eq!(kv.get("a").unwrap().value[..], *b"x");
     }
 
     #[test]
@@ -186,9 +194,9 @@ mod tests {
         kv.put(1, "a", b"x".to_vec(), None).unwrap();
         kv.put(2, "a", b"y".to_vec(), None).unwrap();
         assert!(kv.put(3, "a", b"stale".to_vec(), Some(1)).is_err());
-        assert_eq!(kv.get("a").unwrap().value, b"y");
+        assert_eq!(kv.get("a").unwrap().value[..], *b"y");
         kv.put(4, "a", b"fresh".to_vec(), Some(2)).unwrap();
-        assert_eq!(kv.get("a").unwrap().value, b"fresh");
+        assert_eq!(kv.get("a").unwrap().value[..], *b"fresh");
         assert_eq!(kv.get("a").unwrap().modify_index, 4);
     }
 
@@ -255,11 +263,11 @@ mod tests {
                         if allowed {
                             match current {
                                 Some(p) => {
-                                    model[p].1.value = vec![value];
+                                    model[p].1.value = vec![value].into();
                                     model[p].1.modify_index = index;
                                 }
                                 None => model.push((key.to_string(), KvRecord {
-                                    value: vec![value],
+                                    value: vec![value].into(),
                                     create_index: index,
                                     modify_index: index,
                                 })),

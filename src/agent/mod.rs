@@ -66,6 +66,7 @@ pub mod pending_writes;
 pub mod raft_server;
 pub mod retry_join;
 pub mod rpc_client;
+pub mod snapshot_install;
 pub mod snapshot_receiver;
 pub mod state_machine;
 pub mod state_machine_snapshot;

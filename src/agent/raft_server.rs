@@ -31,6 +31,7 @@ use super::connection::ConnectionId;
 use super::event_loop::Context;
 use super::info::RaftInfo;
 use super::pending_writes::{Outcome, PendingWrite, PendingWrites};
+use super::snapshot_install::SnapshotInstall;
 use super::snapshot_receiver::SnapshotReceiver;
 use super::state_machine::StateMachine;
 
@@ -114,6 +115,19 @@ pub struct RaftServer {
     last_snapshot_stall: Option<Duration>,
     /// The snapshot being written by its own thread.
     snapshot_in_progress: Option<SnapshotInProgress>,
+    /// A received snapshot being installed off the loop, with the Ready that
+    /// asked for it: the rest of that Ready waits for the install.
+    parked_install: Option<ParkedInstall>,
+}
+
+/// The Ready whose `snapshot_to_install` is being carried out; its later
+/// steps (append, persist, apply, advance) run once the install is done.
+struct ParkedInstall {
+    ready: Ready,
+    meta: CoreSnapshotMeta,
+    /// `None` until our own snapshot writer is done: one writer at a time in
+    /// the snapshots directory (each prunes).
+    install: Option<SnapshotInstall>,
 }
 
 /// A snapshot of a copy of the state machine, written and fsynced off the
@@ -221,6 +235,7 @@ impl RaftServer {
             inbound_links: HashMap::new(),
             last_snapshot_stall: None,
             snapshot_in_progress: None,
+            parked_install: None,
         })
     }
 
@@ -400,7 +415,11 @@ impl RaftServer {
         // `advance` can make more work ready at once (the leader's own
         // persist may commit entries, which are applied by the next Ready):
         // without waiting for the next event or tick, a few rounds go now.
-        self.finish_snapshot(false)?;
+        self.finish_snapshot()?;
+        if !self.continue_install(ctx)? {
+            self.check_role(ctx);
+            return Ok(());
+        }
         for _ in 0..MAX_READY_ROUNDS_PER_TURN {
             if !self.node.has_ready() {
                 break;
@@ -422,8 +441,15 @@ impl RaftServer {
         }
         self.receive_chunks(&ready)?;
         if let Some(meta) = ready.snapshot_to_install.take() {
-            self.install_snapshot(meta)?;
-        } else if self
+            self.parked_install = Some(ParkedInstall {
+                ready,
+                meta,
+                install: None,
+            });
+            self.continue_install(ctx)?;
+            return Ok(());
+        }
+        if self
             .receiver
             .staging_index()
             .is_some_and(|index| index <= self.node.commit_index())
@@ -433,6 +459,11 @@ impl RaftServer {
             // disk.
             self.receiver.abort();
         }
+        self.persist_and_apply(ctx, ready)
+    }
+
+    /// Steps 4-6 of a Ready (`src/raft/ready.rs`), then `advance`.
+    fn persist_and_apply(&mut self, ctx: &mut Context, mut ready: Ready) -> Result<(), RaftServerError> {
         // The messages may go before the disk write (`src/raft/ready.rs`
         // step 1); waiting for the turn's end would serialize the leader's
         // fsync and the followers'. Measured in README "Cluster benchmark".
@@ -595,42 +626,51 @@ impl RaftServer {
         Ok(())
     }
 
-    /// Makes the received snapshot the current one: the staged file is
-    /// finished (fsynced, renamed), the state machine restored from it,
-    /// and only then the log reset, so a failed restore leaves the log and
-    /// the previous snapshot as they were.
-    fn install_snapshot(&mut self, meta: CoreSnapshotMeta) -> Result<(), RaftServerError> {
-        // One snapshot writer at a time in the directory (each prunes).
-        self.finish_snapshot(true)?;
-        let path = self
-            .receiver
-            .finish(&self.snapshots, &meta)
-            .map_err(|err| RaftServerError::Restore(format!("received snapshot: {err}")))?;
-        let restored = SnapshotReader::open(&path)
-            .map_err(RaftServerError::from)
-            .and_then(|reader| {
-                StateMachine::restore_snapshot_at(BufReader::new(reader), meta.index)
-                    .map_err(|err| RaftServerError::Restore(format!("received snapshot: {err}")))
-            });
-        let state = match restored {
-            Ok(state) => state,
-            Err(err) => {
-                // Not a snapshot to restart from either.
-                if let Err(remove) = std::fs::remove_file(&path) {
-                    log::error!(target: "storage",
-                        "cannot remove bad snapshot {}: {remove}", path.display());
-                }
-                return Err(err);
-            }
+    /// Moves the parked install on: starts its thread once our own
+    /// snapshot writer is done, and when the thread is done makes the
+    /// snapshot current and carries out the rest of its Ready. Returns
+    /// whether no install is parked any more (new Readies may be handled).
+    /// The log is reset only after the restore succeeded, so a failed
+    /// restore leaves the log and the previous snapshot as they were.
+    fn continue_install(&mut self, ctx: &mut Context) -> Result<bool, RaftServerError> {
+        let Some(parked) = self.parked_install.as_mut() else {
+            return Ok(true);
         };
+        if parked.install.is_none() {
+            if self.snapshot_in_progress.is_some() {
+                return Ok(false);
+            }
+            let staged = self
+                .receiver
+                .take_staged(&parked.meta)
+                .map_err(|err| RaftServerError::Restore(format!("received snapshot: {err}")))?;
+            let dir = self.snapshots.dir().to_path_buf();
+            let install = SnapshotInstall::start(staged, dir.clone(), parked.meta.clone())
+                .map_err(|err| StorageError::io(&dir, err))?;
+            log::info!(target: "raft",
+                "installing snapshot at index {} (term {})", parked.meta.index, parked.meta.term);
+            parked.install = Some(install);
+        }
+        if !parked.install.as_ref().is_some_and(SnapshotInstall::is_finished) {
+            return Ok(false);
+        }
+        let parked = self.parked_install.take().expect("checked above");
+        let install = parked.install.expect("checked above");
+        let index = install.index();
+        let installed = install.join().map_err(RaftServerError::Restore)?;
+        let meta = installed.meta;
         if self.log.term(meta.index)? == Some(meta.term) {
             self.log.compact_through(meta.index)?;
         } else {
             self.log.reset_to_snapshot(meta.index, meta.term)?;
         }
         self.snapshot_reader = self.snapshots.latest()?.map(|(_, reader)| reader);
-        self.state = state;
-        Ok(())
+        self.state = installed.state;
+        log::info!(target: "raft",
+            "snapshot at index {index} installed in {} ms ({} keys) from {}",
+            installed.took.as_millis(), self.state.kv().len(), installed.path.display());
+        self.persist_and_apply(ctx, parked.ready)?;
+        Ok(true)
     }
 
     fn serve_chunk(&mut self, to: NodeId, snapshot_index: u64, offset: u64, max_bytes: u64) {
@@ -662,9 +702,11 @@ impl RaftServer {
         }
     }
 
-    /// Starts a snapshot at the applied index: the state machine is copied
-    /// on the loop (the stall, logged and shown by `node info`), then
-    /// written and fsynced by its own thread.
+    /// Starts a snapshot at the applied index: the state machine is cloned
+    /// on the loop (O(1): its maps are persistent, so the clone shares
+    /// them), then written and fsynced by its own thread. The loop's share
+    /// (here and in [`Self::finish_snapshot`]) is logged and shown by
+    /// `node info` as `last_snapshot_stall_us`.
     fn start_snapshot(&mut self) -> Result<(), RaftServerError> {
         let started = Instant::now();
         let index = self.state.applied_index();
@@ -695,8 +737,8 @@ impl RaftServer {
             })
             .map_err(|err| StorageError::io(self.snapshots.dir(), err))?;
         log::debug!(target: "raft",
-            "snapshot at index {index} started; copying the state stalled the loop {} ms",
-            stall.as_millis());
+            "snapshot at index {index} started; cloning the state took {} us",
+            stall.as_micros());
         self.snapshot_in_progress = Some(SnapshotInProgress {
             index,
             term: meta.term,
@@ -706,16 +748,18 @@ impl RaftServer {
         Ok(())
     }
 
-    /// When the snapshot thread is done (or at once with `wait`): tell the
+    /// When the snapshot thread is done: tell the
     /// core and compact the log. A failed snapshot is logged and retried
     /// after the next [`SNAPSHOT_EVERY_ENTRIES`]; the log stays whole.
-    fn finish_snapshot(&mut self, wait: bool) -> Result<(), RaftServerError> {
-        let Some(in_progress) = self.snapshot_in_progress.as_ref() else {
-            return Ok(());
-        };
-        if !wait && !in_progress.handle.is_finished() {
+    fn finish_snapshot(&mut self) -> Result<(), RaftServerError> {
+        if !self
+            .snapshot_in_progress
+            .as_ref()
+            .is_some_and(|in_progress| in_progress.handle.is_finished())
+        {
             return Ok(());
         }
+        let finishing = Instant::now();
         let in_progress = self.snapshot_in_progress.take().expect("checked above");
         let index = in_progress.index;
         let result = in_progress
@@ -732,11 +776,13 @@ impl RaftServer {
             self.log.compact_through(index)?;
         }
         self.snapshot_reader = self.snapshots.latest()?.map(|(_, reader)| reader);
+        let stall = self.last_snapshot_stall.unwrap_or_default() + finishing.elapsed();
+        self.last_snapshot_stall = Some(stall);
         log::info!(target: "raft",
-            "snapshot taken at index {index} (term {}) in {} ms; the loop stalled {} ms",
+            "snapshot taken at index {index} (term {}) in {} ms; the loop stalled {} us",
             in_progress.term,
             in_progress.started.elapsed().as_millis(),
-            self.last_snapshot_stall.map(|d| d.as_millis()).unwrap_or(0));
+            stall.as_micros());
         Ok(())
     }
 
@@ -790,9 +836,9 @@ impl RaftServer {
                 committed_configuration_field(committed_configuration(&self.node).as_ref()),
             ),
             (
-                "last_snapshot_stall_ms".into(),
+                "last_snapshot_stall_us".into(),
                 self.last_snapshot_stall
-                    .map(|d| d.as_millis().to_string())
+                    .map(|d| d.as_micros().to_string())
                     .unwrap_or_default(),
             ),
         ]

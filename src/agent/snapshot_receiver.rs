@@ -177,6 +177,15 @@ impl SnapshotReceiver {
         store: &SnapshotStore,
         meta: &CoreSnapshotMeta,
     ) -> Result<PathBuf, ReceiveError> {
+        let writer = self.take_staged(meta)?;
+        writer.finish()?;
+        Ok(store.dir().join(snapshot_file_name(meta.index, meta.term)))
+    }
+
+    /// Hands over the staged snapshot the core says is complete, unfinished,
+    /// so its fsync and rename can happen off the loop; fails when what is
+    /// staged is not that snapshot.
+    pub fn take_staged(&mut self, meta: &CoreSnapshotMeta) -> Result<SnapshotWriter, ReceiveError> {
         let Some(staging) = self.staging.take() else {
             return Err(ReceiveError::NotStaged(format!(
                 "asked to install snapshot {} that was not received",
@@ -193,8 +202,7 @@ impl SnapshotReceiver {
                 meta.index, meta.term, staged.last_included_index, staged.last_included_term
             )));
         }
-        staging.writer.finish()?;
-        Ok(store.dir().join(snapshot_file_name(meta.index, meta.term)))
+        Ok(staging.writer)
     }
 }
 

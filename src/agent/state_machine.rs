@@ -205,7 +205,7 @@ mod tests {
         let result = sm.apply(2, &put("k", b"w", Some(0)));
         assert!(matches!(result, ApplyResult::KvCasFailed { .. }));
         assert_eq!(result.to_rpc().unwrap_err().code, ErrorCode::CasFailed);
-        assert_eq!(sm.kv().get("k").unwrap().value, b"v");
+        assert_eq!(sm.kv().get("k").unwrap().value[..], *b"v");
         assert_eq!(sm.applied_index(), 2);
     }
 

@@ -218,7 +218,7 @@ impl StateMachine {
             kv.insert_restored(
                 key,
                 KvRecord {
-                    value,
+                    value: value.into(),
                     create_index,
                     modify_index,
                 },
