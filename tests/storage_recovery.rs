@@ -206,6 +206,7 @@ fn compacted_log_still_answers_the_term_at_the_snapshot_boundary_after_reopen() 
                 .unwrap();
         }
         log.compact_through(12).unwrap();
+        log.wait_for_compaction().unwrap();
         assert_eq!(segment_files(dir.path()).len(), 1, "old segments deleted");
     }
     let mut log = RaftLog::open(dir.path(), SMALL_SEGMENTS).unwrap();

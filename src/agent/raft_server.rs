@@ -15,6 +15,7 @@ use crate::raft::{
     SnapshotChunk, SnapshotMeta as CoreSnapshotMeta,
 };
 use crate::storage::node_id_file::load_or_create_node_id;
+use crate::storage::snapshot_store::snapshot_file_name;
 use crate::storage::{
     DataDir, HardStateStore, LogOptions, RaftLog, SnapshotMeta, SnapshotReader, SnapshotStore,
     StorageError,
@@ -136,7 +137,17 @@ struct SnapshotInProgress {
     index: u64,
     term: u64,
     started: Instant,
-    handle: std::thread::JoinHandle<Result<(), String>>,
+    /// Hands back a reader over the finished snapshot (opening it is I/O
+    /// too, kept off the loop).
+    handle: std::thread::JoinHandle<Result<SnapshotReader, String>>,
+}
+
+/// Freeing a state machine of hundreds of thousands of keys takes
+/// milliseconds; a thread of its own does it (inline only if none starts).
+fn drop_off_the_loop(state: StateMachine) {
+    let _ = std::thread::Builder::new()
+        .name("state-drop".into())
+        .spawn(move || drop(state));
 }
 
 fn random_u64() -> u64 {
@@ -463,7 +474,11 @@ impl RaftServer {
     }
 
     /// Steps 4-6 of a Ready (`src/raft/ready.rs`), then `advance`.
-    fn persist_and_apply(&mut self, ctx: &mut Context, mut ready: Ready) -> Result<(), RaftServerError> {
+    fn persist_and_apply(
+        &mut self,
+        ctx: &mut Context,
+        mut ready: Ready,
+    ) -> Result<(), RaftServerError> {
         // The messages may go before the disk write (`src/raft/ready.rs`
         // step 1); waiting for the turn's end would serialize the leader's
         // fsync and the followers'. Measured in README "Cluster benchmark".
@@ -651,9 +666,14 @@ impl RaftServer {
                 "installing snapshot at index {} (term {})", parked.meta.index, parked.meta.term);
             parked.install = Some(install);
         }
-        if !parked.install.as_ref().is_some_and(SnapshotInstall::is_finished) {
+        if !parked
+            .install
+            .as_ref()
+            .is_some_and(SnapshotInstall::is_finished)
+        {
             return Ok(false);
         }
+        let swapping = Instant::now();
         let parked = self.parked_install.take().expect("checked above");
         let install = parked.install.expect("checked above");
         let index = install.index();
@@ -664,11 +684,12 @@ impl RaftServer {
         } else {
             self.log.reset_to_snapshot(meta.index, meta.term)?;
         }
-        self.snapshot_reader = self.snapshots.latest()?.map(|(_, reader)| reader);
-        self.state = installed.state;
+        let replaced = std::mem::replace(&mut self.state, installed.state);
+        drop_off_the_loop(replaced);
+        self.snapshot_reader = Some(installed.reader);
         log::info!(target: "raft",
-            "snapshot at index {index} installed in {} ms ({} keys) from {}",
-            installed.took.as_millis(), self.state.kv().len(), installed.path.display());
+            "snapshot at index {index} installed in {} ms ({} keys); the loop stalled {} us",
+            installed.took.as_millis(), self.state.kv().len(), swapping.elapsed().as_micros());
         self.persist_and_apply(ctx, parked.ready)?;
         Ok(true)
     }
@@ -721,6 +742,10 @@ impl RaftServer {
             size_bytes: 0,
         })?;
         let state = self.state.clone();
+        let path = self
+            .snapshots
+            .dir()
+            .join(snapshot_file_name(meta.index, meta.term));
         let stall = started.elapsed();
         self.last_snapshot_stall = Some(stall);
         let handle = std::thread::Builder::new()
@@ -733,7 +758,8 @@ impl RaftServer {
                 let writer = out
                     .into_inner()
                     .map_err(|err| format!("writing snapshot: {}", err.into_error()))?;
-                writer.finish().map(|_| ()).map_err(|err| err.to_string())
+                writer.finish().map_err(|err| err.to_string())?;
+                SnapshotReader::open(&path).map_err(|err| err.to_string())
             })
             .map_err(|err| StorageError::io(self.snapshots.dir(), err))?;
         log::debug!(target: "raft",
@@ -766,16 +792,19 @@ impl RaftServer {
             .handle
             .join()
             .unwrap_or_else(|_| Err("the snapshot thread panicked".into()));
-        if let Err(err) = result {
-            log::error!(target: "storage", "snapshot at index {index} failed: {err}");
-            return Ok(());
-        }
+        let reader = match result {
+            Ok(reader) => reader,
+            Err(err) => {
+                log::error!(target: "storage", "snapshot at index {index} failed: {err}");
+                return Ok(());
+            }
+        };
         if let Err(err) = self.node.snapshot_taken(index) {
             log::debug!(target: "raft", "snapshot at {index} not used: {err}");
         } else if self.log.first_index() <= index {
             self.log.compact_through(index)?;
         }
-        self.snapshot_reader = self.snapshots.latest()?.map(|(_, reader)| reader);
+        self.snapshot_reader = Some(reader);
         let stall = self.last_snapshot_stall.unwrap_or_default() + finishing.elapsed();
         self.last_snapshot_stall = Some(stall);
         log::info!(target: "raft",

@@ -18,9 +18,10 @@ use crate::storage::{SnapshotReader, SnapshotWriter};
 
 use super::state_machine::StateMachine;
 
-/// What the install thread hands back: the restored state machine and the
-/// stored snapshot's path, or why it failed.
-type InstallOutcome = Result<(StateMachine, PathBuf), String>;
+/// What the install thread hands back: the restored state machine and a
+/// reader over the stored snapshot (to serve it to other followers), or why
+/// it failed.
+type InstallOutcome = Result<(StateMachine, SnapshotReader), String>;
 
 pub struct SnapshotInstall {
     meta: CoreSnapshotMeta,
@@ -32,7 +33,7 @@ pub struct SnapshotInstall {
 pub struct InstalledSnapshot {
     pub meta: CoreSnapshotMeta,
     pub state: StateMachine,
-    pub path: PathBuf,
+    pub reader: SnapshotReader,
     pub took: Duration,
 }
 
@@ -57,9 +58,13 @@ impl SnapshotInstall {
                     .and_then(|reader| {
                         StateMachine::restore_snapshot_at(BufReader::new(reader), index)
                             .map_err(|err| err.to_string())
+                    })
+                    .and_then(|state| {
+                        let reader = SnapshotReader::open(&path).map_err(|err| err.to_string())?;
+                        Ok((state, reader))
                     });
                 match restored {
-                    Ok(state) => Ok((state, path)),
+                    Ok(done) => Ok(done),
                     Err(err) => {
                         // Not a snapshot to restart from either.
                         if let Err(remove) = std::fs::remove_file(&path) {
@@ -88,14 +93,14 @@ impl SnapshotInstall {
     /// Waits for the thread (at once when [`Self::is_finished`]).
     pub fn join(self) -> Result<InstalledSnapshot, String> {
         let took = self.started.elapsed();
-        let (state, path) = self
+        let (state, reader) = self
             .handle
             .join()
             .unwrap_or_else(|_| Err("the snapshot install thread panicked".into()))?;
         Ok(InstalledSnapshot {
             meta: self.meta,
             state,
-            path,
+            reader,
             took,
         })
     }
@@ -151,10 +156,12 @@ mod tests {
         source.apply(1, &put.to_bytes());
         let mut data = Vec::new();
         source.write_snapshot(&mut data).unwrap();
-        let install = SnapshotInstall::start(staged(&store, 1, &data), dir.clone(), meta(1)).unwrap();
+        let install =
+            SnapshotInstall::start(staged(&store, 1, &data), dir.clone(), meta(1)).unwrap();
         let done = install.join().unwrap();
         assert_eq!(done.state, source);
-        assert!(done.path.exists());
+        assert!(done.reader.path().exists());
+        assert_eq!(done.reader.meta().last_included_index, 1);
         assert_eq!(store.latest().unwrap().unwrap().0.last_included_index, 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -163,9 +170,12 @@ mod tests {
     fn snapshot_that_does_not_restore_is_not_kept() {
         let dir = fresh_dir("bad");
         let store = SnapshotStore::open(&dir).unwrap();
-        let install =
-            SnapshotInstall::start(staged(&store, 5, b"not a state machine"), dir.clone(), meta(5))
-                .unwrap();
+        let install = SnapshotInstall::start(
+            staged(&store, 5, b"not a state machine"),
+            dir.clone(),
+            meta(5),
+        )
+        .unwrap();
         let err = install.join().err().expect("garbage must not restore");
         assert!(err.contains("received snapshot"), "{err}");
         assert!(store.latest().unwrap().is_none());

@@ -7,6 +7,7 @@ pub mod data_dir;
 pub mod durable_file;
 pub mod error;
 pub mod hard_state_store;
+pub mod log_compaction;
 pub mod log_record;
 pub mod log_start;
 pub mod member_list;

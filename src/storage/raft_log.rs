@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use super::durable_file::{fsync_dir, remove_temporary_files};
 use super::error::{IoContext, Result, StorageError};
+use super::log_compaction::LogCompactor;
 use super::log_record::{EntryRef, MAX_LOG_INDEX, record_bytes};
 use super::log_start::{LOG_START_FILE_NAME, LogStart, read_log_start, write_log_start};
 use super::segment::{
@@ -74,6 +75,9 @@ pub struct RaftLog {
     /// owner must reopen the log (which rescans what is really there).
     failed: bool,
     preallocator: SegmentPreallocator,
+    /// Writes the start record and deletes compacted segments off the
+    /// caller's thread.
+    compactor: LogCompactor,
 }
 
 impl RaftLog {
@@ -116,6 +120,7 @@ impl RaftLog {
             recovery: TailRecovery::default(),
             failed: false,
             preallocator: SegmentPreallocator::new(dir, options.segment_size_bytes),
+            compactor: LogCompactor::default(),
         };
         if found.is_empty() {
             let segment = Segment::create(dir, start.first_index, options.segment_size_bytes)?;
@@ -298,7 +303,11 @@ impl RaftLog {
     /// so only the last segment can ever hold a torn write.
     pub fn append(&mut self, entries: &[Entry]) -> Result<()> {
         self.refuse_if_failed()?;
-        let result = self.append_unguarded(entries);
+        // A compaction that failed on its thread fails the next change.
+        let result = self
+            .compactor
+            .poll()
+            .and_then(|()| self.append_unguarded(entries));
         self.failed |= result.as_ref().is_err_and(|e| !e.is_refusal());
         result
     }
@@ -385,7 +394,10 @@ impl RaftLog {
     /// snapshot and committed, so truncating below that is a caller bug.
     pub fn truncate_after(&mut self, index: u64) -> Result<()> {
         self.refuse_if_failed()?;
-        let result = self.truncate_after_unguarded(index);
+        let result = self
+            .compactor
+            .poll()
+            .and_then(|()| self.truncate_after_unguarded(index));
         self.failed |= result.as_ref().is_err_and(|e| !e.is_refusal());
         result
     }
@@ -418,11 +430,25 @@ impl RaftLog {
     }
 
     /// Drops the entries up to and including `index` once a snapshot covers
-    /// them, deleting whole segments; the term at `index` is kept so
-    /// `term(index)` still answers. No-op for an index already compacted.
+    /// them; the term at `index` is kept so `term(index)` still answers.
+    /// No-op for an index already compacted. The log's view changes at
+    /// once; the start record and the deletion of whole segments follow on
+    /// a thread ([`Self::wait_for_compaction`]), safe to lose in a crash
+    /// because the covering snapshot is already durable.
     pub fn compact_through(&mut self, index: u64) -> Result<()> {
         self.refuse_if_failed()?;
-        let result = self.compact_through_unguarded(index);
+        let result = self
+            .compactor
+            .poll()
+            .and_then(|()| self.compact_through_unguarded(index));
+        self.failed |= result.as_ref().is_err_and(|e| !e.is_refusal());
+        result
+    }
+
+    /// Waits until the last compaction is on disk.
+    pub fn wait_for_compaction(&mut self) -> Result<()> {
+        self.refuse_if_failed()?;
+        let result = self.compactor.wait();
         self.failed |= result.as_ref().is_err_and(|e| !e.is_refusal());
         result
     }
@@ -440,21 +466,17 @@ impl RaftLog {
             first_index: index + 1,
             prev_term: self.read_term(index)?,
         };
-        // The start record is the commit point; segments are deleted after.
-        write_log_start(&self.dir, start)?;
         self.start = start;
         let obsolete = self
             .segments
             .windows(2)
             .take_while(|pair| pair[1].first_index() <= start.first_index)
             .count();
-        for segment in self.segments.drain(..obsolete).collect::<Vec<_>>() {
-            segment.delete()?;
-        }
-        if obsolete > 0 {
-            fsync_dir(&self.dir)?;
-        }
-        Ok(())
+        let obsolete: Vec<Segment> = self.segments.drain(..obsolete).collect();
+        // The start record is the commit point; the segments are deleted
+        // after it, on the compactor's thread (see `log_compaction.rs` for
+        // why the disk may lag the log's view).
+        self.compactor.start(self.dir.clone(), start, obsolete)
     }
 
     /// Makes the log start right after a snapshot (paper §7, InstallSnapshot
@@ -463,7 +485,10 @@ impl RaftLog {
     /// is discarded and the next append must be `snapshot_index + 1`.
     pub fn reset_to_snapshot(&mut self, snapshot_index: u64, snapshot_term: u64) -> Result<()> {
         self.refuse_if_failed()?;
-        let result = self.reset_to_snapshot_unguarded(snapshot_index, snapshot_term);
+        let result = self
+            .compactor
+            .poll()
+            .and_then(|()| self.reset_to_snapshot_unguarded(snapshot_index, snapshot_term));
         self.failed |= result.as_ref().is_err_and(|e| !e.is_refusal());
         result
     }
@@ -481,6 +506,8 @@ impl RaftLog {
         if self.term(snapshot_index)? == Some(snapshot_term) {
             return self.compact_through_unguarded(snapshot_index);
         }
+        // Its start record must not land after ours.
+        self.compactor.wait()?;
         // Newest first, so a crash part-way leaves a prefix of the old log
         // (which the snapshot, already durable, supersedes on restart).
         while let Some(segment) = self.segments.pop() {
