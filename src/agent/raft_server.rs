@@ -88,7 +88,9 @@ struct WaitingRead {
 
 pub struct RaftServer {
     _data_dir: DataDir,
-    log: RaftLog,
+    /// Lent to the install thread while a received snapshot is installed
+    /// (no Ready is handled then, so nothing else writes the log).
+    log: Option<RaftLog>,
     hard_state_store: HardStateStore,
     saved_hard_state: HardState,
     snapshots: SnapshotStore,
@@ -142,12 +144,21 @@ struct SnapshotInProgress {
     handle: std::thread::JoinHandle<Result<SnapshotReader, String>>,
 }
 
-/// Freeing a state machine of hundreds of thousands of keys takes
-/// milliseconds; a thread of its own does it (inline only if none starts).
-fn drop_off_the_loop(state: StateMachine) {
+impl RaftServer {
+    fn log(&mut self) -> &mut RaftLog {
+        self.log
+            .as_mut()
+            .expect("the log is away only while a snapshot installs, when no Ready is handled")
+    }
+}
+
+/// Freeing a state machine of hundreds of thousands of keys, or the 8,192
+/// entries a snapshot compacts, takes milliseconds; a thread of its own
+/// does it (inline only if none starts).
+fn drop_off_the_loop<T: Send + 'static>(value: T) {
     let _ = std::thread::Builder::new()
-        .name("state-drop".into())
-        .spawn(move || drop(state));
+        .name("deferred-free".into())
+        .spawn(move || drop(value));
 }
 
 fn random_u64() -> u64 {
@@ -228,7 +239,7 @@ impl RaftServer {
             node.snapshot_index(), node.term());
         Ok(RaftServer {
             _data_dir: data_dir,
-            log,
+            log: Some(log),
             hard_state_store,
             saved_hard_state: hard_state.unwrap_or_default(),
             snapshots,
@@ -486,10 +497,10 @@ impl RaftServer {
             ctx.flush_now();
         }
         if let Some(index) = ready.truncate_after {
-            self.log.truncate_after(index)?;
+            self.log().truncate_after(index)?;
         }
         if !ready.entries.is_empty() {
-            self.log.append(&ready.entries)?;
+            self.log().append(&ready.entries)?;
         }
         if let Some(hard_state) = ready.hard_state {
             // Term, vote and cluster ID must be durable before any message
@@ -660,7 +671,8 @@ impl RaftServer {
                 .take_staged(&parked.meta)
                 .map_err(|err| RaftServerError::Restore(format!("received snapshot: {err}")))?;
             let dir = self.snapshots.dir().to_path_buf();
-            let install = SnapshotInstall::start(staged, dir.clone(), parked.meta.clone())
+            let log = self.log.take().expect("only one install at a time");
+            let install = SnapshotInstall::start(staged, dir.clone(), parked.meta.clone(), log)
                 .map_err(|err| StorageError::io(&dir, err))?;
             log::info!(target: "raft",
                 "installing snapshot at index {} (term {})", parked.meta.index, parked.meta.term);
@@ -678,12 +690,7 @@ impl RaftServer {
         let install = parked.install.expect("checked above");
         let index = install.index();
         let installed = install.join().map_err(RaftServerError::Restore)?;
-        let meta = installed.meta;
-        if self.log.term(meta.index)? == Some(meta.term) {
-            self.log.compact_through(meta.index)?;
-        } else {
-            self.log.reset_to_snapshot(meta.index, meta.term)?;
-        }
+        self.log = Some(installed.log);
         let replaced = std::mem::replace(&mut self.state, installed.state);
         drop_off_the_loop(replaced);
         self.snapshot_reader = Some(installed.reader);
@@ -799,10 +806,15 @@ impl RaftServer {
                 return Ok(());
             }
         };
-        if let Err(err) = self.node.snapshot_taken(index) {
-            log::debug!(target: "raft", "snapshot at {index} not used: {err}");
-        } else if self.log.first_index() <= index {
-            self.log.compact_through(index)?;
+        match self.node.snapshot_taken(index) {
+            Err(err) => log::debug!(target: "raft", "snapshot at {index} not used: {err}"),
+            Ok(compacted) => {
+                drop_off_the_loop(compacted);
+                let log = self.log();
+                if log.first_index() <= index {
+                    log.compact_through(index)?;
+                }
+            }
         }
         self.snapshot_reader = Some(reader);
         let stall = self.last_snapshot_stall.unwrap_or_default() + finishing.elapsed();

@@ -2,6 +2,8 @@
 //! with the indexes that track what storage holds (`stable`), what is
 //! committed and what the state machine applied.
 
+use std::collections::VecDeque;
+
 use crate::wire::configuration::configuration_from_bytes;
 use crate::wire::raft_message::{Configuration, Entry, EntryKind};
 
@@ -11,7 +13,9 @@ use super::ready::SnapshotMeta;
 pub(crate) struct RaftLog {
     pub snapshot: SnapshotMeta,
     /// `entries[i].index == snapshot.index + 1 + i`.
-    entries: Vec<Entry>,
+    /// A deque, so compaction takes the front without moving the entries
+    /// after it (measured: moving them took 0.6-5 ms on the agent's loop).
+    entries: VecDeque<Entry>,
     pub commit: u64,
     /// Applied by the agent (acknowledged through `advance`).
     pub applied: u64,
@@ -32,7 +36,7 @@ impl RaftLog {
         let index = snapshot.index;
         RaftLog {
             snapshot,
-            entries: Vec::new(),
+            entries: VecDeque::new(),
             commit: index,
             applied: index,
             apply_emitted: index,
@@ -52,7 +56,7 @@ impl RaftLog {
     }
 
     pub fn last_term(&self) -> u64 {
-        self.entries.last().map_or(self.snapshot.term, |e| e.term)
+        self.entries.back().map_or(self.snapshot.term, |e| e.term)
     }
 
     /// The term of the entry at `index`; `None` when compacted away or beyond the log.
@@ -70,7 +74,7 @@ impl RaftLog {
         self.entries.get((index - self.snapshot.index - 1) as usize)
     }
 
-    pub fn entries(&self) -> &[Entry] {
+    pub fn entries(&self) -> &VecDeque<Entry> {
         &self.entries
     }
 
@@ -83,7 +87,7 @@ impl RaftLog {
         let start = (from - self.snapshot.index - 1) as usize;
         let mut bytes = 0usize;
         let mut out = Vec::new();
-        for entry in self.entries[start..].iter().take(max_entries) {
+        for entry in self.entries.range(start..).take(max_entries) {
             bytes += entry.data.len();
             if !out.is_empty() && bytes > max_bytes {
                 break;
@@ -113,7 +117,7 @@ impl RaftLog {
                 .expect("configuration entries are validated before they are appended");
             self.configurations.push((entry.index, configuration));
         }
-        self.entries.push(entry);
+        self.entries.push_back(entry);
     }
 
     /// Drops every entry after `index` (a follower resolving a conflict).
@@ -134,7 +138,7 @@ impl RaftLog {
     pub fn take_unpersisted(&mut self) -> (Option<u64>, Vec<Entry>) {
         let entries = if self.persist_from <= self.last_index() {
             let start = (self.persist_from - self.snapshot.index - 1) as usize;
-            self.entries[start..].to_vec()
+            self.entries.range(start..).cloned().collect()
         } else {
             Vec::new()
         };
@@ -161,7 +165,7 @@ impl RaftLog {
         let start = (self.apply_emitted + 1 - self.first_index()) as usize;
         let end = (through + 1 - self.first_index()) as usize;
         self.apply_emitted = through;
-        self.entries[start..end].to_vec()
+        self.entries.range(start..end).cloned().collect()
     }
 
     pub fn has_committed_to_apply(&self) -> bool {
@@ -187,13 +191,15 @@ impl RaftLog {
             .map_or_else(|| self.snapshot.configuration.clone(), |(_, c)| c.clone())
     }
 
-    /// Forgets entries through `index`, which the state machine's snapshot covers.
-    pub fn compact_through(&mut self, index: u64) {
+    /// Forgets entries through `index`, which the state machine's snapshot
+    /// covers, and hands them back: freeing thousands of entries is the
+    /// caller's choice of where (the agent frees them off its loop).
+    pub fn compact_through(&mut self, index: u64) -> Vec<Entry> {
         assert!(index > self.snapshot.index && index <= self.applied);
         let term = self.term(index).expect("an applied entry is in the log");
         let configuration = self.configuration_at(index);
         let drop = (index - self.snapshot.index) as usize;
-        self.entries.drain(..drop);
+        let compacted: Vec<Entry> = self.entries.drain(..drop).collect();
         self.configurations.retain(|(i, _)| *i > index);
         self.snapshot = SnapshotMeta {
             index,
@@ -201,6 +207,7 @@ impl RaftLog {
             configuration,
         };
         self.persist_from = self.persist_from.max(index + 1);
+        compacted
     }
 
     /// Installs a snapshot received from the leader (paper §7): entries

@@ -1,7 +1,7 @@
 //! Log compaction (paper §7) and the leader's side of InstallSnapshot: the
 //! snapshot bytes live in the agent's file, so the core asks for chunks.
 
-use crate::wire::raft_message::{NodeId, RaftBody};
+use crate::wire::raft_message::{Entry, NodeId, RaftBody};
 
 use super::error::SnapshotError;
 use super::event::RaftEvent;
@@ -25,7 +25,9 @@ impl RaftNode {
 
     /// The agent wrote a state machine snapshot through `index`: forget the
     /// log before it. Transfers of an older snapshot restart with this one.
-    pub fn snapshot_taken(&mut self, index: u64) -> Result<(), SnapshotError> {
+    /// Returns the forgotten entries, for the caller to free where a pause
+    /// does not matter.
+    pub fn snapshot_taken(&mut self, index: u64) -> Result<Vec<Entry>, SnapshotError> {
         if index > self.log.applied {
             return Err(SnapshotError::NotApplied {
                 index,
@@ -38,7 +40,7 @@ impl RaftNode {
                 snapshot_index: self.log.snapshot.index,
             });
         }
-        self.log.compact_through(index);
+        let compacted = self.log.compact_through(index);
         self.event(RaftEvent::LogCompacted { through: index });
         if self.role == Role::Leader {
             let restarting: Vec<NodeId> = self
@@ -54,7 +56,7 @@ impl RaftNode {
                 self.send_append(id);
             }
         }
-        Ok(())
+        Ok(compacted)
     }
 
     /// The agent's answer to a chunk request: becomes an InstallSnapshot.

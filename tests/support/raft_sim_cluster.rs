@@ -866,7 +866,7 @@ impl Sim {
         }
         // Log matching: two logs that hold an entry with the same index and
         // term are identical up to it.
-        let logs: Vec<(NodeId, u64, &[Entry])> = ids
+        let logs: Vec<(NodeId, u64, &std::collections::VecDeque<Entry>)> = ids
             .iter()
             .filter_map(|id| {
                 self.nodes[id]
