@@ -39,6 +39,13 @@ use super::state_machine::StateMachine;
 /// hashicorp/raft's default `SnapshotThreshold`: a snapshot every this many
 /// applied entries, then the log before it is dropped.
 pub const SNAPSHOT_EVERY_ENTRIES: u64 = 8192;
+/// After a snapshot that took T, the next waits until T times this has
+/// passed, so writing snapshots takes at most a quarter of the time of
+/// one core however large the state grows (hashicorp/raft bounds the same
+/// cost with a 120 s `SnapshotInterval`). Measured with 262,144 keys (an
+/// 80 MB snapshot, 0.3-0.9 s to write): without it the three servers on 2
+/// cores were writing snapshots back to back.
+pub const SNAPSHOT_IDLE_FACTOR: u32 = 3;
 /// Writes proposed and not yet applied; past it writes are refused.
 pub const MAX_PENDING_WRITES: usize = 65_536;
 /// A write not applied in this long is answered `Timeout`.
@@ -118,6 +125,8 @@ pub struct RaftServer {
     last_snapshot_stall: Option<Duration>,
     /// The snapshot being written by its own thread.
     snapshot_in_progress: Option<SnapshotInProgress>,
+    /// [`SNAPSHOT_IDLE_FACTOR`]'s pause after the last snapshot.
+    next_snapshot_not_before: Option<Instant>,
     /// A received snapshot being installed off the loop, with the Ready that
     /// asked for it: the rest of that Ready waits for the install.
     parked_install: Option<ParkedInstall>,
@@ -257,6 +266,7 @@ impl RaftServer {
             inbound_links: HashMap::new(),
             last_snapshot_stall: None,
             snapshot_in_progress: None,
+            next_snapshot_not_before: None,
             parked_install: None,
         })
     }
@@ -593,6 +603,9 @@ impl RaftServer {
         self.check_role(ctx);
         if self.applied_since_snapshot >= SNAPSHOT_EVERY_ENTRIES
             && self.snapshot_in_progress.is_none()
+            && self
+                .next_snapshot_not_before
+                .is_none_or(|not_before| Instant::now() >= not_before)
         {
             self.start_snapshot()?;
         }
@@ -734,7 +747,8 @@ impl RaftServer {
     /// on the loop (O(1): its maps are persistent, so the clone shares
     /// them), then written and fsynced by its own thread. The loop's share
     /// (here and in [`Self::finish_snapshot`]) is logged and shown by
-    /// `node info` as `last_snapshot_stall_us`.
+    /// `node info` as `last_snapshot_stall_us`. It is wall time: on a
+    /// loaded machine it includes whatever the scheduler ran instead.
     fn start_snapshot(&mut self) -> Result<(), RaftServerError> {
         let started = Instant::now();
         let index = self.state.applied_index();
@@ -794,6 +808,8 @@ impl RaftServer {
         }
         let finishing = Instant::now();
         let in_progress = self.snapshot_in_progress.take().expect("checked above");
+        self.next_snapshot_not_before =
+            Some(Instant::now() + in_progress.started.elapsed() * SNAPSHOT_IDLE_FACTOR);
         let index = in_progress.index;
         let result = in_progress
             .handle
@@ -879,7 +895,7 @@ impl RaftServer {
             (
                 "last_snapshot_stall_us".into(),
                 self.last_snapshot_stall
-                    .map(|d| d.as_micros().to_string())
+                    .map(|stall| stall.as_micros().to_string())
                     .unwrap_or_default(),
             ),
         ]

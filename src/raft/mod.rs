@@ -10,6 +10,7 @@
 
 pub mod config;
 mod election;
+pub mod entry_chunks;
 pub mod error;
 pub mod event;
 mod follower;
@@ -30,6 +31,7 @@ mod tests;
 
 pub use crate::deterministic_rng::SplitMix64;
 pub use config::RaftConfig;
+pub use entry_chunks::{CompactedEntries, EntryChunks};
 pub use error::{
     MembershipError, ProposeError, ReadError, RestoreError, SnapshotError, TransferError,
 };

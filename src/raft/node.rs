@@ -232,7 +232,7 @@ impl RaftNode {
     }
 
     /// The in-memory log tail (after the last snapshot), for inspection.
-    pub fn log_entries(&self) -> &std::collections::VecDeque<Entry> {
+    pub fn log_entries(&self) -> &super::entry_chunks::EntryChunks {
         self.log.entries()
     }
 

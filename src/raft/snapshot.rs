@@ -1,8 +1,9 @@
 //! Log compaction (paper §7) and the leader's side of InstallSnapshot: the
 //! snapshot bytes live in the agent's file, so the core asks for chunks.
 
-use crate::wire::raft_message::{Entry, NodeId, RaftBody};
+use crate::wire::raft_message::{NodeId, RaftBody};
 
+use super::entry_chunks::CompactedEntries;
 use super::error::SnapshotError;
 use super::event::RaftEvent;
 use super::node::{RaftNode, Role};
@@ -27,7 +28,7 @@ impl RaftNode {
     /// log before it. Transfers of an older snapshot restart with this one.
     /// Returns the forgotten entries, for the caller to free where a pause
     /// does not matter.
-    pub fn snapshot_taken(&mut self, index: u64) -> Result<Vec<Entry>, SnapshotError> {
+    pub fn snapshot_taken(&mut self, index: u64) -> Result<CompactedEntries, SnapshotError> {
         if index > self.log.applied {
             return Err(SnapshotError::NotApplied {
                 index,

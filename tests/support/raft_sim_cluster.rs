@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use concord::raft::{
-    HardState, RaftConfig, RaftEvent, RaftNode, Ready, RestoredState, Role, SnapshotChunk,
-    SnapshotMeta, SplitMix64,
+    EntryChunks, HardState, RaftConfig, RaftEvent, RaftNode, Ready, RestoredState, Role,
+    SnapshotChunk, SnapshotMeta, SplitMix64,
 };
 use concord::wire::raft_message::{
     Entry, EntryKind, NodeId, RaftBody, RaftMessage, ServerEntry, Suffrage,
@@ -866,7 +866,7 @@ impl Sim {
         }
         // Log matching: two logs that hold an entry with the same index and
         // term are identical up to it.
-        let logs: Vec<(NodeId, u64, &std::collections::VecDeque<Entry>)> = ids
+        let logs: Vec<(NodeId, u64, &EntryChunks)> = ids
             .iter()
             .filter_map(|id| {
                 self.nodes[id]
