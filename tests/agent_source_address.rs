@@ -62,6 +62,16 @@ fn a_peer_sees_the_joining_agents_own_ip_as_the_source() {
     for source in sources_opened_for(&seed, "GossipSync") {
         assert_eq!(source.ip(), joiner_ip, "log of the seed:\n{}", seed.log());
     }
+    // The INFO line an operator reads names the same source.
+    let log = seed.log();
+    let join_source: SocketAddr = log
+        .lines()
+        .find_map(|line| {
+            let after = line.split("Join request from src-joiner (").nth(1)?;
+            after.strip_suffix(')')?.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no join request in the seed's log:\n{log}"));
+    assert_eq!(join_source.ip(), joiner_ip, "log of the seed:\n{log}");
 
     // The CLI is not an agent: its connection still leaves from wherever
     // the kernel picks (127.0.0.1 on loopback).
