@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use concord::agent::address::{DEFAULT_PORT, parse_address};
 use concord::agent::bench::{BenchOperation, BenchOptions};
@@ -17,14 +18,13 @@ use concord::wire::client_message::Consistency;
 /// clients, a replicated key/value store).
 ///
 /// Without a subcommand, `node` runs the agent (`node agent`).
+//
+// The agent's flags and a subcommand exclude each other (checked by
+// `refuse_agent_flags_with_subcommand`, not by clap's
+// `args_conflicts_with_subcommands`, which would also refuse the global
+// options in `node --log-level debug info`).
 #[derive(Parser, Debug)]
-#[command(
-    name = "node",
-    version,
-    about,
-    args_conflicts_with_subcommands = true,
-    disable_help_subcommand = true
-)]
+#[command(name = "node", version, about, disable_help_subcommand = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -35,6 +35,11 @@ struct Cli {
     /// Log level: trace, debug, info, warn or err (overrides RUST_LOG).
     #[arg(long, value_name = "LEVEL", global = true)]
     log_level: Option<String>,
+
+    /// Agent a client subcommand talks to: IP or IP:PORT [env: NODE_RPC_ADDR]
+    /// [default: 127.0.0.1:8300]. Not used by the agent itself.
+    #[arg(long, value_name = "IP[:PORT]", global = true, value_parser = parse_peer_address)]
+    rpc_addr: Option<SocketAddr>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -46,29 +51,15 @@ enum Command {
         /// Addresses of members to contact: IP or IP:PORT (port 8300 when omitted).
         #[arg(value_name = "ADDR", required = true, value_parser = parse_peer_address)]
         addresses: Vec<SocketAddr>,
-        #[command(flatten)]
-        rpc: RpcArgs,
     },
     /// Gracefully leave the cluster; the agent then exits.
-    Leave {
-        #[command(flatten)]
-        rpc: RpcArgs,
-    },
+    Leave,
     /// List the members of the gossip pool the agent knows.
-    Members {
-        #[command(flatten)]
-        rpc: RpcArgs,
-    },
+    Members,
     /// Show the Raft configuration: every server, its state and whether it votes.
-    Peers {
-        #[command(flatten)]
-        rpc: RpcArgs,
-    },
+    Peers,
     /// Show the agent's state: agent, raft and gossip sections.
-    Info {
-        #[command(flatten)]
-        rpc: RpcArgs,
-    },
+    Info,
     /// Read and write the replicated key/value store.
     #[command(subcommand)]
     Kv(KvCommand),
@@ -112,14 +103,6 @@ struct AgentArgs {
     join: Vec<SocketAddr>,
 }
 
-/// Where the subcommand finds its agent.
-#[derive(Args, Debug, Clone)]
-struct RpcArgs {
-    /// Agent to talk to: IP or IP:PORT [env: NODE_RPC_ADDR] [default: 127.0.0.1:8300].
-    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_peer_address)]
-    rpc_addr: Option<SocketAddr>,
-}
-
 #[derive(Subcommand, Debug)]
 enum KvCommand {
     /// Write VALUE at KEY.
@@ -131,8 +114,6 @@ enum KvCommand {
         /// Write only if the key's ModifyIndex is INDEX; 0 writes only if the key is absent.
         #[arg(long, value_name = "INDEX")]
         cas: Option<u64>,
-        #[command(flatten)]
-        rpc: RpcArgs,
     },
     /// Print the value at KEY.
     Get {
@@ -143,8 +124,6 @@ enum KvCommand {
         /// Print every key under the prefix KEY as key:value lines.
         #[arg(long)]
         recurse: bool,
-        #[command(flatten)]
-        rpc: RpcArgs,
     },
     /// Delete KEY.
     Delete {
@@ -153,8 +132,6 @@ enum KvCommand {
         /// Delete every key under the prefix KEY.
         #[arg(long)]
         recurse: bool,
-        #[command(flatten)]
-        rpc: RpcArgs,
     },
 }
 
@@ -183,10 +160,7 @@ impl ConsistencyArgs {
 #[derive(Subcommand, Debug)]
 enum CatalogCommand {
     /// List the nodes registered in the replicated catalog.
-    Nodes {
-        #[command(flatten)]
-        rpc: RpcArgs,
-    },
+    Nodes,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -216,16 +190,14 @@ struct BenchArgs {
     window: usize,
     #[command(flatten)]
     consistency: ConsistencyArgs,
-    #[command(flatten)]
-    rpc: RpcArgs,
 }
 
 fn parse_peer_address(input: &str) -> Result<SocketAddr, String> {
     parse_address(input, DEFAULT_PORT).map_err(|e| e.to_string())
 }
 
-fn client_options(rpc: &RpcArgs) -> Result<ClientOptions, CliError> {
-    let rpc_addr = match rpc.rpc_addr {
+fn client_options(rpc_addr: Option<SocketAddr>) -> Result<ClientOptions, CliError> {
+    let rpc_addr = match rpc_addr {
         Some(address) => address,
         None => match std::env::var("NODE_RPC_ADDR") {
             Ok(value) if !value.trim().is_empty() => parse_address(&value, DEFAULT_PORT)
@@ -257,43 +229,37 @@ fn agent_config(args: AgentArgs) -> AgentConfig {
     }
 }
 
-fn run(command: Command) -> Result<(), CliError> {
+fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
         Command::Agent(args) => concord::agent::agent_handler::run(agent_config(args))
             .map_err(|e| CliError::Message(e.to_string())),
-        Command::Join { addresses, rpc } => cli::join(&client_options(&rpc)?, &addresses, &mut out),
-        Command::Leave { rpc } => cli::leave(&client_options(&rpc)?, &mut out),
-        Command::Members { rpc } => cli::members(&client_options(&rpc)?, &mut out),
-        Command::Peers { rpc } => cli::peers(&client_options(&rpc)?, &mut out),
-        Command::Info { rpc } => cli::info(&client_options(&rpc)?, &mut out),
-        Command::Kv(KvCommand::Put {
-            key,
-            value,
-            cas,
-            rpc,
-        }) => {
+        Command::Join { addresses } => cli::join(&client_options(rpc_addr)?, &addresses, &mut out),
+        Command::Leave => cli::leave(&client_options(rpc_addr)?, &mut out),
+        Command::Members => cli::members(&client_options(rpc_addr)?, &mut out),
+        Command::Peers => cli::peers(&client_options(rpc_addr)?, &mut out),
+        Command::Info => cli::info(&client_options(rpc_addr)?, &mut out),
+        Command::Kv(KvCommand::Put { key, value, cas }) => {
             let value = cli::read_value_argument(&value, &mut std::io::stdin().lock())?;
-            cli::kv_put(&client_options(&rpc)?, &key, &value, cas, &mut out)
+            cli::kv_put(&client_options(rpc_addr)?, &key, &value, cas, &mut out)
         }
         Command::Kv(KvCommand::Get {
             key,
             consistency,
             recurse,
-            rpc,
         }) => cli::kv_get(
-            &client_options(&rpc)?,
+            &client_options(rpc_addr)?,
             &key,
             consistency.mode(),
             recurse,
             &mut out,
         ),
-        Command::Kv(KvCommand::Delete { key, recurse, rpc }) => {
-            cli::kv_delete(&client_options(&rpc)?, &key, recurse, &mut out)
+        Command::Kv(KvCommand::Delete { key, recurse }) => {
+            cli::kv_delete(&client_options(rpc_addr)?, &key, recurse, &mut out)
         }
-        Command::Catalog(CatalogCommand::Nodes { rpc }) => {
-            cli::catalog_nodes(&client_options(&rpc)?, &mut out)
+        Command::Catalog(CatalogCommand::Nodes) => {
+            cli::catalog_nodes(&client_options(rpc_addr)?, &mut out)
         }
         Command::Bench(args) => {
             let options = BenchOptions {
@@ -307,7 +273,7 @@ fn run(command: Command) -> Result<(), CliError> {
                 consistency: args.consistency.mode(),
                 window: args.window,
             };
-            let report = concord::agent::bench::run(&client_options(&args.rpc)?, &options)?;
+            let report = concord::agent::bench::run(&client_options(rpc_addr)?, &options)?;
             report.write_to(&mut out)?;
             if report.errors > 0 {
                 return Err(CliError::Message(format!(
@@ -320,10 +286,53 @@ fn run(command: Command) -> Result<(), CliError> {
     }
 }
 
+/// Parses the command line, then refuses what clap cannot express: an
+/// agent flag together with a subcommand (`node --server info` would
+/// otherwise drop `--server` silently), and `--rpc-addr` when running the
+/// agent, which listens on `--bind` and never uses it.
+fn parse_cli() -> Result<Cli, clap::Error> {
+    let mut command = Cli::command();
+    let matches = command.try_get_matches_from_mut(std::env::args_os())?;
+    let subcommand = matches.subcommand_name();
+    if let Some(subcommand) = subcommand
+        && let Some(flag) = agent_flag_given(&matches)
+    {
+        return Err(command.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            format!(
+                "the agent flag '{flag}' cannot be used with the subcommand '{subcommand}' \
+                 (for the agent, put it after 'agent')"
+            ),
+        ));
+    }
+    let runs_agent = matches!(subcommand, None | Some("agent"));
+    if runs_agent && matches.value_source("rpc_addr") == Some(ValueSource::CommandLine) {
+        return Err(command.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "'--rpc-addr' is for the client subcommands; the agent listens on '--bind'",
+        ));
+    }
+    Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))
+}
+
+/// The first agent flag (as typed, `--server`) given on the command line
+/// before the subcommand, if any.
+fn agent_flag_given(matches: &ArgMatches) -> Option<String> {
+    let agent_flags = AgentArgs::augment_args(clap::Command::new("agent"));
+    agent_flags
+        .get_arguments()
+        .filter(|arg| matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .map(|arg| match arg.get_long() {
+            Some(long) => format!("--{long}"),
+            None => arg.get_id().to_string(),
+        })
+        .next()
+}
+
 /// clap's own usage errors exit 2 with several lines; the house rule is one
 /// `Error: ...` line and exit 1. Help and version still print normally.
 fn parse_arguments() -> Result<Cli, ExitCode> {
-    match Cli::try_parse() {
+    match parse_cli() {
         Ok(cli) => Ok(cli),
         Err(err) => {
             use clap::error::ErrorKind;
@@ -365,7 +374,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let command = cli.command.unwrap_or(Command::Agent(cli.agent));
-    match run(command) {
+    match run(command, cli.rpc_addr) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("{}", err.report());

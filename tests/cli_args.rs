@@ -239,3 +239,125 @@ fn agent_settings_are_validated_before_binding() {
         "datacenter",
     );
 }
+
+#[test]
+fn global_options_are_accepted_before_or_after_the_subcommand() {
+    // Nothing listens on 127.0.5.250:18399: reaching the connect error
+    // proves the line was accepted and --rpc-addr was used.
+    let unreachable = "127.0.5.250:18399";
+    let accepted: Vec<Vec<&str>> = vec![
+        vec!["--log-level", "debug", "info", "--rpc-addr", unreachable],
+        vec![
+            "--log-level",
+            "warn",
+            "kv",
+            "get",
+            "k",
+            "--rpc-addr",
+            unreachable,
+        ],
+        vec!["--rpc-addr", unreachable, "members"],
+        vec![
+            "--rpc-addr",
+            unreachable,
+            "--log-level",
+            "err",
+            "catalog",
+            "nodes",
+        ],
+        vec!["kv", "--rpc-addr", unreachable, "put", "k", "v"],
+        vec![
+            "join",
+            "127.0.0.1",
+            "--rpc-addr",
+            unreachable,
+            "--log-level",
+            "info",
+        ],
+        vec![
+            "--rpc-addr",
+            unreachable,
+            "bench",
+            "put",
+            "--requests",
+            "10",
+        ],
+    ];
+    for args in accepted {
+        let output = node(&args);
+        assert_one_line_error(&output, unreachable);
+        assert!(stderr(&output).contains("cannot connect"), "{args:?}");
+    }
+    // The level given before the subcommand is the one parsed.
+    assert_one_line_error(&node(&["--log-level", "loud", "info"]), "loud");
+    // A later --rpc-addr is the one used.
+    let output = node(&[
+        "--rpc-addr",
+        "127.0.5.249:18399",
+        "members",
+        "--rpc-addr",
+        unreachable,
+    ]);
+    assert_one_line_error(&output, unreachable);
+}
+
+#[test]
+fn agent_flags_before_a_subcommand_are_refused() {
+    assert_one_line_error(&node(&["--server", "info"]), "--server");
+    assert_one_line_error(&node(&["--bind", "127.0.0.2", "kv", "get", "k"]), "--bind");
+    assert_one_line_error(
+        &node(&["--log-level", "debug", "--bootstrap", "agent"]),
+        "--bootstrap",
+    );
+}
+
+#[test]
+fn without_a_subcommand_the_global_options_go_with_the_agent_flags() {
+    // These reach the agent's own validation, so they ran as `node agent`.
+    assert_one_line_error(
+        &node(&[
+            "--log-level",
+            "debug",
+            "--server",
+            "--bind",
+            "127.0.5.251:18398",
+            "--node",
+            "a b",
+        ]),
+        "whitespace",
+    );
+    assert_one_line_error(
+        &node(&[
+            "--bootstrap",
+            "--bind",
+            "127.0.5.251:18398",
+            "--datacenter",
+            "",
+            "--log-level",
+            "warn",
+        ]),
+        "datacenter",
+    );
+    assert_one_line_error(
+        &node(&[
+            "--log-level",
+            "debug",
+            "--bootstrap",
+            "--bootstrap-expect",
+            "3",
+        ]),
+        "--bootstrap",
+    );
+}
+
+#[test]
+fn rpc_addr_is_refused_when_running_the_agent() {
+    assert_one_line_error(
+        &node(&["--rpc-addr", "127.0.5.250:18399"]),
+        "--rpc-addr' is for the client subcommands",
+    );
+    assert_one_line_error(
+        &node(&["agent", "--server", "--rpc-addr", "127.0.5.250:18399"]),
+        "--rpc-addr' is for the client subcommands",
+    );
+}

@@ -482,3 +482,44 @@ fn a_restarted_member_refutes_its_old_left_record_and_rejoins() {
             .any(|e| matches!(e, MemberEvent::Joined(m) if m.name == "n2" && m.incarnation == 2))
     );
 }
+
+/// A restarted member learns of its own old failure from its seed's
+/// push/pull answer and refutes it above the dead incarnation. A push/pull
+/// record names no accuser, so the receiver raises the suspicion in its own
+/// name (memberlist's mergeState does the same): "Refuting a suspect
+/// message (from: n0)" logged by n0 is this, not n0 suspecting itself.
+#[test]
+fn a_restarted_member_refutes_its_old_dead_record_from_the_push_pull_answer() {
+    let mut seed = Gossip::new(GossipConfig::lan(&name(1), &address(1), tags()), 5, 0);
+    seed.receive_datagram(&address(0), vec![alive(0, 3)], 0);
+    seed.receive_datagram(
+        &address(2),
+        vec![GossipMessage::Dead {
+            incarnation: 3,
+            name: name(0),
+            from: name(2),
+        }],
+        10,
+    );
+    assert_eq!(seed.member(&name(0)).unwrap().status, MemberStatus::Dead);
+
+    let mut restarted = Gossip::new(config(), 7, 20);
+    assert!(restarted.local_member().incarnation < 3);
+    restarted.join(&[address(1)]);
+    let (_, push) = restarted.take_outputs().push_pulls.remove(0);
+    let reply = seed.receive_push_pull(&address(0), push, 30).unwrap();
+    restarted
+        .receive_push_pull_reply(&address(1), reply, 40)
+        .unwrap();
+
+    assert_eq!(restarted.local_member().incarnation, 4);
+    assert_eq!(restarted.local_member().status, MemberStatus::Alive);
+    let out = restarted.take_outputs();
+    let refutations: Vec<&str> = out
+        .log_lines
+        .iter()
+        .map(|l| l.message.as_str())
+        .filter(|m| m.starts_with("Refuting"))
+        .collect();
+    assert_eq!(refutations, ["Refuting a suspect message (from: n0)"]);
+}

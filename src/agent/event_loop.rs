@@ -586,7 +586,12 @@ impl EventLoop {
     ) {
         let frame = match item {
             Inbound::Opened(purpose) => {
-                log::debug!(target: "agent", "connection {} opened for {purpose:?}", id.0);
+                // Names the remote address so an operator (and the source
+                // address test) can see which peer opened what.
+                if let Some(connection) = self.transport.connections.get(&id) {
+                    log::debug!(target: "agent", "connection {} from {} opened for {purpose:?}",
+                        id.0, connection.remote);
+                }
                 return;
             }
             Inbound::Frame(frame) => frame,

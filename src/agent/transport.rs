@@ -6,11 +6,12 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
+use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::wire::frame::DEFAULT_MAX_FRAME_BYTES;
 
@@ -182,6 +183,33 @@ pub struct Transport {
     /// appears once (`Connection::flush_scheduled`), so the list is bounded
     /// by the connection count.
     flush_list: Vec<ConnectionId>,
+}
+
+/// Starts a non-blocking connect to `address` leaving from `local_ip`
+/// (port 0: the kernel picks the port). Without the bind the kernel picks
+/// the source by route, 127.0.0.1 for every loopback agent, so a peer could
+/// not tell two agents on 127.0.0.x apart (in its log, in the join source,
+/// or to a partition rule that filters by source address). An unspecified
+/// `local_ip` (agent bound to 0.0.0.0) or one of the other family leaves
+/// the choice to the kernel, as before.
+fn dial(local_ip: IpAddr, address: SocketAddr) -> io::Result<TcpStream> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    if !local_ip.is_unspecified() && local_ip.is_ipv4() == address.is_ipv4() {
+        socket.bind(&SocketAddr::new(local_ip, 0).into())?;
+    }
+    match socket.connect(&address.into()) {
+        Ok(()) => {}
+        // The connect completes later; the loop learns of it when the
+        // socket turns writable (`Connection::finish_connect`).
+        Err(err) if err.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(err) => return Err(err),
+    }
+    Ok(TcpStream::from_std(socket.into()))
 }
 
 impl Transport {
@@ -442,7 +470,7 @@ impl Transport {
             return Err(SendError::Io(io::Error::other("connection limit reached")));
         }
         self.stats.dial_attempts += 1;
-        let mut stream = match TcpStream::connect(address) {
+        let mut stream = match dial(self.local_addr.ip(), address) {
             Ok(stream) => stream,
             Err(err) => {
                 link.consecutive_failures = link.consecutive_failures.saturating_add(1);
@@ -503,5 +531,36 @@ impl Transport {
         for (id, reason) in expired {
             self.close(id, reason, now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, TcpListener as StdListener};
+
+    /// The source address a listener sees for a connection from `dial`.
+    fn source_seen(local_ip: IpAddr, listen_ip: Ipv4Addr) -> SocketAddr {
+        let listener = StdListener::bind((listen_ip, 0)).unwrap();
+        let _stream = dial(local_ip, listener.local_addr().unwrap()).unwrap();
+        let (_accepted, remote) = listener.accept().unwrap();
+        remote
+    }
+
+    #[test]
+    fn outbound_connections_leave_from_the_agents_bind_ip() {
+        let remote = source_seen(
+            Ipv4Addr::new(127, 0, 50, 3).into(),
+            Ipv4Addr::new(127, 0, 50, 4),
+        );
+        assert_eq!(remote.ip(), IpAddr::from([127, 0, 50, 3]));
+        assert_ne!(remote.port(), 0);
+    }
+
+    #[test]
+    fn an_unspecified_bind_ip_leaves_the_source_to_the_kernel() {
+        // Linux routes 127.0.0.0/8 with source 127.0.0.1.
+        let remote = source_seen(Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::new(127, 0, 50, 4));
+        assert_eq!(remote.ip(), IpAddr::from([127, 0, 0, 1]));
     }
 }
