@@ -82,6 +82,19 @@ fn empty_history_is_linearizable() {
     assert_eq!(check_kv_history(&[]), CheckResult::Linearizable);
 }
 
+/// Found by the simulator (seed 9794): when every operation of a key is an
+/// unanswered put nobody read, the key's part is dropped whole, and the
+/// search over no operations must succeed, not index an empty list.
+#[test]
+fn key_with_only_unanswered_unread_puts_is_linearizable() {
+    assert_linearizable(&[
+        crashed_put(1, 0, "k", "lost"),
+        crashed_put(2, 3, "k", "also-lost"),
+        put(3, 1, 2, "other", "x"),
+        get(4, 5, 6, "other", Some("x")),
+    ]);
+}
+
 #[test]
 fn read_overlapping_a_write_may_see_either_the_old_or_the_new_value() {
     let sees_old = [put(1, 0, 10, "x", "a"), get(2, 5, 15, "x", None)];

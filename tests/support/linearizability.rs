@@ -288,6 +288,9 @@ impl EntryList {
         matching_return.push(NIL); // the sentinel
         let next: Vec<usize> = (0..=count)
             .map(|position| match position {
+                // An empty list (every operation of the key was dropped as
+                // unobservable) is only its sentinel.
+                _ if position == head && count == 0 => NIL,
                 _ if position == head => 0,
                 _ if position + 1 == count => NIL,
                 _ => position + 1,
