@@ -52,7 +52,11 @@ impl Server {
     }
 
     fn wait_log(&self, line: &str) {
-        wait_until(WAIT, &format!("{} logs {line:?}", self.name), || {
+        self.wait_log_within(line, WAIT);
+    }
+
+    fn wait_log_within(&self, line: &str, within: Duration) {
+        wait_until(within, &format!("{} logs {line:?}", self.name), || {
             self.log().contains(line)
         });
     }
@@ -317,7 +321,12 @@ fn a_failed_server_is_not_removed_when_the_remaining_voters_would_lose_quorum() 
         .into_iter()
         .find(|s| s.is_leader())
         .expect("a leader after a write");
-    refusing.wait_log("the remaining voters would lose their quorum (1 of 2 live)");
+    // If `first` leads, its gossip knows no one: the others are unknown
+    // to it, due for removal only a grace period after its start.
+    refusing.wait_log_within(
+        "the remaining voters would lose their quorum (1 of 2 live)",
+        REMOVED_AFTER_FAILURE,
+    );
     assert!(
         leader.sees(&first, "failed") && leader.sees(&second, "failed"),
         "{:?}",
@@ -414,4 +423,55 @@ fn a_failed_server_back_before_the_grace_period_ends_is_not_removed() {
     );
     put(&returning, "back/two-voters", "2");
     wait_value(&leader, "back/two-voters", "2");
+}
+
+/// A server still down when the others restart is unknown to their gossip
+/// (nobody can tell them about it), not failed. It is still given the
+/// grace period, counted from the agent's start, before the leader removes
+/// it; when it comes back it is a voter again.
+#[test]
+fn a_server_down_across_a_full_restart_is_removed_only_after_the_grace_period() {
+    let [mut a, mut b, mut down] = three_servers(
+        "restart",
+        ["127.0.52.11", "127.0.52.12", "127.0.52.13"],
+        18704,
+    );
+    put(&a, "restart/before", "1");
+    for server in [&mut a, &mut b, &mut down] {
+        server.kill();
+    }
+    let restarted_at = unix_now();
+    a.start(&["--server"]);
+    b.start(&["--server"]);
+    put(&a, "restart/after", "2");
+    assert!(a.is_voter(&down), "{:?}", a.peers());
+    let leader = [&a, &b]
+        .into_iter()
+        .find(|s| s.is_leader())
+        .expect("a leader after a write");
+    assert!(
+        !leader.members().iter().any(|(name, _)| *name == down.name),
+        "gossip knows the server that stayed down: {:?}",
+        leader.members()
+    );
+    wait_until(
+        REMOVED_AFTER_FAILURE,
+        "the server that stayed down to be removed",
+        || !leader.peer_names().contains(&down.name),
+    );
+    let removed_at = leader
+        .logged_at(&Server::removal_line(&down))
+        .expect("the leader logged the removal");
+    assert!(
+        removed_at >= restarted_at + GRACE.as_secs(),
+        "removed {} s after the restart; grace {GRACE:?}",
+        removed_at.saturating_sub(restarted_at)
+    );
+
+    // Back: it rejoins the members it remembers and is added again.
+    down.start(&["--server"]);
+    wait_until(REMOVED_AFTER_FAILURE, "three voters again", || {
+        [&a, &b, &down].iter().all(|s| leader.is_voter(s))
+    });
+    wait_value(&down, "restart/after", "2");
 }

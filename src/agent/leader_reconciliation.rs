@@ -57,8 +57,9 @@ pub fn catalog_entry(member: &Member) -> CatalogNode {
     }
 }
 
-/// One pass on the leader. `ms_since` gives how long ago (ms) a member's
-/// status changed.
+/// One pass on the leader. `ms_since(t)` gives how long ago (ms) gossip
+/// clock time `t` was (a member's `status_changed_ms`); gossip time 0 is
+/// this agent's start.
 pub fn reconcile(
     raft: &mut RaftServer,
     members: &[Member],
@@ -118,8 +119,13 @@ pub fn reconcile(
             Some(m) if m.status == MemberStatus::Dead => {
                 ms_since(m.status_changed_ms) >= FAILED_SERVER_GRACE.as_millis() as u64
             }
-            // Reaped from gossip: long gone.
-            None => true,
+            // Unknown to gossip: reaped (dead for days), or never heard of
+            // since this agent started: a server still down when the
+            // others restarted has nobody left to tell gossip about it. It
+            // gets the grace period a failure would, counted from the
+            // start, so a server restarting a little later than the rest
+            // is not dropped.
+            None => ms_since(0) >= FAILED_SERVER_GRACE.as_millis() as u64,
             Some(_) => false,
         };
         let remove = if left {
