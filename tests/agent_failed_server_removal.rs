@@ -110,6 +110,14 @@ impl Server {
         text(&self.node(&["info"]).stdout).contains("\tstate = leader")
     }
 
+    /// This server's gossip member list on disk (`gossip/members`, which a
+    /// restart rejoins from) holds `member`'s name and address.
+    fn remembers(&self, member: &Server) -> bool {
+        let bytes = std::fs::read(self.data_dir.join("gossip/members")).unwrap_or_default();
+        let holds = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+        holds(&member.name) && holds(&member.bind)
+    }
+
     /// The leader's log line for removing `member`.
     fn removal_line(member: &Server) -> String {
         format!(
@@ -217,6 +225,16 @@ fn three_servers(test: &str, ips: [&str; 3], port: u16) -> [Server; 3] {
     for observer in &servers {
         wait_until(WAIT, "every server alive everywhere", || {
             servers.iter().all(|s| observer.sees(s, "alive"))
+        });
+    }
+    // The member list a restart rejoins from is written at most once a
+    // second: a kill -9 sooner would restart a server that knows no one.
+    for server in &servers {
+        wait_until(WAIT, "every server to remember the others", || {
+            servers
+                .iter()
+                .filter(|other| other.name != server.name)
+                .all(|other| server.remembers(other))
         });
     }
     put(&servers[0], "formed", "yes");

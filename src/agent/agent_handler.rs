@@ -617,9 +617,11 @@ impl AgentHandler {
         for server in actions.kept_for_quorum {
             if !self.kept_for_quorum.contains(&server.name) {
                 log::warn!(target: "agent",
-                    "not removing failed server {} ({}) from the Raft configuration: \
+                    "not removing server {} ({}) from the Raft configuration, {} past the grace period: \
                      the remaining voters would lose their quorum ({} of {} live)",
-                    server.name, server.address, server.live_remaining_voters, server.remaining_voters);
+                    server.name, server.address,
+                    if server.unknown_to_gossip { "unknown to gossip" } else { "failed" },
+                    server.live_remaining_voters, server.remaining_voters);
             }
             kept.insert(server.name);
         }

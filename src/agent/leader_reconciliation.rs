@@ -42,6 +42,8 @@ pub struct ReconcileActions {
 pub struct KeptForQuorum {
     pub name: String,
     pub address: String,
+    /// Gossip does not know it at all (rather than reporting it failed).
+    pub unknown_to_gossip: bool,
     /// Voters left after the removal, and how many of them gossip reports live.
     pub remaining_voters: usize,
     pub live_remaining_voters: usize,
@@ -136,6 +138,7 @@ pub fn reconcile(
                 actions.kept_for_quorum.push(KeptForQuorum {
                     name: server.name.clone(),
                     address: server.address.clone(),
+                    unknown_to_gossip: member.is_none(),
                     remaining_voters: quorum.remaining_voters,
                     live_remaining_voters: quorum.live_remaining_voters,
                 });
