@@ -118,10 +118,11 @@ impl Server {
         holds(&member.name) && holds(&member.bind)
     }
 
-    /// The leader's log line for removing `member`.
+    /// The leader's log line for removing `member` (with its subsystem, so
+    /// the `not removing server` warning does not match).
     fn removal_line(member: &Server) -> String {
         format!(
-            "removing server {} ({}) from the Raft configuration",
+            "agent: removing server {} ({}) from the Raft configuration",
             member.name, member.bind
         )
     }
