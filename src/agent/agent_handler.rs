@@ -148,6 +148,9 @@ pub struct AgentHandler {
     next_bootstrap_check: Instant,
     leave_transfer_deadline: Option<Instant>,
     warned_foreign: HashSet<String>,
+    /// Servers whose removal the last reconciliation refused for quorum;
+    /// each is logged once when the refusal starts, not every pass.
+    kept_for_quorum: HashSet<String>,
     storage_failed: bool,
     /// Leaving: the leader's configuration no longer lists this server.
     removal_confirmed: bool,
@@ -206,6 +209,7 @@ impl AgentHandler {
             next_bootstrap_check: now,
             leave_transfer_deadline: None,
             warned_foreign: HashSet::new(),
+            kept_for_quorum: HashSet::new(),
             storage_failed: false,
             removal_confirmed: false,
             removal_query: None,
@@ -587,6 +591,7 @@ impl AgentHandler {
             return;
         };
         if !raft.is_leader() || self.leave.is_leaving() {
+            self.kept_for_quorum.clear();
             return;
         }
         let now = ctx.now();
@@ -608,6 +613,19 @@ impl AgentHandler {
                 }
             },
         );
+        let mut kept = HashSet::with_capacity(actions.kept_for_quorum.len());
+        for server in actions.kept_for_quorum {
+            if !self.kept_for_quorum.contains(&server.name) {
+                log::warn!(target: "agent",
+                    "not removing server {} ({}) from the Raft configuration, {} past the grace period: \
+                     the remaining voters would lose their quorum ({} of {} live)",
+                    server.name, server.address,
+                    if server.unknown_to_gossip { "unknown to gossip" } else { "failed" },
+                    server.live_remaining_voters, server.remaining_voters);
+            }
+            kept.insert(server.name);
+        }
+        self.kept_for_quorum = kept;
         for (_, address) in actions.identify {
             if self.identifying.contains(&address) {
                 continue;

@@ -30,6 +30,23 @@ pub const FAILED_SERVER_GRACE: Duration = Duration::from_secs(30);
 pub struct ReconcileActions {
     /// Servers to ask for their Raft identity: (name, address).
     pub identify: Vec<(String, String)>,
+    /// Servers due for removal (failed past the grace period, or no longer
+    /// known to gossip) that stay because removing them would cost the
+    /// remaining voters their quorum: the operator has to hear why a dead
+    /// server is still listed.
+    pub kept_for_quorum: Vec<KeptForQuorum>,
+}
+
+/// A removal the quorum rule refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptForQuorum {
+    pub name: String,
+    pub address: String,
+    /// Gossip does not know it at all (rather than reporting it failed).
+    pub unknown_to_gossip: bool,
+    /// Voters left after the removal, and how many of them gossip reports live.
+    pub remaining_voters: usize,
+    pub live_remaining_voters: usize,
 }
 
 /// The catalog entry gossip says a member should have.
@@ -42,8 +59,9 @@ pub fn catalog_entry(member: &Member) -> CatalogNode {
     }
 }
 
-/// One pass on the leader. `ms_since` gives how long ago (ms) a member's
-/// status changed.
+/// One pass on the leader. `ms_since(t)` gives how long ago (ms) gossip
+/// clock time `t` was (a member's `status_changed_ms`); gossip time 0 is
+/// this agent's start.
 pub fn reconcile(
     raft: &mut RaftServer,
     members: &[Member],
@@ -98,15 +116,36 @@ pub fn reconcile(
             continue;
         }
         let member = members.iter().find(|m| m.address == server.address);
-        let remove = match member {
-            Some(m) if m.status == MemberStatus::Left => true,
+        let left = member.is_some_and(|m| m.status == MemberStatus::Left);
+        let failed_past_grace = match member {
             Some(m) if m.status == MemberStatus::Dead => {
                 ms_since(m.status_changed_ms) >= FAILED_SERVER_GRACE.as_millis() as u64
-                    && keeps_quorum(&voters, server, &live)
             }
-            // Reaped from gossip: long gone.
-            None => keeps_quorum(&voters, server, &live),
+            // Unknown to gossip: reaped (dead for days), or never heard of
+            // since this agent started: a server still down when the
+            // others restarted has nobody left to tell gossip about it. It
+            // gets the grace period a failure would, counted from the
+            // start, so a server restarting a little later than the rest
+            // is not dropped.
+            None => ms_since(0) >= FAILED_SERVER_GRACE.as_millis() as u64,
             Some(_) => false,
+        };
+        let remove = if left {
+            true
+        } else if failed_past_grace {
+            let quorum = remaining_quorum(&voters, server, &live);
+            if !quorum.keeps_quorum() {
+                actions.kept_for_quorum.push(KeptForQuorum {
+                    name: server.name.clone(),
+                    address: server.address.clone(),
+                    unknown_to_gossip: member.is_none(),
+                    remaining_voters: quorum.remaining_voters,
+                    live_remaining_voters: quorum.live_remaining_voters,
+                });
+            }
+            quorum.keeps_quorum()
+        } else {
+            false
         };
         if remove {
             match raft.node_mut().remove_server(server.id) {
@@ -152,18 +191,34 @@ pub fn reconcile(
     actions
 }
 
-/// Removing `server` leaves the remaining voters with a live quorum.
-fn keeps_quorum(
+/// The voters a removal would leave, and how many of them are live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RemainingQuorum {
+    remaining_voters: usize,
+    live_remaining_voters: usize,
+}
+
+impl RemainingQuorum {
+    /// The remaining voters keep a live majority: removing a voter when they
+    /// would not leaves a configuration that can never commit again until
+    /// the dead come back (or, if the removed one was only unreachable by
+    /// gossip, takes a working voter away from a leader that needed it).
+    fn keeps_quorum(self) -> bool {
+        self.remaining_voters > 0 && self.live_remaining_voters > self.remaining_voters / 2
+    }
+}
+
+/// What removing `server` leaves of the voters.
+fn remaining_quorum(
     voters: &[&ServerEntry],
     server: &ServerEntry,
     live: &dyn Fn(&ServerEntry) -> bool,
-) -> bool {
+) -> RemainingQuorum {
     let remaining: Vec<&&ServerEntry> = voters.iter().filter(|v| v.id != server.id).collect();
-    if remaining.is_empty() {
-        return false;
+    RemainingQuorum {
+        remaining_voters: remaining.len(),
+        live_remaining_voters: remaining.iter().filter(|v| live(v)).count(),
     }
-    let live_remaining = remaining.iter().filter(|v| live(v)).count();
-    live_remaining > remaining.len() / 2
 }
 
 /// A server's answer to the identity query: (name, Raft ID, cluster ID).
@@ -241,10 +296,20 @@ mod tests {
         let voters = vec![&a, &b, &c];
         // Only `a` is alive: removing `c` leaves {a, b} with one live voter.
         let only_a = |s: &ServerEntry| s.id == 1;
-        assert!(!keeps_quorum(&voters, &c, &only_a));
+        let quorum = remaining_quorum(&voters, &c, &only_a);
+        assert_eq!(
+            quorum,
+            RemainingQuorum {
+                remaining_voters: 2,
+                live_remaining_voters: 1
+            }
+        );
+        assert!(!quorum.keeps_quorum());
         // `a` and `b` alive: removing `c` leaves a live majority.
         let a_and_b = |s: &ServerEntry| s.id != 3;
-        assert!(keeps_quorum(&voters, &c, &a_and_b));
+        assert!(remaining_quorum(&voters, &c, &a_and_b).keeps_quorum());
+        // The last voter is never removed.
+        assert!(!remaining_quorum(&[&a], &a, &only_a).keeps_quorum());
     }
 
     #[test]
