@@ -68,6 +68,7 @@ pub mod retry_join;
 pub mod rpc_client;
 pub mod snapshot_install;
 pub mod snapshot_receiver;
+pub mod snapshot_schedule;
 pub mod state_machine;
 pub mod state_machine_snapshot;
 pub mod transport;

@@ -34,18 +34,9 @@ use super::info::RaftInfo;
 use super::pending_writes::{Outcome, PendingWrite, PendingWrites};
 use super::snapshot_install::SnapshotInstall;
 use super::snapshot_receiver::SnapshotReceiver;
+use super::snapshot_schedule::SnapshotSchedule;
 use super::state_machine::StateMachine;
 
-/// hashicorp/raft's default `SnapshotThreshold`: a snapshot every this many
-/// applied entries, then the log before it is dropped.
-pub const SNAPSHOT_EVERY_ENTRIES: u64 = 8192;
-/// After a snapshot that took T, the next waits until T times this has
-/// passed, so writing snapshots takes at most a quarter of the time of
-/// one core however large the state grows (hashicorp/raft bounds the same
-/// cost with a 120 s `SnapshotInterval`). Measured with 262,144 keys (an
-/// 80 MB snapshot, 0.3-0.9 s to write): without it the three servers on 2
-/// cores were writing snapshots back to back.
-pub const SNAPSHOT_IDLE_FACTOR: u32 = 3;
 /// Writes proposed and not yet applied; past it writes are refused.
 pub const MAX_PENDING_WRITES: usize = 65_536;
 /// A write not applied in this long is answered `Timeout`.
@@ -113,7 +104,7 @@ pub struct RaftServer {
     next_read_id: u64,
     /// The snapshot arriving from the leader, streamed to its staging file.
     receiver: SnapshotReceiver,
-    applied_since_snapshot: u64,
+    snapshot_schedule: SnapshotSchedule,
     /// The store held Raft state at start-up (`--bootstrap-expect` counts
     /// only servers without it).
     had_data_at_start: bool,
@@ -125,8 +116,6 @@ pub struct RaftServer {
     last_snapshot_stall: Option<Duration>,
     /// The snapshot being written by its own thread.
     snapshot_in_progress: Option<SnapshotInProgress>,
-    /// [`SNAPSHOT_IDLE_FACTOR`]'s pause after the last snapshot.
-    next_snapshot_not_before: Option<Instant>,
     /// A received snapshot being installed off the loop, with the Ready that
     /// asked for it: the rest of that Ready waits for the install.
     parked_install: Option<ParkedInstall>,
@@ -260,13 +249,12 @@ impl RaftServer {
             reads_to_serve: Vec::new(),
             next_read_id: 1,
             receiver: SnapshotReceiver::new(),
-            applied_since_snapshot: 0,
+            snapshot_schedule: SnapshotSchedule::new(),
             had_data_at_start,
             last_role: Role::Follower,
             inbound_links: HashMap::new(),
             last_snapshot_stall: None,
             snapshot_in_progress: None,
-            next_snapshot_not_before: None,
             parked_install: None,
         })
     }
@@ -547,7 +535,7 @@ impl RaftServer {
             if entry.index <= self.state.applied_index() {
                 continue;
             }
-            self.applied_since_snapshot += 1;
+            self.snapshot_schedule.on_applied();
             if entry.kind != EntryKind::Command {
                 self.state.skip(entry.index);
                 if let Some(outcome) = self.pending_writes.on_applied(entry.index, entry.term) {
@@ -596,17 +584,12 @@ impl RaftServer {
         for event in &ready.events {
             log::log!(target: "raft", event.level(), "{event}");
             if let RaftEvent::SnapshotInstalled { .. } = event {
-                self.applied_since_snapshot = 0;
+                self.snapshot_schedule.on_snapshot_installed();
             }
         }
         self.node.advance(&ready);
         self.check_role(ctx);
-        if self.applied_since_snapshot >= SNAPSHOT_EVERY_ENTRIES
-            && self.snapshot_in_progress.is_none()
-            && self
-                .next_snapshot_not_before
-                .is_none_or(|not_before| Instant::now() >= not_before)
-        {
+        if self.snapshot_in_progress.is_none() && self.snapshot_schedule.is_due(Instant::now()) {
             self.start_snapshot()?;
         }
         Ok(())
@@ -755,7 +738,7 @@ impl RaftServer {
         let Some(meta) = self.node.snapshot_meta(index) else {
             return Ok(());
         };
-        self.applied_since_snapshot = 0;
+        self.snapshot_schedule.on_started();
         let writer = self.snapshots.create(SnapshotMeta {
             last_included_index: meta.index,
             last_included_term: meta.term,
@@ -795,9 +778,9 @@ impl RaftServer {
         Ok(())
     }
 
-    /// When the snapshot thread is done: tell the
-    /// core and compact the log. A failed snapshot is logged and retried
-    /// after the next [`SNAPSHOT_EVERY_ENTRIES`]; the log stays whole.
+    /// When the snapshot thread is done: tell the core and compact the log.
+    /// A failed snapshot is logged and retried when the schedule says so
+    /// again (`src/agent/snapshot_schedule.rs`); the log stays whole.
     fn finish_snapshot(&mut self) -> Result<(), RaftServerError> {
         if !self
             .snapshot_in_progress
@@ -808,8 +791,8 @@ impl RaftServer {
         }
         let finishing = Instant::now();
         let in_progress = self.snapshot_in_progress.take().expect("checked above");
-        self.next_snapshot_not_before =
-            Some(Instant::now() + in_progress.started.elapsed() * SNAPSHOT_IDLE_FACTOR);
+        self.snapshot_schedule
+            .on_finished(finishing, in_progress.started.elapsed());
         let index = in_progress.index;
         let result = in_progress
             .handle
