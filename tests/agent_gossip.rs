@@ -347,3 +347,36 @@ fn a_damaged_member_list_only_costs_the_rejoin() {
         sees(&agent, &seed, "alive")
     });
 }
+
+/// `node join B C` sends both push/pulls at once. C is stopped (SIGSTOP)
+/// while A joins: its kernel accepts A's connection, but the agent reads
+/// the push/pull (made when A knew only itself) after A's alive broadcast
+/// about B has run out its retransmissions. C must still learn of B, and B
+/// of C, within a few gossip rounds, not at the next 30 s push/pull.
+#[test]
+fn a_join_through_two_agents_introduces_them_to_each_other_when_one_answers_late() {
+    const INTRODUCED: Duration = Duration::from_secs(5);
+    let a = Agent::started("127.0.53.1:18801", "cj-a", &["--server"]);
+    let b = Agent::started("127.0.53.2:18802", "cj-b", &["--server"]);
+    let c = Agent::started("127.0.53.3:18803", "cj-c", &["--server"]);
+    c.signal("STOP");
+    let (a_bind, b_bind, c_bind) = (a.bind.clone(), b.bind.clone(), c.bind.clone());
+    let join =
+        std::thread::spawn(move || node_process::node_at(&a_bind, &["join", &b_bind, &c_bind]));
+    wait_until(CONVERGE, "A to know B", || sees(&a, &b, "alive"));
+    // Four retransmissions, one per 200 ms gossip round to B alone.
+    std::thread::sleep(Duration::from_secs(2));
+    c.signal("CONT");
+    let output = join.join().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        "Successfully joined cluster by contacting 2 nodes.\n"
+    );
+    let agents = [&a, &b, &c];
+    wait_until(INTRODUCED, "B and C to list all three alive", || {
+        [&b, &c]
+            .iter()
+            .all(|observer| agents.iter().all(|m| sees(observer, m, "alive")))
+    });
+}

@@ -363,6 +363,7 @@ impl Membership {
                 }
                 _ => {
                     let error = "answered a push/pull with a probe message".to_string();
+                    self.gossip.push_pull_failed(&pending.address);
                     self.settle(pending.batch, &pending.address, Err(error.clone()));
                     self.malformed_sync(from, &error, ctx);
                     return;
@@ -410,6 +411,7 @@ impl Membership {
         };
         self.pending_count -= queue.len();
         for pending in queue {
+            self.gossip.push_pull_failed(&pending.address);
             self.settle(pending.batch, &pending.address, Err(error.to_owned()));
         }
     }
@@ -506,11 +508,13 @@ impl Membership {
         let to = match address.parse::<SocketAddr>() {
             Ok(to) => to,
             Err(_) => {
+                self.gossip.push_pull_failed(&address);
                 self.settle(batch, &address, Err("not an IP:PORT address".into()));
                 return;
             }
         };
         if self.pending_count >= MAX_PENDING_PUSH_PULLS {
+            self.gossip.push_pull_failed(&address);
             self.settle(batch, &address, Err("too many push/pulls in flight".into()));
             return;
         }
@@ -527,7 +531,10 @@ impl Membership {
                     });
                 self.pending_count += 1;
             }
-            Err(err) => self.settle(batch, &address, Err(err.to_string())),
+            Err(err) => {
+                self.gossip.push_pull_failed(&address);
+                self.settle(batch, &address, Err(err.to_string()));
+            }
         }
     }
 }
