@@ -347,3 +347,82 @@ fn a_damaged_member_list_only_costs_the_rejoin() {
         sees(&agent, &seed, "alive")
     });
 }
+
+/// `node join B C` sends both push/pulls at once. C is stopped (SIGSTOP)
+/// while A joins: its kernel accepts A's connection, but the agent reads
+/// the push/pull (made when A knew only itself) after A's alive broadcast
+/// about B has run out its retransmissions. C must still learn of B, and B
+/// of C, within a few gossip rounds, not at the next 30 s push/pull.
+#[test]
+fn a_join_through_two_agents_introduces_them_to_each_other_when_one_answers_late() {
+    const INTRODUCED: Duration = Duration::from_secs(5);
+    let a = Agent::started("127.0.53.1:18801", "cj-a", &["--server"]);
+    let b = Agent::started("127.0.53.2:18802", "cj-b", &["--server"]);
+    let c = Agent::started("127.0.53.3:18803", "cj-c", &["--server"]);
+    c.signal("STOP");
+    let (a_bind, b_bind, c_bind) = (a.bind.clone(), b.bind.clone(), c.bind.clone());
+    let join =
+        std::thread::spawn(move || node_process::node_at(&a_bind, &["join", &b_bind, &c_bind]));
+    wait_until(CONVERGE, "A to know B", || sees(&a, &b, "alive"));
+    // Four retransmissions, one per 200 ms gossip round to B alone.
+    std::thread::sleep(Duration::from_secs(2));
+    c.signal("CONT");
+    let output = join.join().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        "Successfully joined cluster by contacting 2 nodes.\n"
+    );
+    let agents = [&a, &b, &c];
+    wait_until(INTRODUCED, "B and C to list all three alive", || {
+        [&b, &c]
+            .iter()
+            .all(|observer| agents.iter().all(|m| sees(observer, m, "alive")))
+    });
+}
+
+/// The member list on disk is what a restart rejoins from: once `node join`
+/// has answered, the peers it joined must be on disk, even when the agent
+/// wrote the list less than a second before (at its start) and is killed
+/// with SIGKILL at once, before any later write could happen.
+#[test]
+fn an_agent_killed_right_after_its_join_answered_rejoins_by_itself_on_restart() {
+    let seed = Agent::started("127.0.53.4:18804", "k-seed", &[]);
+    let mut agent = Agent::started("127.0.53.5:18805", "k-agent", &[]);
+    assert_join_succeeds(&agent, &seed);
+    agent.signal("KILL");
+    let _ = agent.wait_exit(Duration::from_secs(10));
+    // Until then the seed's own alive broadcast may still be piggybacked to
+    // the agent's address, which would reintroduce it without the list.
+    wait_until(
+        FAILURE_DETECTED,
+        "the seed to mark the agent failed",
+        || sees(&seed, &agent, "failed"),
+    );
+    // No --join: only the remembered members can bring it back.
+    agent.start(&[]);
+    wait_until(CONVERGE, "the restarted agent to rejoin the seed", || {
+        sees(&agent, &seed, "alive")
+    });
+}
+
+/// The other side of the join above: the agent that answered the joiner's
+/// push/pull writes the joiner to its list before answering, so killing it
+/// right after `node join` returned does not lose the joiner either.
+#[test]
+fn an_agent_killed_right_after_answering_a_join_rejoins_by_itself_on_restart() {
+    let mut seed = Agent::started("127.0.53.6:18806", "ks-seed", &[]);
+    let joiner = Agent::started("127.0.53.7:18807", "ks-joiner", &[]);
+    assert_join_succeeds(&joiner, &seed);
+    seed.signal("KILL");
+    let _ = seed.wait_exit(Duration::from_secs(10));
+    wait_until(
+        FAILURE_DETECTED,
+        "the joiner to mark the seed failed",
+        || sees(&joiner, &seed, "failed"),
+    );
+    seed.start(&[]);
+    wait_until(CONVERGE, "the restarted seed to rejoin the joiner", || {
+        sees(&seed, &joiner, "alive") && sees(&joiner, &seed, "alive")
+    });
+}

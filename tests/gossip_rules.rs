@@ -244,6 +244,65 @@ fn a_join_exchanges_full_state_both_ways() {
     assert_eq!(b.num_alive(), 5);
 }
 
+/// A lone member's answer to a push/pull: itself only.
+fn lone_answer(i: usize) -> PushPull {
+    PushPull {
+        join: false,
+        from_name: name(i),
+        members: vec![concord::gossip::MemberState {
+            name: name(i),
+            address: address(i),
+            incarnation: 1,
+            status: MemberStatus::Alive,
+            tags: tags(),
+        }],
+    }
+}
+
+#[test]
+fn an_answer_to_a_push_pull_sent_before_members_were_learned_is_followed_by_our_state() {
+    let mut a = Gossip::new(config(), 7, 0);
+    a.join(&[address(1), address(2)]);
+    let joins = a.take_outputs().push_pulls;
+    assert!(joins.iter().all(|(_, p)| p.join && p.members.len() == 1));
+
+    // n1 answers first: nothing was learned while its push/pull was out.
+    a.receive_push_pull_reply(&address(1), lone_answer(1), 5)
+        .unwrap();
+    assert!(a.take_outputs().push_pulls.is_empty());
+
+    // n2's push/pull left before we knew n1: n2 gets our state again.
+    a.receive_push_pull_reply(&address(2), lone_answer(2), 9)
+        .unwrap();
+    let follow_ups = a.take_outputs().push_pulls;
+    assert_eq!(follow_ups.len(), 1, "{follow_ups:?}");
+    let (to, push_pull) = &follow_ups[0];
+    assert_eq!(to, &address(2));
+    assert!(!push_pull.join);
+    assert!(push_pull.members.iter().any(|m| m.name == name(1)));
+
+    // Its answer brings nothing learned since: no further push/pull.
+    a.receive_push_pull_reply(&address(2), lone_answer(2), 12)
+        .unwrap();
+    assert!(a.take_outputs().push_pulls.is_empty());
+}
+
+#[test]
+fn a_failed_push_pull_is_not_matched_with_a_later_answer() {
+    let mut a = Gossip::new(config(), 7, 0);
+    a.join(&[address(2)]);
+    a.push_pull_failed(&address(2));
+    a.join(&[address(1)]);
+    a.receive_push_pull_reply(&address(1), lone_answer(1), 5)
+        .unwrap();
+    // A new push/pull to n2 after n1 was learned: its answer needs nothing.
+    a.join(&[address(2)]);
+    a.take_outputs();
+    a.receive_push_pull_reply(&address(2), lone_answer(2), 9)
+        .unwrap();
+    assert!(a.take_outputs().push_pulls.is_empty());
+}
+
 #[test]
 fn datagrams_never_exceed_the_size_limit() {
     let mut g = with_members(config(), 300);

@@ -757,7 +757,7 @@ impl AgentHandler {
                 continue;
             };
             if outcome.contacted > 0 {
-                self.membership.clear_left_marker();
+                self.membership.join_succeeded(ctx.now());
             }
             match waiter {
                 JoinWaiter::Client {

@@ -23,6 +23,7 @@ use super::connection::ConnectionId;
 use super::event_loop::Context;
 use super::info::GossipInfo;
 use super::join_batch::{JoinBatch, JoinBatchId, JoinOutcome, refusal_text};
+use super::member_list_writes::MemberListWrites;
 
 /// A push/pull not answered in this long fails (and its connection is
 /// closed, so a late answer cannot be taken for the next one's).
@@ -33,8 +34,6 @@ pub const MAX_PENDING_PUSH_PULLS: usize = 256;
 pub const MAX_QUEUED_MEMBER_EVENTS: usize = 4096;
 /// Bound on join batches in progress (each `node join` is one).
 pub const MAX_JOIN_BATCHES: usize = 64;
-/// The member list is rewritten at most this often.
-pub const MEMBER_LIST_WRITE_INTERVAL: Duration = Duration::from_secs(1);
 /// Malformed datagrams are reported at most this often, so a flood of junk
 /// cannot flood the log.
 const MALFORMED_WARN_INTERVAL: Duration = Duration::from_secs(1);
@@ -54,9 +53,12 @@ pub struct Membership {
     clock_origin: Instant,
     data_dir: PathBuf,
     store: Option<MemberListStore>,
+    /// The list as last written (or read at startup).
     remembered: MemberList,
-    member_list_dirty: bool,
-    next_member_list_write: Instant,
+    /// The addresses in `remembered`: a member at another address is news
+    /// the list on disk lacks.
+    remembered_addresses: HashSet<String>,
+    member_list_writes: MemberListWrites,
     pending: HashMap<ConnectionId, VecDeque<PendingPushPull>>,
     pending_count: usize,
     /// Connections we dialled for push/pull: frames on them are answers.
@@ -114,9 +116,9 @@ impl Membership {
             clock_origin: now,
             data_dir: config.data_dir.clone(),
             store,
+            remembered_addresses: addresses_of(&remembered),
             remembered,
-            member_list_dirty: false,
-            next_member_list_write: now,
+            member_list_writes: MemberListWrites::new(),
             pending: HashMap::new(),
             pending_count: 0,
             dialled: HashSet::new(),
@@ -260,10 +262,16 @@ impl Membership {
     }
 
     /// A join succeeded: the agent is a member again, so a restart rejoins.
-    pub fn clear_left_marker(&mut self) {
-        if self.remembered.left {
-            self.remembered.left = false;
-            self.member_list_dirty = true;
+    /// The list is written before the join is answered when it lacks the
+    /// members joined (or still says "left"): an agent killed right after
+    /// `node join` returned must still rejoin when restarted.
+    pub fn join_succeeded(&mut self, now: Instant) {
+        let was_left = std::mem::take(&mut self.remembered.left);
+        if was_left {
+            self.member_list_writes.changed();
+        }
+        if was_left || self.member_list_writes.adds_member() {
+            self.save_member_list(now);
         }
     }
 
@@ -273,7 +281,7 @@ impl Membership {
         let now_ms = self.now_ms(ctx.now());
         self.gossip.leave(now_ms);
         self.remembered.left = true;
-        self.member_list_dirty = true;
+        self.member_list_writes.changed();
         self.save_member_list(ctx.now());
         self.drain(ctx, None);
     }
@@ -285,7 +293,7 @@ impl Membership {
     /// Writes the member list now if it changed (SIGTERM: so the restart
     /// rejoins the members known at the end).
     pub fn flush_member_list(&mut self, now: Instant) {
-        if self.member_list_dirty {
+        if self.member_list_writes.is_dirty() {
             self.save_member_list(now);
         }
     }
@@ -329,7 +337,7 @@ impl Membership {
             self.fail_connection(id, "no answer within 5 s");
             ctx.close(id);
         }
-        if self.member_list_dirty && now >= self.next_member_list_write {
+        if self.member_list_writes.due(now) {
             self.save_member_list(now);
         }
         self.drain(ctx, None);
@@ -363,6 +371,7 @@ impl Membership {
                 }
                 _ => {
                     let error = "answered a push/pull with a probe message".to_string();
+                    self.gossip.push_pull_failed(&pending.address);
                     self.settle(pending.batch, &pending.address, Err(error.clone()));
                     self.malformed_sync(from, &error, ctx);
                     return;
@@ -382,6 +391,14 @@ impl Membership {
                 Ok(reply) => GossipMessage::PushPull(reply),
                 Err(refusal) => GossipMessage::JoinRefused(refusal),
             };
+            // A joiner that got our answer may report success at once: the
+            // member it brought is written first, so a kill right after the
+            // join cannot leave us restarting without it.
+            self.drain(ctx, None);
+            let now = ctx.now();
+            if self.member_list_writes.adds_member() && self.member_list_writes.due(now) {
+                self.save_member_list(now);
+            }
             if let Err(err) = ctx.send_frame(from, &answer) {
                 log::warn!(target: "gossip", "cannot answer push/pull from {remote}: {err}");
             }
@@ -410,6 +427,7 @@ impl Membership {
         };
         self.pending_count -= queue.len();
         for pending in queue {
+            self.gossip.push_pull_failed(&pending.address);
             self.settle(pending.batch, &pending.address, Err(error.to_owned()));
         }
     }
@@ -437,8 +455,7 @@ impl Membership {
     }
 
     fn save_member_list(&mut self, now: Instant) {
-        self.member_list_dirty = false;
-        self.next_member_list_write = now + MEMBER_LIST_WRITE_INTERVAL;
+        self.member_list_writes.written(now);
         let local = self.gossip.local_member().name.clone();
         let members: Vec<(String, String)> = self
             .gossip
@@ -452,6 +469,7 @@ impl Membership {
         // addresses for the record, the marker is what stops the rejoin.
         if !members.is_empty() {
             self.remembered.members = members;
+            self.remembered_addresses = addresses_of(&self.remembered);
         }
         let Some(store) = &self.store else {
             return;
@@ -487,12 +505,28 @@ impl Membership {
             self.send_push_pull(address, push_pull, batch, ctx);
         }
         for event in outputs.events {
-            self.member_list_dirty = true;
+            self.note_member_list_change(&event);
             if self.member_events.len() >= MAX_QUEUED_MEMBER_EVENTS {
                 self.member_events.pop_front();
                 self.dropped_member_events += 1;
             }
             self.member_events.push_back(event);
+        }
+    }
+
+    /// Whether `event` adds to the list on disk a member (an address to
+    /// rejoin) it does not have, or changes only what it has.
+    fn note_member_list_change(&mut self, event: &MemberEvent) {
+        let member = event.member();
+        let adds_member = matches!(event, MemberEvent::Joined(_) | MemberEvent::Updated(_))
+            && member.name != self.gossip.local_member().name
+            && self.remembered.members.len() < MAX_REMEMBERED_MEMBERS
+            && !self.remembered_addresses.contains(&member.address);
+        if adds_member {
+            let first_peer = self.remembered.members.is_empty();
+            self.member_list_writes.member_added(first_peer);
+        } else {
+            self.member_list_writes.changed();
         }
     }
 
@@ -506,11 +540,13 @@ impl Membership {
         let to = match address.parse::<SocketAddr>() {
             Ok(to) => to,
             Err(_) => {
+                self.gossip.push_pull_failed(&address);
                 self.settle(batch, &address, Err("not an IP:PORT address".into()));
                 return;
             }
         };
         if self.pending_count >= MAX_PENDING_PUSH_PULLS {
+            self.gossip.push_pull_failed(&address);
             self.settle(batch, &address, Err("too many push/pulls in flight".into()));
             return;
         }
@@ -527,10 +563,22 @@ impl Membership {
                     });
                 self.pending_count += 1;
             }
-            Err(err) => self.settle(batch, &address, Err(err.to_string())),
+            Err(err) => {
+                self.gossip.push_pull_failed(&address);
+                self.settle(batch, &address, Err(err.to_string()));
+            }
         }
     }
 }
+
+/// The addresses a restart would rejoin from `list`.
+fn addresses_of(list: &MemberList) -> HashSet<String> {
+    list.members
+        .iter()
+        .map(|(_, address)| address.clone())
+        .collect()
+}
+
 /// The addresses without repeats, first occurrences in order. A set keeps
 /// it linear: a join may name up to `MAX_JOIN_ADDRESSES` addresses.
 fn unique_in_order(addresses: &[String]) -> Vec<String> {

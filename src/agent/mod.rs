@@ -61,6 +61,7 @@ pub mod kv_store;
 pub mod latency_histogram;
 pub mod leader_reconciliation;
 pub mod leave_sequence;
+pub mod member_list_writes;
 pub mod membership;
 pub mod pending_writes;
 pub mod raft_server;

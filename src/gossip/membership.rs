@@ -3,7 +3,7 @@
 //! The incarnation number orders claims about one member; only the member
 //! itself raises it, to refute.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::awareness::Awareness;
 use super::broadcast_queue::BroadcastQueue;
@@ -33,6 +33,13 @@ pub struct Gossip {
     pub(super) next_reap_check_ms: u64,
     /// When `leave` was called.
     pub(super) leave_started_ms: Option<u64>,
+    /// How many times a member was added to the table or came back from
+    /// dead or left: push/pulls remember it when sent, so an answer can tell
+    /// whether members were learned after the request went out.
+    pub(super) members_learned: u64,
+    /// Push/pulls we sent, oldest first: `(address, members_learned when
+    /// sent)`; bounded by `MAX_PUSH_PULLS_AWAITING_ANSWER`.
+    pub(super) push_pulls_awaiting_answer: VecDeque<(String, u64)>,
     pub(super) outputs: Outputs,
 }
 
@@ -83,6 +90,8 @@ impl Gossip {
             next_push_pull_ms: now_ms + config.push_pull_interval_ms + push_pull_offset,
             next_reap_check_ms: now_ms + config.probe_interval_ms,
             leave_started_ms: None,
+            members_learned: 0,
+            push_pulls_awaiting_answer: VecDeque::new(),
             outputs: Outputs::default(),
             config,
         };
@@ -291,6 +300,7 @@ impl Gossip {
                 status_changed_ms: now_ms,
             };
             self.members.insert(name.to_owned(), member.clone());
+            self.members_learned += 1;
             self.probe.insert_target(name, &mut self.rng);
             self.broadcast_alive_of(&member);
             self.log_info(format!(
@@ -336,6 +346,7 @@ impl Gossip {
         self.suspicions.remove(name);
         self.broadcast_alive_of(&member);
         if !was_live {
+            self.members_learned += 1;
             self.log_info(format!(
                 "EventMemberJoin: {} {}",
                 member.name, member.address

@@ -3,20 +3,41 @@
 //! Also the graceful leave. The refusals at join live here: two
 //! bootstrapped clusters must never merge, and a live member's name cannot
 //! be taken by another address.
+//!
+//! A push/pull carries the state of the moment it was sent. When members
+//! were learned while it waited for its answer (`node join B C` sends both
+//! at once; B's answer teaches us B before C has answered), the answering
+//! member may know none of them, and gossip alone may never tell it: our
+//! alive broadcast about B can run out its retransmissions before C is in
+//! our table. memberlist avoids this by joining one address after another;
+//! we keep the joins concurrent (a dead address must not delay the others)
+//! and follow such an answer with one more push/pull carrying what we
+//! learned meanwhile.
 
 use super::claim_checks::{Claim, claim_problem};
 use super::membership::{Departure, Gossip};
 use crate::wire::gossip_message::{JoinRefusal, MemberState, MemberStatus, PushPull};
 
+/// Bound on sent push/pulls remembered until their answer; past it the
+/// oldest is forgotten (its answer then merges without a follow-up).
+const MAX_PUSH_PULLS_AWAITING_ANSWER: usize = 1024;
+
 impl Gossip {
     /// Starts joining through the given `IP:PORT` addresses: one push/pull
     /// per address appears in the outputs; each answer goes to
-    /// [`Gossip::receive_push_pull_reply`].
+    /// [`Gossip::receive_push_pull_reply`], each failure to
+    /// [`Gossip::push_pull_failed`].
     pub fn join(&mut self, addresses: &[String]) {
         for address in addresses {
-            let push_pull = self.local_push_pull(true);
-            self.outputs.push_pulls.push((address.clone(), push_pull));
+            self.send_push_pull(address, true);
         }
+    }
+
+    /// A push/pull we sent to `address` got no answer (connection failed or
+    /// timed out): forgets it, so a later answer from the same address is
+    /// not taken for its.
+    pub fn push_pull_failed(&mut self, address: &str) {
+        self.take_awaiting_answer(address);
     }
 
     /// Answers a push/pull received over TCP from `from`: merges its state
@@ -56,6 +77,7 @@ impl Gossip {
         push_pull: PushPull,
         now_ms: u64,
     ) -> Result<(), JoinRefusal> {
+        let sent_with_members_learned = self.take_awaiting_answer(from);
         if let Some(sender) = push_pull
             .members
             .iter()
@@ -71,12 +93,27 @@ impl Gossip {
             );
             return Err(refusal);
         }
+        // Members learned from this answer are known to its sender; those
+        // learned from other answers while it was on its way may not be.
+        let learned_since_sent =
+            sent_with_members_learned.is_some_and(|learned| self.members_learned > learned);
         self.merge_remote_state(from, push_pull.members, now_ms);
+        if learned_since_sent && self.leave_started_ms.is_none() {
+            self.log(
+                log::Level::Debug,
+                format!(
+                    "Members were learned while the push/pull to {from} was answered: \
+                     sending it our state again"
+                ),
+            );
+            self.send_push_pull(from, false);
+        }
         Ok(())
     }
 
     /// Records that a push/pull we sent was refused, for the operator.
     pub fn receive_join_refusal(&mut self, from: &str, refusal: &JoinRefusal) {
+        self.take_awaiting_answer(from);
         self.log(
             log::Level::Error,
             format!("Join through {from} failed: {refusal}"),
@@ -119,9 +156,34 @@ impl Gossip {
         }
         let peer = self.random_members(1, |m| m.status == MemberStatus::Alive);
         if let Some(peer) = peer.into_iter().next() {
-            let push_pull = self.local_push_pull(false);
-            self.outputs.push_pulls.push((peer.address, push_pull));
+            self.send_push_pull(&peer.address, false);
         }
+    }
+
+    /// Queues a push/pull of our whole state to `address` and remembers how
+    /// many members we had learned when it left.
+    fn send_push_pull(&mut self, address: &str, join: bool) {
+        let push_pull = self.local_push_pull(join);
+        self.outputs
+            .push_pulls
+            .push((address.to_owned(), push_pull));
+        if self.push_pulls_awaiting_answer.len() >= MAX_PUSH_PULLS_AWAITING_ANSWER {
+            self.push_pulls_awaiting_answer.pop_front();
+        }
+        self.push_pulls_awaiting_answer
+            .push_back((address.to_owned(), self.members_learned));
+    }
+
+    /// The oldest push/pull to `address` still waiting for its answer:
+    /// answers on one connection come back in order.
+    fn take_awaiting_answer(&mut self, address: &str) -> Option<u64> {
+        let at = self
+            .push_pulls_awaiting_answer
+            .iter()
+            .position(|(to, _)| to == address)?;
+        self.push_pulls_awaiting_answer
+            .remove(at)
+            .map(|(_, learned)| learned)
     }
 
     fn local_push_pull(&self, join: bool) -> PushPull {
