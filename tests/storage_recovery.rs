@@ -8,6 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use concord::storage::log_record::record_bytes;
+use concord::storage::log_start::LOG_START_FILE_NAME;
 use concord::storage::segment_header::SEGMENT_HEADER_BYTES;
 use concord::storage::{LogOptions, RaftLog, StorageError};
 use storage_common::{
@@ -351,4 +352,26 @@ fn next_segment_is_prepared_in_the_background_and_a_leftover_spare_is_removed() 
     drop(log);
     let log = RaftLog::open(dir.path(), SMALL_SEGMENTS).unwrap();
     assert_log_holds(&log, 9);
+}
+
+/// Compaction's disk work runs on its own thread; if it fails (here the
+/// start record cannot replace a directory squatting on its name), the
+/// log's next change reports it and every change after that is refused,
+/// as after a failed fsync: the disk no longer matches the log's view.
+#[test]
+fn a_compaction_that_fails_on_its_thread_fails_the_next_change() {
+    let dir = ScratchDir::new("compact-fails");
+    log_of_single_batches(dir.path(), 12, SMALL_SEGMENTS);
+    let mut log = RaftLog::open(dir.path(), SMALL_SEGMENTS).unwrap();
+    let start_record = dir.path().join(LOG_START_FILE_NAME);
+    fs::remove_file(&start_record).unwrap();
+    fs::create_dir(&start_record).unwrap();
+    fs::write(start_record.join("squatter"), b"x").unwrap();
+    log.compact_through(9).unwrap();
+    let err = log.wait_for_compaction().unwrap_err();
+    assert!(!matches!(err, StorageError::Failed { .. }), "{err}");
+    assert!(matches!(
+        log.append(&[entry(13, 1, DATA_LEN)]),
+        Err(StorageError::Failed { .. })
+    ));
 }
