@@ -8,10 +8,10 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use concord::agent::address::{DEFAULT_PORT, parse_address};
-use concord::agent::bench::{BenchOperation, BenchOptions};
-use concord::agent::cli::{self, CliError, ClientOptions};
 use concord::agent::config::{AgentConfig, Bootstrap, default_node_name};
-use concord::agent::rpc_client::RpcTimeouts;
+use concord::client::bench::{BenchOperation, BenchOptions};
+use concord::client::cli::{self, CliError, ClientOptions};
+use concord::client::rpc_client::RpcTimeouts;
 use concord::wire::client_message::Consistency;
 
 /// concord agent: a Consul-style cluster agent (Raft servers, gossiping
@@ -233,7 +233,7 @@ fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
-        Command::Agent(args) => concord::agent::agent_handler::run(agent_config(args))
+        Command::Agent(args) => concord::agent::handler::run(agent_config(args))
             .map_err(|e| CliError::Message(e.to_string())),
         Command::Join { addresses } => cli::join(&client_options(rpc_addr)?, &addresses, &mut out),
         Command::Leave => cli::leave(&client_options(rpc_addr)?, &mut out),
@@ -273,7 +273,7 @@ fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
                 consistency: args.consistency.mode(),
                 window: args.window,
             };
-            let report = concord::agent::bench::run(&client_options(rpc_addr)?, &options)?;
+            let report = concord::client::bench::run(&client_options(rpc_addr)?, &options)?;
             report.write_to(&mut out)?;
             if report.errors > 0 {
                 return Err(CliError::Message(format!(

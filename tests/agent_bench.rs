@@ -8,12 +8,12 @@
 use std::net::SocketAddr;
 use std::sync::mpsc;
 
-use concord::agent::bench::{self, BenchOperation, BenchOptions};
-use concord::agent::cli::ClientOptions;
-use concord::agent::connection::ConnectionId;
-use concord::agent::event_loop::{Context, EventLoop, EventLoopConfig, Handler};
-use concord::agent::rpc_client::RpcTimeouts;
-use concord::agent::transport::TransportLimits;
+use concord::agent::io::connection::ConnectionId;
+use concord::agent::io::event_loop::{Context, EventLoop, EventLoopConfig, Handler};
+use concord::agent::io::transport::TransportLimits;
+use concord::client::bench::{self, BenchOperation, BenchOptions};
+use concord::client::cli::ClientOptions;
+use concord::client::rpc_client::RpcTimeouts;
 use concord::wire::client_message::{
     ClientRequest, ClientResponse, Consistency, KvEntry, RequestBody, ResponseBody, RpcResult,
 };

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use concord::agent::rpc_client::{RpcClient, RpcTimeouts};
+use concord::client::rpc_client::{RpcClient, RpcTimeouts};
 use concord::wire::client_message::{Consistency, MAX_VALUE_BYTES, RequestBody, RpcResult};
 use concord::wire::frame::DEFAULT_MAX_FRAME_BYTES;
 

@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use concord::agent::connection::ConnectionId;
-use concord::agent::event_loop::{
+use concord::agent::io::connection::ConnectionId;
+use concord::agent::io::event_loop::{
     Context, EventLoop, EventLoopConfig, Handler, StopHandle, StopReason,
 };
-use concord::agent::rpc_client::{RpcClient, RpcTimeouts};
-use concord::agent::transport::{SendError, TransportLimits, TransportStats};
+use concord::agent::io::transport::{SendError, TransportLimits, TransportStats};
+use concord::client::rpc_client::{RpcClient, RpcTimeouts};
 use concord::wire::client_message::{
     ClientRequest, ClientResponse, KvEntry, RequestBody, ResponseBody, RpcResult,
 };

@@ -1,4 +1,4 @@
-//! The leader's reconciliation of failed servers (`leader_reconciliation.rs`)
+//! The leader's reconciliation of failed servers (`src/agent/cluster/leader_reconciliation.rs`)
 //! with real `node` processes: a server gossip reports `failed` is removed
 //! from the Raft configuration after the grace period (30 s), never when the
 //! removal would cost the remaining voters their quorum, and not at all if

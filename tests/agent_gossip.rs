@@ -286,8 +286,8 @@ fn a_join_under_a_name_held_by_a_live_member_is_refused_with_the_reason() {
 /// An agent in this process, so the test can give it a cluster ID (only the
 /// Raft side sets one in a real agent, and it is not wired in yet).
 fn in_process_agent(bind: &str, name: &str, cluster_id: u128) -> InProcessLoop {
-    use concord::agent::agent_handler::AgentHandler;
     use concord::agent::config::{AgentConfig, Bootstrap};
+    use concord::agent::handler::AgentHandler;
     let bind: SocketAddr = bind.parse().unwrap();
     let config = AgentConfig {
         server: true,

@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::process::Output;
 
-use concord::agent::connection::ConnectionId;
-use concord::agent::event_loop::{Context, Handler};
+use concord::agent::io::connection::ConnectionId;
+use concord::agent::io::event_loop::{Context, Handler};
 use concord::wire::client_message::{
     CatalogNode, ClientRequest, ClientResponse, ErrorCode, KvEntry, MemberInfo, PeerInfo,
     RequestBody, ResponseBody, RpcError, RpcResult,

@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use concord::agent::state_machine::StateMachine;
+use concord::state_machine::StateMachine;
 use concord::wire::command::Command;
 use libfuzzer_sys::fuzz_target;
 

@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use concord::agent::state_machine::StateMachine;
+use concord::state_machine::StateMachine;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,75 +1,27 @@
-//! The only part of concord that does I/O: the command-line implementations,
-//! the RPC client, the event loop over the peer port, and the replicated
-//! state machine the Raft log is applied to.
-//!
-//! How the pieces fit (and where the integration plugs in):
-//! - `main.rs` parses arguments into [`config::AgentConfig`] or a client
-//!   subcommand; client subcommands live in [`cli`] and use
-//!   [`rpc_client::RpcClient`]; `node bench` is [`mod@bench`].
-//! - [`event_loop::EventLoop`] owns the one mio poll over the peer port
-//!   ([`transport::Transport`]: TCP listener + UDP socket on one port, one
-//!   [`connection::Connection`] per socket with a bounded write queue, one
-//!   dialled connection per Raft peer with [`backoff::Backoff`]) and calls a
-//!   [`event_loop::Handler`]: `on_client_request`, `on_raft_message`,
-//!   `on_client_response` (answers to requests forwarded with
-//!   `Context::forward_client_request`), `on_gossip_sync_frame`,
-//!   `on_datagram`, `on_tick` (10 ms),
-//!   `on_connection_closed`, `on_signal`.
-//! - The handler is [`agent_handler::AgentHandler`]: it answers for itself and
-//!   drives gossip through [`membership::Membership`] (datagrams in and out,
-//!   push/pull over gossip-sync connections, ticks, log lines under target
-//!   `gossip`, member events in a bounded queue). `node join` is one
-//!   [`join_batch::JoinBatch`] answered when every address answered or
-//!   failed (5 s each); `--join` and the rejoin of the members remembered in
-//!   `DATA_DIR/gossip/members` ([`crate::storage::member_list`]) retry with
-//!   backoff ([`retry_join::RetryJoin`]) unless the last run left gracefully;
-//!   `node leave` and SIGINT run [`leave_sequence::LeaveSequence`] (Raft
-//!   phase: a leader hands leadership over; then gossip leave, then exit);
-//!   SIGTERM stops without leaving.
-//! - On servers the handler holds a [`raft_server::RaftServer`]: the Raft
-//!   core, its storage under `DATA_DIR/raft/` (log, hard state, snapshots;
-//!   node ID in `DATA_DIR/node-id`) and the [`state_machine::StateMachine`].
-//!   Raft messages and 10 ms ticks go to the core; once per loop turn
-//!   (`Handler::on_turn_end`, group commit) the Ready is handled in the
-//!   order `src/raft/ready.rs` gives; committed entries are applied and the
-//!   waiting clients answered ([`pending_writes::PendingWrites`]); a
-//!   snapshot is taken every 8,192 applied entries.
-//! - Routing ([`client_requests::classify`]): writes and default/consistent
-//!   reads go to the leader (forwarded with
-//!   `Context::forward_client_request` from other servers), stale reads are
-//!   served locally, consistent reads use ReadIndex; client agents forward
-//!   everything to a live server. Without a leader a request waits up to
-//!   7 s, then fails `No cluster leader`.
-//! - On the leader, [`leader_reconciliation`] turns gossip members into Raft
-//!   servers (asking each new server its Raft ID with an `Info` request) and
-//!   catalog entries, on member events and every second.
+//! The agent: what a running `node` is, server or client. Its rooms:
+//! - [`io`]: the one mio loop over the peer port (TCP listener and UDP
+//!   socket on one port, one bounded connection per socket, dialled peer
+//!   connections with backoff); the only place that touches sockets, clocks
+//!   and threads. It calls the [`io::event_loop::Handler`] for every input.
+//! - [`handler`]: the type the loop calls; it dispatches each input to the
+//!   room that owns it.
+//! - [`requests`]: how a client request is routed (served here, forwarded to
+//!   the leader or to a server, or held until there is a leader).
+//! - [`server`]: the Raft host of a server agent: recovery from its data
+//!   directory, the Ready driver, apply, pending writes and reads, and
+//!   [`server::snapshot`] (schedule, install, receive).
+//! - [`gossip_host`]: the gossip state machine's host: datagrams and
+//!   push/pull, join batches, retry-join, member-list writes.
+//! - [`cluster`]: what the leader and a leaving server do about membership:
+//!   reconciliation of gossip into Raft and the catalog, the leave sequence,
+//!   the operator's `info` view.
+//! - [`config`] and [`address`]: the agent's options and address parsing.
 
 pub mod address;
-pub mod agent_handler;
-pub mod backoff;
-pub mod bench;
-pub mod catalog;
-pub mod cli;
-pub mod client_requests;
-pub mod committed_configuration;
+pub mod cluster;
 pub mod config;
-pub mod connection;
-pub mod event_loop;
-pub mod info;
-pub mod join_batch;
-pub mod kv_store;
-pub mod latency_histogram;
-pub mod leader_reconciliation;
-pub mod leave_sequence;
-pub mod member_list_writes;
-pub mod membership;
-pub mod pending_writes;
-pub mod raft_server;
-pub mod retry_join;
-pub mod rpc_client;
-pub mod snapshot_install;
-pub mod snapshot_receiver;
-pub mod snapshot_schedule;
-pub mod state_machine;
-pub mod state_machine_snapshot;
-pub mod transport;
+pub mod gossip_host;
+pub mod handler;
+pub mod io;
+pub mod requests;
+pub mod server;

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use concord::agent::event_loop::{EventLoop, EventLoopConfig, Handler, StopHandle};
-use concord::agent::transport::TransportLimits;
+use concord::agent::io::event_loop::{EventLoop, EventLoopConfig, Handler, StopHandle};
+use concord::agent::io::transport::TransportLimits;
 
 pub struct InProcessLoop {
     /// Where the loop listens (the bound port when `bind` asked for port 0).

@@ -19,8 +19,8 @@ use crate::wire::frame::{Frame, Purpose, encode_frame};
 use crate::wire::message::Message;
 use crate::wire::raft_message::{NodeId, RaftMessage};
 
-use super::connection::{ConnectionId, Direction, Inbound, LinkKey};
-use super::transport::{
+use crate::agent::io::connection::{ConnectionId, Direction, Inbound, LinkKey};
+use crate::agent::io::transport::{
     BindError, CloseReason, LISTENER_TOKEN, SIGNAL_TOKEN, SendError, Transport, TransportLimits,
     TransportStats, UDP_TOKEN, WAKER_TOKEN,
 };

@@ -9,7 +9,7 @@ use crate::wire::client_message::{
 use crate::wire::command::Command;
 use crate::wire::frame::DEFAULT_MAX_FRAME_BYTES;
 
-use super::state_machine::StateMachine;
+use crate::state_machine::StateMachine;
 
 /// Room in a response frame for everything but the listed items (frame
 /// header, request ID, result type, list count), with a wide margin.

@@ -18,7 +18,7 @@ use crate::wire::client_message::{CatalogNode, InfoSection};
 use crate::wire::command::Command;
 use crate::wire::raft_message::{ClusterId, NodeId, ServerEntry, Suffrage};
 
-use super::raft_server::RaftServer;
+use crate::agent::server::RaftServer;
 
 pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
 /// A failed server is removed from the configuration only after this long

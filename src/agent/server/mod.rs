@@ -5,6 +5,10 @@
 //! one fsync for everything the turn appended), in the order
 //! `src/raft/ready.rs` gives.
 
+pub mod committed_configuration;
+pub mod pending_writes;
+pub mod snapshot;
+
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::net::SocketAddr;
@@ -24,18 +28,18 @@ use crate::wire::client_message::{ClientResponse, ErrorCode, RequestBody, Respon
 use crate::wire::command::Command;
 use crate::wire::raft_message::{ClusterId, EntryKind, NodeId, RaftMessage, Suffrage};
 
-use super::client_requests::answer_read;
-use super::committed_configuration::{
+use crate::agent::cluster::info::RaftInfo;
+use crate::agent::io::connection::ConnectionId;
+use crate::agent::io::event_loop::Context;
+use crate::agent::requests::routing::answer_read;
+use crate::agent::server::committed_configuration::{
     COMMITTED_CONFIGURATION_FIELD, committed_configuration, committed_configuration_field,
 };
-use super::connection::ConnectionId;
-use super::event_loop::Context;
-use super::info::RaftInfo;
-use super::pending_writes::{Outcome, PendingWrite, PendingWrites};
-use super::snapshot_install::SnapshotInstall;
-use super::snapshot_receiver::SnapshotReceiver;
-use super::snapshot_schedule::SnapshotSchedule;
-use super::state_machine::StateMachine;
+use crate::agent::server::pending_writes::{Outcome, PendingWrite, PendingWrites};
+use crate::agent::server::snapshot::install::SnapshotInstall;
+use crate::agent::server::snapshot::receiver::SnapshotReceiver;
+use crate::agent::server::snapshot::schedule::SnapshotSchedule;
+use crate::state_machine::StateMachine;
 
 /// Writes proposed and not yet applied; past it writes are refused.
 pub const MAX_PENDING_WRITES: usize = 65_536;

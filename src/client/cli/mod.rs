@@ -12,7 +12,7 @@ use crate::wire::client_message::{
     Consistency, ErrorCode, MAX_KEY_BYTES, MAX_VALUE_BYTES, RequestBody, RpcResult,
 };
 
-use super::rpc_client::{RpcClient, RpcClientError, RpcTimeouts};
+use crate::client::rpc_client::{RpcClient, RpcClientError, RpcTimeouts};
 
 /// Where the client subcommands find their agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use crate::raft::SnapshotMeta as CoreSnapshotMeta;
 use crate::storage::snapshot_store::snapshot_file_name;
 use crate::storage::{RaftLog, SnapshotReader, SnapshotWriter};
 
-use super::state_machine::StateMachine;
+use crate::state_machine::StateMachine;
 
 /// What the install thread hands back: the restored state machine, a
 /// reader over the stored snapshot (to serve it to other followers) and the

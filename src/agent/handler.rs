@@ -11,7 +11,7 @@
 //! [`NO_LEADER_WAIT`], retried every tick, then fails `No cluster leader`.
 //!
 //! On the leader, gossip members become Raft servers and catalog entries
-//! ([`super::leader_reconciliation`]). A graceful leave on the leader first
+//! ([`crate::agent::cluster::leader_reconciliation`]). A graceful leave on the leader first
 //! hands leadership over; the leader removes the server when gossip reports
 //! it left, and the leaving server waits (bounded) until the leader's
 //! configuration no longer lists it.
@@ -24,12 +24,12 @@ use crate::gossip::{Member, Role as GossipRole};
 use crate::wire::client_message::{Consistency, PeerInfo};
 use crate::wire::raft_message::{ClusterId, Suffrage};
 
-use super::client_requests::{RequestKind, answer_read, classify};
-use super::committed_configuration::removal_is_committed;
-use super::leader_reconciliation::{
+use crate::agent::cluster::leader_reconciliation::{
     RECONCILE_INTERVAL, add_identified_server, parse_identity, reconcile,
 };
-use super::raft_server::{RaftServer, reply_error};
+use crate::agent::requests::routing::{RequestKind, answer_read, classify};
+use crate::agent::server::committed_configuration::removal_is_committed;
+use crate::agent::server::{RaftServer, reply_error};
 
 use crate::storage::member_list::{MemberList, MemberListStore};
 use crate::wire::client_message::{
@@ -37,14 +37,16 @@ use crate::wire::client_message::{
     RpcResult,
 };
 
-use super::config::{AgentConfig, Bootstrap};
-use super::connection::ConnectionId;
-use super::event_loop::{Context, EventLoop, EventLoopConfig, Handler, Signal, StopReason};
-use super::join_batch::{JoinBatchId, JoinOutcome};
-use super::leave_sequence::{LeavePhase, LeaveSequence, LeaveStep};
-use super::membership::Membership;
-use super::retry_join::RetryJoin;
-use super::transport::TransportLimits;
+use crate::agent::cluster::leave_sequence::{LeavePhase, LeaveSequence, LeaveStep};
+use crate::agent::config::{AgentConfig, Bootstrap};
+use crate::agent::gossip_host::Membership;
+use crate::agent::gossip_host::join_batch::{JoinBatchId, JoinOutcome};
+use crate::agent::gossip_host::retry_join::RetryJoin;
+use crate::agent::io::connection::ConnectionId;
+use crate::agent::io::event_loop::{
+    Context, EventLoop, EventLoopConfig, Handler, Signal, StopReason,
+};
+use crate::agent::io::transport::TransportLimits;
 
 /// How long a request waits for a leader (or, on a client agent, for a
 /// server) before failing `No cluster leader`.
@@ -69,9 +71,9 @@ pub enum AgentError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    Config(super::config::ConfigError),
-    EventLoop(super::event_loop::EventLoopError),
-    Raft(super::raft_server::RaftServerError),
+    Config(crate::agent::config::ConfigError),
+    EventLoop(crate::agent::io::event_loop::EventLoopError),
+    Raft(crate::agent::server::RaftServerError),
 }
 
 impl std::fmt::Display for AgentError {

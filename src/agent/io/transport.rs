@@ -2,7 +2,7 @@
 //! (TCP for Raft, client RPC and gossip sync; UDP for gossip probes), the
 //! open connections, and one outbound connection per peer with reconnect
 //! backoff. Owned by the event loop; handlers reach it through
-//! [`super::event_loop::Context`].
+//! [`crate::agent::io::event_loop::Context`].
 
 use std::collections::HashMap;
 use std::io;
@@ -15,8 +15,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::wire::frame::DEFAULT_MAX_FRAME_BYTES;
 
-use super::backoff::Backoff;
-use super::connection::{Connection, ConnectionError, ConnectionId, Direction, LinkKey};
+use crate::agent::io::backoff::Backoff;
+use crate::agent::io::connection::{Connection, ConnectionError, ConnectionId, Direction, LinkKey};
 
 pub(crate) const LISTENER_TOKEN: Token = Token(0);
 pub(crate) const UDP_TOKEN: Token = Token(1);

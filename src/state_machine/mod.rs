@@ -3,12 +3,16 @@
 //! function of (state, index, bytes), so every server that applies the same
 //! log reaches the same state (Raft §5.3: replicated state machines).
 
+pub mod catalog;
+pub mod kv_store;
+pub mod snapshot_codec;
+
 use crate::wire::WireError;
 use crate::wire::client_message::{ErrorCode, RpcError, RpcResult};
 use crate::wire::command::Command;
 
-use super::catalog::Catalog;
-use super::kv_store::{CasMismatch, KvStore};
+use crate::state_machine::catalog::Catalog;
+use crate::state_machine::kv_store::{CasMismatch, KvStore};
 
 /// What applying one command did; the leader turns it into the client's
 /// response with [`ApplyResult::to_rpc`].

@@ -209,7 +209,7 @@ impl SnapshotReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::state_machine::StateMachine;
+    use crate::state_machine::StateMachine;
     use crate::storage::SnapshotReader;
     use crate::storage::durable_file::temporary_path;
     use crate::wire::command::Command;

@@ -1,6 +1,6 @@
 //! The replicated key/value store: an ordered map from key to value with
 //! Consul's two indexes per key. It is only ever changed through
-//! [`super::state_machine::StateMachine::apply`], so every server holds the
+//! [`crate::state_machine::StateMachine::apply`], so every server holds the
 //! same map at the same applied index.
 
 use std::sync::Arc;

@@ -5,6 +5,10 @@
 //! servers). Member events wait in a bounded queue for the server side
 //! ([`Membership::take_member_events`]).
 
+pub mod join_batch;
+pub mod member_list_writes;
+pub mod retry_join;
+
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,12 +22,12 @@ use crate::wire::client_message::MemberInfo;
 use crate::wire::datagram::{decode_datagram, encode_datagram};
 use crate::wire::frame::{Frame, PROTOCOL_VERSION};
 
-use super::config::AgentConfig;
-use super::connection::ConnectionId;
-use super::event_loop::Context;
-use super::info::GossipInfo;
-use super::join_batch::{JoinBatch, JoinBatchId, JoinOutcome, refusal_text};
-use super::member_list_writes::MemberListWrites;
+use crate::agent::cluster::info::GossipInfo;
+use crate::agent::config::AgentConfig;
+use crate::agent::gossip_host::join_batch::{JoinBatch, JoinBatchId, JoinOutcome, refusal_text};
+use crate::agent::gossip_host::member_list_writes::MemberListWrites;
+use crate::agent::io::connection::ConnectionId;
+use crate::agent::io::event_loop::Context;
 
 /// A push/pull not answered in this long fails (and its connection is
 /// closed, so a late answer cannot be taken for the next one's).

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::wire::client_message::{Consistency, RequestBody, ResponseBody, RpcResult};
 
-use super::cli::{CliError, ClientOptions};
-use super::latency_histogram::LatencyHistogram;
-use super::rpc_client::{RpcClient, RpcClientError};
+use crate::client::cli::{CliError, ClientOptions};
+use crate::client::latency_histogram::LatencyHistogram;
+use crate::client::rpc_client::{RpcClient, RpcClientError};
 
 /// More in flight than this per connection only measures queueing.
 pub const MAX_WINDOW: usize = 64;

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::backoff::Backoff;
-use super::join_batch::{JoinBatchId, JoinOutcome};
+use crate::agent::gossip_host::join_batch::{JoinBatchId, JoinOutcome};
+use crate::agent::io::backoff::Backoff;
 
 pub const RETRY_JOIN_BACKOFF: Backoff = Backoff {
     base: Duration::from_millis(500),

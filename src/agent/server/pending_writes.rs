@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::connection::ConnectionId;
+use crate::agent::io::connection::ConnectionId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PendingWrite {

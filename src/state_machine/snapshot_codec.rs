@@ -13,9 +13,9 @@ use byteorder::{BigEndian, ByteOrder};
 use crate::wire::client_message::{CatalogNode, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use crate::wire::command::MAX_CATALOG_FIELD_BYTES;
 
-use super::catalog::Catalog;
-use super::kv_store::{KvRecord, KvStore};
-use super::state_machine::StateMachine;
+use crate::state_machine::StateMachine;
+use crate::state_machine::catalog::Catalog;
+use crate::state_machine::kv_store::{KvRecord, KvStore};
 
 pub const SNAPSHOT_MAGIC: [u8; 4] = *b"CNSM";
 pub const SNAPSHOT_FORMAT_VERSION: u8 = 1;

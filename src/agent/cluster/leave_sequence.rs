@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::connection::ConnectionId;
+use crate::agent::io::connection::ConnectionId;
 
 /// Gossip's own bound is `leave_propagate_ms`; this is the agent's backstop
 /// beyond it.

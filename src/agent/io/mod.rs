@@ -1,0 +1,8 @@
+//! The only part of the agent that touches sockets, clocks and threads: the
+//! mio loop, the peer transport, connections with bounded write queues, and
+//! the reconnect backoff.
+
+pub mod backoff;
+pub mod connection;
+pub mod event_loop;
+pub mod transport;

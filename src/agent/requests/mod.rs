@@ -1,0 +1,4 @@
+//! Client requests: where each is served (here, on the leader, or on a
+//! server for a client agent) and how reads are answered from the state.
+
+pub mod routing;
