@@ -233,7 +233,7 @@ fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
-        Command::Agent(args) => concord::agent::handler::run(agent_config(args))
+        Command::Agent(args) => concord::agent::io::run::run(agent_config(args))
             .map_err(|e| CliError::Message(e.to_string())),
         Command::Join { addresses } => cli::join(&client_options(rpc_addr)?, &addresses, &mut out),
         Command::Leave => cli::leave(&client_options(rpc_addr)?, &mut out),

@@ -300,7 +300,7 @@ fn in_process_agent(bind: &str, name: &str, cluster_id: u128) -> InProcessLoop {
         join: vec![],
     };
     run_in_process(bind, move || {
-        let mut agent = AgentHandler::new(config);
+        let mut agent = AgentHandler::new(config, None, Default::default(), Instant::now(), 7);
         agent
             .membership_mut()
             .set_cluster_id(cluster_id, Instant::now());

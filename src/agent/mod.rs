@@ -24,4 +24,5 @@ pub mod gossip_host;
 pub mod handler;
 pub mod io;
 pub mod requests;
+pub mod seam;
 pub mod server;

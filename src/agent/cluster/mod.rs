@@ -2,6 +2,10 @@
 //! gossip into Raft servers and catalog entries, the graceful leave, and the
 //! `info` view.
 
+pub mod agent_view;
+pub mod bootstrap_expect;
 pub mod info;
 pub mod leader_reconciliation;
+pub mod leave;
 pub mod leave_sequence;
+pub mod reconciler;

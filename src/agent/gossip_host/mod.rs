@@ -6,6 +6,7 @@
 //! ([`Membership::take_member_events`]).
 
 pub mod join_batch;
+pub mod joins;
 pub mod member_list_writes;
 pub mod retry_join;
 
@@ -27,7 +28,7 @@ use crate::agent::config::AgentConfig;
 use crate::agent::gossip_host::join_batch::{JoinBatch, JoinBatchId, JoinOutcome, refusal_text};
 use crate::agent::gossip_host::member_list_writes::MemberListWrites;
 use crate::agent::io::connection::ConnectionId;
-use crate::agent::io::event_loop::Context;
+use crate::agent::seam::Context;
 
 /// A push/pull not answered in this long fails (and its connection is
 /// closed, so a late answer cannot be taken for the next one's).
@@ -91,30 +92,24 @@ pub fn local_tags(config: &AgentConfig, cluster_id: ClusterId) -> Tags {
     }
 }
 
-fn rng_seed(name: &str) -> u64 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    let name_hash = crc32fast::hash(name.as_bytes()) as u64;
-    nanos ^ (u64::from(std::process::id()) << 32) ^ name_hash
-}
-
 impl Membership {
     /// A fresh gossip state for this agent. Without a store nothing is
-    /// remembered across restarts.
+    /// remembered across restarts. `seed` seeds gossip's choices (whom to
+    /// probe, whom to gossip to).
     pub fn new(
         config: &AgentConfig,
         store: Option<MemberListStore>,
         remembered: MemberList,
         now: Instant,
+        seed: u64,
     ) -> Self {
         let gossip_config = GossipConfig::lan(
             &config.node_name,
             &config.advertise.to_string(),
             local_tags(config, 0),
         );
-        let gossip = Gossip::new(gossip_config, rng_seed(&config.node_name), 0);
+        let name_hash = u64::from(crc32fast::hash(config.node_name.as_bytes()));
+        let gossip = Gossip::new(gossip_config, seed ^ name_hash, 0);
         Membership {
             gossip,
             clock_origin: now,
@@ -403,7 +398,7 @@ impl Membership {
             if self.member_list_writes.adds_member() && self.member_list_writes.due(now) {
                 self.save_member_list(now);
             }
-            if let Err(err) = ctx.send_frame(from, &answer) {
+            if let Err(err) = ctx.send_gossip_sync_on(from, &answer) {
                 log::warn!(target: "gossip", "cannot answer push/pull from {remote}: {err}");
             }
         }

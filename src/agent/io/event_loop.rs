@@ -15,9 +15,12 @@ use mio::{Events, Poll, Token, Waker};
 
 use crate::wire::client_message::{ClientRequest, ClientResponse};
 use crate::wire::datagram::MAX_DATAGRAM_BYTES;
-use crate::wire::frame::{Frame, Purpose, encode_frame};
+use crate::wire::frame::{Purpose, encode_frame};
+use crate::wire::gossip_message::GossipMessage;
 use crate::wire::message::Message;
 use crate::wire::raft_message::{NodeId, RaftMessage};
+
+pub use crate::agent::seam::{Context, Handler, Io, OffLoopWork, Signal, StopReason};
 
 use crate::agent::io::connection::{ConnectionId, Direction, Inbound, LinkKey};
 use crate::agent::io::transport::{
@@ -60,154 +63,73 @@ impl Route {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// SIGINT: the operator asks for a graceful leave.
-    Interrupt,
-    /// SIGTERM: stop now.
-    Terminate,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// The agent left gracefully (`node leave` or SIGINT).
-    Left,
-    /// SIGTERM.
-    Terminated,
-    /// [`StopHandle::stop`] from another thread.
-    Requested,
-}
-
-/// The components the loop drives. Every method has a default that drops
-/// the input with a debug line, so a partial agent compiles and says what it
-/// ignores.
-pub trait Handler {
-    fn on_client_request(&mut self, from: ConnectionId, request: ClientRequest, ctx: &mut Context);
-
-    fn on_raft_message(&mut self, from: ConnectionId, message: RaftMessage, ctx: &mut Context) {
-        let _ = ctx;
-        log::debug!(target: "agent",
-            "ignoring Raft message from node {:x} on connection {}", message.from, from.0);
-    }
-
-    /// The answer to a request sent with [`Context::forward_client_request`].
-    fn on_client_response(
-        &mut self,
-        from: ConnectionId,
-        response: ClientResponse,
-        ctx: &mut Context,
-    ) {
-        let _ = ctx;
-        log::debug!(target: "agent",
-            "ignoring response {} on connection {}", response.request_id, from.0);
-    }
-
-    /// A frame on a gossip push/pull connection (decoded by gossip's codec).
-    fn on_gossip_sync_frame(&mut self, from: ConnectionId, frame: Frame, ctx: &mut Context) {
-        let _ = (ctx, frame);
-        log::debug!(target: "agent", "ignoring gossip sync frame on connection {}", from.0);
-    }
-
-    /// One UDP datagram of at most [`MAX_DATAGRAM_BYTES`], not yet decoded.
-    fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8], ctx: &mut Context) {
-        let _ = ctx;
-        log::debug!(target: "agent", "ignoring {} byte datagram from {from}", bytes.len());
-    }
-
-    /// Every [`TICK_INTERVAL`].
-    fn on_tick(&mut self, ctx: &mut Context) {
-        let _ = ctx;
-    }
-
-    /// Once per turn of the loop, after every input of the turn was handed
-    /// over: the Raft side handles its Ready here, so all the entries and
-    /// messages a turn produced share one fsync (group commit).
-    fn on_turn_end(&mut self, ctx: &mut Context) {
-        let _ = ctx;
-    }
-
-    /// A connection went away; requests waiting on it can be forgotten.
-    fn on_connection_closed(&mut self, id: ConnectionId, ctx: &mut Context) {
-        let _ = (id, ctx);
-    }
-
-    /// SIGINT by default stops the loop as a leave; an agent in a cluster
-    /// overrides this to leave gracefully first.
-    fn on_signal(&mut self, signal: Signal, ctx: &mut Context) {
-        match signal {
-            Signal::Interrupt => ctx.stop(StopReason::Left),
-            Signal::Terminate => ctx.stop(StopReason::Terminated),
-        }
-    }
-}
-
-/// What a handler may do: reply, send to peers, send datagrams, close
-/// connections, stop the loop.
-pub struct Context<'a> {
+/// The loop's side of the seam for one turn: what a handler's calls on
+/// [`Io`] do to the transport.
+pub struct LoopContext<'a> {
     transport: &'a mut Transport,
     now: Instant,
     stop: &'a mut Option<StopReason>,
     encode_buffer: &'a mut Vec<u8>,
 }
 
-impl Context<'_> {
-    pub fn now(&self) -> Instant {
+impl LoopContext<'_> {
+    fn send_frame<M: Message>(&mut self, to: ConnectionId, message: &M) -> Result<(), SendError> {
+        self.encode_buffer.clear();
+        encode_frame(message, self.encode_buffer);
+        self.transport
+            .send_encoded(to, self.encode_buffer, self.now)
+    }
+}
+
+impl Io for LoopContext<'_> {
+    fn now(&self) -> Instant {
         self.now
     }
 
-    /// Writes what is queued on every connection now instead of at the end
-    /// of the turn: a leader's AppendEntries leave before its own fsync, so
-    /// the followers' fsyncs run in parallel with it (Raft dissertation
-    /// §10.2.1).
-    pub fn flush_now(&mut self) {
+    fn clock(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn random_seed(&mut self) -> u64 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        nanos ^ u64::from(std::process::id()).rotate_left(32)
+    }
+
+    fn flush_now(&mut self) {
         self.transport.flush_scheduled(self.now);
     }
 
-    pub fn local_addr(&self) -> SocketAddr {
+    fn local_addr(&self) -> SocketAddr {
         self.transport.local_addr()
     }
 
-    pub fn stats(&self) -> TransportStats {
+    fn stats(&self) -> TransportStats {
         self.transport.stats()
     }
 
-    pub fn connection_count(&self) -> usize {
+    fn connection_count(&self) -> usize {
         self.transport.connection_count()
     }
 
-    /// The peer address of an open connection.
-    pub fn remote_addr(&self, id: ConnectionId) -> Option<SocketAddr> {
+    fn remote_addr(&self, id: ConnectionId) -> Option<SocketAddr> {
         self.transport.connections.get(&id).map(|c| c.remote)
     }
 
-    /// Queued bytes on a connection, `None` when it is closed.
-    pub fn queued_bytes(&self, id: ConnectionId) -> Option<usize> {
+    fn queued_bytes(&self, id: ConnectionId) -> Option<usize> {
         self.transport
             .connections
             .get(&id)
             .map(|c| c.queued_bytes())
     }
 
-    /// Sends any message as one frame on an existing connection.
-    pub fn send_frame<M: Message>(
-        &mut self,
-        to: ConnectionId,
-        message: &M,
-    ) -> Result<(), SendError> {
-        self.encode_buffer.clear();
-        encode_frame(message, self.encode_buffer);
-        self.transport
-            .send_encoded(to, self.encode_buffer, self.now)
-    }
-
-    pub fn reply(&mut self, to: ConnectionId, response: &ClientResponse) -> Result<(), SendError> {
+    fn reply(&mut self, to: ConnectionId, response: &ClientResponse) -> Result<(), SendError> {
         self.send_frame(to, response)
     }
 
-    /// Sends a Raft message on our connection to `peer`, dialling it when
-    /// needed. While the peer is in reconnect backoff the message is dropped
-    /// (Raft retransmits on its own timers).
-    pub fn send_raft(
+    fn send_raft(
         &mut self,
         peer: NodeId,
         address: SocketAddr,
@@ -219,10 +141,11 @@ impl Context<'_> {
         self.send_frame(id, message)
     }
 
-    /// Forwards a client request to a server on our one connection to it;
-    /// the answer arrives in [`Handler::on_client_response`] from the
-    /// returned connection (so a closed connection can fail what it held).
-    pub fn forward_client_request(
+    fn send_raft_on(&mut self, link: ConnectionId, message: &RaftMessage) -> Result<(), SendError> {
+        self.send_frame(link, message)
+    }
+
+    fn forward_client_request(
         &mut self,
         server: SocketAddr,
         request: &ClientRequest,
@@ -233,11 +156,10 @@ impl Context<'_> {
         self.send_frame(id, request).map(|()| id)
     }
 
-    /// Sends a gossip push/pull frame to a member on our connection to it.
-    pub fn send_gossip_sync<M: Message>(
+    fn send_gossip_sync(
         &mut self,
         member: SocketAddr,
-        message: &M,
+        message: &GossipMessage,
     ) -> Result<ConnectionId, SendError> {
         let id = self
             .transport
@@ -245,7 +167,15 @@ impl Context<'_> {
         self.send_frame(id, message).map(|()| id)
     }
 
-    pub fn send_datagram(&mut self, to: SocketAddr, bytes: &[u8]) -> Result<(), SendError> {
+    fn send_gossip_sync_on(
+        &mut self,
+        link: ConnectionId,
+        message: &GossipMessage,
+    ) -> Result<(), SendError> {
+        self.send_frame(link, message)
+    }
+
+    fn send_datagram(&mut self, to: SocketAddr, bytes: &[u8]) -> Result<(), SendError> {
         if bytes.len() > MAX_DATAGRAM_BYTES {
             return Err(SendError::DatagramTooLarge {
                 size: bytes.len(),
@@ -263,15 +193,37 @@ impl Context<'_> {
         }
     }
 
-    pub fn close(&mut self, id: ConnectionId) {
+    fn close(&mut self, id: ConnectionId) {
         self.transport.close(id, CloseReason::Requested, self.now);
     }
 
     /// Stops the loop once queued writes have drained (bounded by
     /// `STOP_FLUSH_TIMEOUT`).
-    pub fn stop(&mut self, reason: StopReason) {
+    fn stop(&mut self, reason: StopReason) {
         self.stop.get_or_insert(reason);
     }
+
+    fn off_loop(&mut self, name: &'static str, work: OffLoopWork) {
+        // Without a thread the work cannot run elsewhere; running it inline
+        // keeps the agent correct at the cost of one stalled turn.
+        let work = Arc::new(std::sync::Mutex::new(Some(work)));
+        let for_thread = work.clone();
+        let spawned = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || take_work(&for_thread).map(|work| work()));
+        if let Err(err) = spawned {
+            log::warn!(target: "agent", "cannot start thread {name}: {err}; running it on the loop");
+            if let Some(work) = take_work(&work) {
+                work();
+            }
+        }
+    }
+}
+
+fn take_work(cell: &std::sync::Mutex<Option<OffLoopWork>>) -> Option<OffLoopWork> {
+    cell.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take()
 }
 
 /// Stops a running loop from another thread.
@@ -468,8 +420,12 @@ impl EventLoop {
         }
     }
 
-    fn context<'a>(&'a mut self, now: Instant, stop: &'a mut Option<StopReason>) -> Context<'a> {
-        Context {
+    fn context<'a>(
+        &'a mut self,
+        now: Instant,
+        stop: &'a mut Option<StopReason>,
+    ) -> LoopContext<'a> {
+        LoopContext {
             transport: &mut self.transport,
             now,
             stop,

@@ -5,4 +5,5 @@
 pub mod backoff;
 pub mod connection;
 pub mod event_loop;
+pub mod run;
 pub mod transport;

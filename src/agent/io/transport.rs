@@ -2,7 +2,7 @@
 //! (TCP for Raft, client RPC and gossip sync; UDP for gossip probes), the
 //! open connections, and one outbound connection per peer with reconnect
 //! backoff. Owned by the event loop; handlers reach it through
-//! [`crate::agent::io::event_loop::Context`].
+//! [`crate::agent::seam::Io`].
 
 use std::collections::HashMap;
 use std::io;

@@ -106,6 +106,21 @@ impl PendingWrites {
         std::mem::take(&mut self.by_index).into_iter().collect()
     }
 
+    /// A write waits under the term it was proposed in, which the leader
+    /// holding it is still in or has left: never a later one. Terms grow
+    /// with the index in a leader's log, so the newest write has the
+    /// highest (checked in O(log n), after every Ready).
+    pub fn check_invariants(&self, current_term: u64) {
+        assert!(self.by_index.len() <= self.max_pending_writes);
+        if let Some((index, write)) = self.by_index.iter().next_back() {
+            assert!(
+                write.term <= current_term,
+                "pending write at index {index} has term {} above the current term {current_term}",
+                write.term
+            );
+        }
+    }
+
     /// Writes whose deadline has passed, removed.
     pub fn expire(&mut self, now: Instant) -> Vec<(u64, PendingWrite)> {
         let expired: Vec<u64> = self

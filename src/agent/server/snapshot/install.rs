@@ -10,9 +10,9 @@
 
 use std::io::BufReader;
 use std::path::PathBuf;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::agent::seam::{Io, OffLoopResult};
 use crate::raft::SnapshotMeta as CoreSnapshotMeta;
 use crate::storage::snapshot_store::snapshot_file_name;
 use crate::storage::{RaftLog, SnapshotReader, SnapshotWriter};
@@ -21,13 +21,23 @@ use crate::state_machine::StateMachine;
 
 /// What the install thread hands back: the restored state machine, a
 /// reader over the stored snapshot (to serve it to other followers) and the
-/// log it was lent, or why it failed.
-type InstallOutcome = Result<(StateMachine, SnapshotReader, RaftLog), String>;
+/// log it was lent, or why it failed, with the log whenever it is still
+/// whole (a failed restore leaves it untouched, so the follower keeps
+/// serving its old state and the leader retries the transfer).
+type InstallOutcome = Result<(StateMachine, SnapshotReader, RaftLog), FailedInstall>;
+
+/// An install that did not happen.
+pub struct FailedInstall {
+    pub error: String,
+    /// The lent log, unchanged; `None` only when resetting the log itself
+    /// failed (the log then refuses changes and the agent must stop).
+    pub log: Option<Box<RaftLog>>,
+}
 
 pub struct SnapshotInstall {
     meta: CoreSnapshotMeta,
     started: Instant,
-    handle: JoinHandle<InstallOutcome>,
+    result: OffLoopResult<InstallOutcome>,
 }
 
 /// The finished install: the state machine to swap in.
@@ -45,58 +55,23 @@ impl SnapshotInstall {
     /// then resetting `log` to start after it (only after the restore
     /// succeeded, so a failed restore leaves the log as it was). `dir` is
     /// the snapshots directory the writer stores into. The caller lends the
-    /// log and writes nothing to it until [`Self::join`] gives it back.
+    /// log and writes nothing to it until [`Self::finish`] gives it back.
     pub fn start(
+        io: &mut dyn Io,
         staged: SnapshotWriter,
         dir: PathBuf,
         meta: CoreSnapshotMeta,
-        mut log: RaftLog,
-    ) -> std::io::Result<SnapshotInstall> {
-        let index = meta.index;
-        let term = meta.term;
-        let path = dir.join(snapshot_file_name(meta.index, meta.term));
-        let handle = std::thread::Builder::new()
-            .name("snapshot-install".into())
-            .spawn(move || {
-                staged
-                    .finish()
-                    .map_err(|err| format!("received snapshot: {err}"))?;
-                let restored = SnapshotReader::open(&path)
-                    .map_err(|err| err.to_string())
-                    .and_then(|reader| {
-                        StateMachine::restore_snapshot_at(BufReader::new(reader), index)
-                            .map_err(|err| err.to_string())
-                    })
-                    .and_then(|state| {
-                        let reader = SnapshotReader::open(&path).map_err(|err| err.to_string())?;
-                        Ok((state, reader))
-                    });
-                match restored {
-                    Ok((state, reader)) => {
-                        let reset = if log.term(index).map_err(|err| err.to_string())? == Some(term)
-                        {
-                            log.compact_through(index)
-                        } else {
-                            log.reset_to_snapshot(index, term)
-                        };
-                        reset.map_err(|err| err.to_string())?;
-                        Ok((state, reader, log))
-                    }
-                    Err(err) => {
-                        // Not a snapshot to restart from either.
-                        if let Err(remove) = std::fs::remove_file(&path) {
-                            log::error!(target: "storage",
-                                "cannot remove bad snapshot {}: {remove}", path.display());
-                        }
-                        Err(format!("received snapshot: {err}"))
-                    }
-                }
-            })?;
-        Ok(SnapshotInstall {
+        log: RaftLog,
+    ) -> SnapshotInstall {
+        let work_meta = meta.clone();
+        let result = OffLoopResult::start(io, "snapshot-install", move || {
+            install(staged, &dir, &work_meta, log)
+        });
+        SnapshotInstall {
             meta,
-            started: Instant::now(),
-            handle,
-        })
+            started: io.clock(),
+            result,
+        }
     }
 
     pub fn index(&self) -> u64 {
@@ -104,16 +79,22 @@ impl SnapshotInstall {
     }
 
     pub fn is_finished(&self) -> bool {
-        self.handle.is_finished()
+        self.result.is_done()
     }
 
-    /// Waits for the thread (at once when [`Self::is_finished`]).
-    pub fn join(self) -> Result<InstalledSnapshot, String> {
-        let took = self.started.elapsed();
-        let (state, reader, log) = self
-            .handle
-            .join()
-            .unwrap_or_else(|_| Err("the snapshot install thread panicked".into()))?;
+    /// The outcome once [`Self::is_finished`]; `now` dates how long it took.
+    pub fn finish(self, now: Instant) -> Result<InstalledSnapshot, FailedInstall> {
+        let took = now.saturating_duration_since(self.started);
+        let outcome = self
+            .result
+            .take()
+            .unwrap_or_else(|| Err("the snapshot install was asked for before it finished".into()));
+        let (state, reader, log) = outcome.unwrap_or_else(|panicked| {
+            Err(FailedInstall {
+                error: panicked,
+                log: None,
+            })
+        })?;
         Ok(InstalledSnapshot {
             meta: self.meta,
             state,
@@ -121,6 +102,57 @@ impl SnapshotInstall {
             log,
             took,
         })
+    }
+}
+
+/// The install itself, on its own thread.
+fn install(
+    staged: SnapshotWriter,
+    dir: &std::path::Path,
+    meta: &CoreSnapshotMeta,
+    mut log: RaftLog,
+) -> InstallOutcome {
+    let (index, term) = (meta.index, meta.term);
+    let path = dir.join(snapshot_file_name(index, term));
+    let restored = staged
+        .finish()
+        .map_err(|err| err.to_string())
+        .and_then(|_| SnapshotReader::open(&path).map_err(|err| err.to_string()))
+        .and_then(|reader| {
+            StateMachine::restore_snapshot_at(BufReader::new(reader), index)
+                .map_err(|err| err.to_string())
+        })
+        .and_then(|state| {
+            let reader = SnapshotReader::open(&path).map_err(|err| err.to_string())?;
+            Ok((state, reader))
+        });
+    let (state, reader) = match restored {
+        Ok(restored) => restored,
+        Err(err) => {
+            // Not a snapshot to restart from either.
+            if path.exists()
+                && let Err(remove) = std::fs::remove_file(&path)
+            {
+                log::error!(target: "storage",
+                    "cannot remove bad snapshot {}: {remove}", path.display());
+            }
+            return Err(FailedInstall {
+                error: format!("received snapshot: {err}"),
+                log: Some(Box::new(log)),
+            });
+        }
+    };
+    let reset = match log.term(index) {
+        Ok(Some(t)) if t == term => log.compact_through(index),
+        Ok(_) => log.reset_to_snapshot(index, term),
+        Err(err) => Err(err),
+    };
+    match reset {
+        Ok(()) => Ok((state, reader, log)),
+        Err(err) => Err(FailedInstall {
+            error: format!("resetting the log to the snapshot: {err}"),
+            log: None,
+        }),
     }
 }
 
@@ -197,18 +229,13 @@ mod tests {
         let mut data = Vec::new();
         source.write_snapshot(&mut data).unwrap();
         let log = log_of_term_1(&dir);
-        let install =
-            SnapshotInstall::start(staged(&store, 1, &data), dir.clone(), meta(1), log).unwrap();
-        let done = install.join().unwrap();
-        assert_eq!(
-            done.log.first_index(),
-            2,
-            "the log starts after the snapshot"
-        );
-        assert_eq!(done.log.last_index(), 1, "the conflicting entries are gone");
-        assert_eq!(done.state, source);
-        assert!(done.reader.path().exists());
-        assert_eq!(done.reader.meta().last_included_index, 1);
+        let (state, reader, log) = install(staged(&store, 1, &data), &dir, &meta(1), log)
+            .unwrap_or_else(|failed| panic!("{}", failed.error));
+        assert_eq!(log.first_index(), 2, "the log starts after the snapshot");
+        assert_eq!(log.last_index(), 1, "the conflicting entries are gone");
+        assert_eq!(state, source);
+        assert!(reader.path().exists());
+        assert_eq!(reader.meta().last_included_index, 1);
         assert_eq!(store.latest().unwrap().unwrap().0.last_included_index, 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -218,16 +245,23 @@ mod tests {
         let dir = fresh_dir("bad");
         let store = SnapshotStore::open(&dir).unwrap();
         let log = log_of_term_1(&dir);
-        let install = SnapshotInstall::start(
+        let Err(failed) = install(
             staged(&store, 5, b"not a state machine"),
-            dir.clone(),
-            meta(5),
+            &dir,
+            &meta(5),
             log,
-        )
-        .unwrap();
-        let err = install.join().err().expect("garbage must not restore");
-        assert!(err.contains("received snapshot"), "{err}");
+        ) else {
+            panic!("garbage must not restore");
+        };
+        assert!(
+            failed.error.contains("received snapshot"),
+            "{}",
+            failed.error
+        );
         assert!(store.latest().unwrap().is_none());
+        let lent = *failed.log.expect("a failed restore hands the log back");
+        assert_eq!((lent.first_index(), lent.last_index()), (1, 3));
+        drop(lent);
         let log = RaftLog::open(&dir.join("raft"), LogOptions::default()).unwrap();
         assert_eq!((log.first_index(), log.last_index()), (1, 3));
         let _ = std::fs::remove_dir_all(&dir);

@@ -2,5 +2,7 @@
 //! and installing it off the loop.
 
 pub mod install;
+pub mod installing;
 pub mod receiver;
 pub mod schedule;
+pub mod taking;

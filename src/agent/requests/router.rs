@@ -1,0 +1,280 @@
+//! Where a client request goes: served here when this server can (a write
+//! or a default/consistent read on the leader, a stale read anywhere),
+//! forwarded to the leader (or, from a client agent, to a live server), or
+//! held until one is known. Where an RPC request becomes a Raft proposal:
+//! [`RaftServer::propose`], called from [`Router::route`].
+//!
+//! A forwarded write is sent once. If its link closes before the answer,
+//! this agent cannot know whether the leader applied it, so the client is
+//! told exactly that and nothing is re-sent: re-sending it to the next
+//! leader is how a write got applied twice (the fault issue). A read has no
+//! effect, so it is routed again while its client still waits.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::wire::client_message::{
+    ClientRequest, Consistency, ErrorCode, RequestBody, ResponseBody,
+};
+
+use crate::agent::io::connection::ConnectionId;
+use crate::agent::requests::outstanding::{Outstanding, OutstandingRequests, Purpose};
+use crate::agent::requests::reply::{reply, reply_error, reply_result, rpc_error};
+use crate::agent::requests::routing::{RequestKind, answer_read, classify};
+use crate::agent::seam::Context;
+use crate::agent::server::{ProposalRefused, RaftServer};
+
+/// How long a request waits for a leader (or, on a client agent, for a
+/// server) before failing `No cluster leader`; also the whole time a client
+/// request may take here, forwarding included, so the agent has answered
+/// before the CLI gives up (its I/O timeout is 15 s).
+pub const NO_LEADER_WAIT: Duration = Duration::from_secs(7);
+/// A forwarded request not answered in this long fails with `Timeout`.
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+/// Requests waiting for a leader; past it new ones fail at once.
+pub const MAX_WAITING_REQUESTS: usize = 16_384;
+pub const NO_LEADER_MESSAGE: &str = "No cluster leader";
+const WRITE_FATE_UNKNOWN: &str = "the write may or may not have been applied";
+
+/// A client request waiting for a leader (or a server) to appear.
+#[derive(Debug, Clone)]
+struct Waiting {
+    from: ConnectionId,
+    request: ClientRequest,
+    deadline: Instant,
+}
+
+/// Where the next forward goes, from what the agent knows now.
+pub enum Target {
+    /// This server serves it (it leads, or the read may be stale).
+    Here,
+    Forward(SocketAddr),
+    /// Nobody to send it to yet.
+    Wait,
+}
+
+#[derive(Debug, Default)]
+pub struct Router {
+    waiting: VecDeque<Waiting>,
+    next_server_pick: usize,
+    /// Every request this agent sent another agent and waits on.
+    outstanding: OutstandingRequests,
+}
+
+impl Router {
+    pub fn outstanding(&mut self) -> &mut OutstandingRequests {
+        &mut self.outstanding
+    }
+
+    /// Picks one of `servers` in turn (a client agent spreads its load).
+    pub fn pick(&mut self, servers: &[SocketAddr]) -> Option<SocketAddr> {
+        if servers.is_empty() {
+            return None;
+        }
+        self.next_server_pick = self.next_server_pick.wrapping_add(1);
+        Some(servers[self.next_server_pick % servers.len()])
+    }
+
+    pub fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Routes a KV/catalog request arrived from a client, held until
+    /// `deadline` at most.
+    pub fn route(
+        &mut self,
+        ctx: &mut Context,
+        raft: Option<&mut RaftServer>,
+        servers: &[SocketAddr],
+        from: ConnectionId,
+        request: ClientRequest,
+        deadline: Instant,
+    ) {
+        let kind = match classify(&request.body) {
+            Ok(kind) => kind,
+            Err(err) => return reply_error(ctx, from, request.request_id, err),
+        };
+        let target = match raft {
+            Some(raft) => match serve_here(ctx, raft, &kind, from, &request) {
+                Served::Done => return,
+                Served::Elsewhere => match raft.leader() {
+                    Some((_, address)) if !raft.is_leader() => Target::Forward(address),
+                    _ => Target::Wait,
+                },
+            },
+            None => self.pick(servers).map_or(Target::Wait, Target::Forward),
+        };
+        if let Target::Forward(address) = target
+            && self.outstanding.has_room()
+            && forward(
+                ctx,
+                &mut self.outstanding,
+                from,
+                &request,
+                address,
+                deadline,
+            )
+        {
+            return;
+        }
+        if ctx.now() >= deadline || self.waiting.len() >= MAX_WAITING_REQUESTS {
+            let error = rpc_error(ErrorCode::NoLeader, NO_LEADER_MESSAGE.into());
+            return reply_error(ctx, from, request.request_id, error);
+        }
+        self.waiting.push_back(Waiting {
+            from,
+            request,
+            deadline,
+        });
+    }
+
+    /// Routes the waiting requests again (a leader may be known now).
+    pub fn retry_waiting(
+        &mut self,
+        ctx: &mut Context,
+        mut raft: Option<&mut RaftServer>,
+        servers: &[SocketAddr],
+    ) {
+        let waiting = std::mem::take(&mut self.waiting);
+        for w in waiting {
+            let raft = raft.as_deref_mut();
+            self.route(ctx, raft, servers, w.from, w.request, w.deadline);
+        }
+    }
+
+    /// A forwarded request's answer, or its link's close or timeout.
+    pub fn settle_forwarded(
+        &mut self,
+        ctx: &mut Context,
+        outstanding: Outstanding,
+        answer: Option<ResponseBody>,
+        lost_link: bool,
+    ) {
+        let Purpose::Forwarded {
+            from,
+            request,
+            client_deadline,
+        } = outstanding.purpose
+        else {
+            return;
+        };
+        if let Some(body) = answer {
+            return reply(ctx, from, request.request_id, body);
+        }
+        let is_write = matches!(classify(&request.body), Ok(RequestKind::Write(_)));
+        if lost_link && !is_write && ctx.now() < client_deadline {
+            self.waiting.push_back(Waiting {
+                from,
+                request,
+                deadline: client_deadline,
+            });
+            return;
+        }
+        let message = match (is_write, lost_link) {
+            (true, true) => format!("lost the connection to the leader; {WRITE_FATE_UNKNOWN}"),
+            (true, false) => format!("timed out; {WRITE_FATE_UNKNOWN}"),
+            (false, _) => "the server did not answer in time".into(),
+        };
+        reply_error(
+            ctx,
+            from,
+            request.request_id,
+            rpc_error(ErrorCode::Timeout, message),
+        );
+    }
+}
+
+enum Served {
+    /// Answered, or taken by the Raft side (which answers later).
+    Done,
+    /// Not for this server now.
+    Elsewhere,
+}
+
+fn serve_here(
+    ctx: &mut Context,
+    raft: &mut RaftServer,
+    kind: &RequestKind,
+    from: ConnectionId,
+    request: &ClientRequest,
+) -> Served {
+    let leader = raft.is_leader();
+    let id = request.request_id;
+    let outcome = match (kind, &request.body) {
+        (RequestKind::Write(command), _) if leader => raft.propose(command, from, id, ctx.now()),
+        (RequestKind::Read, body) => match read_consistency(body) {
+            Consistency::Stale => return answer_now(ctx, raft, from, id, body),
+            Consistency::Default if leader => return answer_now(ctx, raft, from, id, body),
+            Consistency::Consistent if leader => raft.read_consistent(from, id, body.clone()),
+            _ => return Served::Elsewhere,
+        },
+        _ => return Served::Elsewhere,
+    };
+    match outcome {
+        Ok(()) => Served::Done,
+        Err(ProposalRefused::NotLeading) => Served::Elsewhere,
+        Err(ProposalRefused::Answer(err)) => {
+            reply_error(ctx, from, id, err);
+            Served::Done
+        }
+    }
+}
+
+fn answer_now(
+    ctx: &mut Context,
+    raft: &RaftServer,
+    from: ConnectionId,
+    request_id: u64,
+    body: &RequestBody,
+) -> Served {
+    reply_result(ctx, from, request_id, answer_read(raft.state(), body));
+    Served::Done
+}
+
+fn read_consistency(body: &RequestBody) -> Consistency {
+    match body {
+        RequestBody::KvGet { consistency, .. } | RequestBody::KvList { consistency, .. } => {
+            *consistency
+        }
+        _ => Consistency::Default,
+    }
+}
+
+/// Sends `request` on under a new ID of ours; `false` when it could not be
+/// sent (the caller holds it instead).
+fn forward(
+    ctx: &mut Context,
+    table: &mut OutstandingRequests,
+    from: ConnectionId,
+    request: &ClientRequest,
+    target: SocketAddr,
+    client_deadline: Instant,
+) -> bool {
+    let id = table.allocate();
+    let outgoing = ClientRequest {
+        request_id: id,
+        body: request.body.clone(),
+    };
+    match ctx.forward_client_request(target, &outgoing) {
+        Ok(link) => {
+            table.insert(
+                id,
+                Outstanding {
+                    purpose: Purpose::Forwarded {
+                        from,
+                        request: request.clone(),
+                        client_deadline,
+                    },
+                    link,
+                    deadline: ctx.now() + FORWARD_TIMEOUT,
+                },
+            );
+            true
+        }
+        Err(err) => {
+            log::debug!(target: "agent", "cannot forward to {target}: {err}");
+            false
+        }
+    }
+}

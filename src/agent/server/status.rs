@@ -1,0 +1,71 @@
+//! What a server tells about its Raft side: the `info` section and the
+//! identity fields the leader's reconciliation reads.
+
+use crate::raft::Role;
+use crate::wire::raft_message::Suffrage;
+
+use crate::agent::cluster::info::RaftInfo;
+use crate::agent::server::RaftServer;
+use crate::agent::server::committed_configuration::{
+    COMMITTED_CONFIGURATION_FIELD, committed_configuration, committed_configuration_field,
+};
+
+impl RaftServer {
+    pub fn info(&self) -> RaftInfo {
+        let status = self.node.status();
+        let state = match status.role {
+            Role::Leader => "leader",
+            Role::Candidate | Role::PreCandidate => "candidate",
+            Role::Follower
+                if !self
+                    .node
+                    .latest_configuration()
+                    .servers
+                    .iter()
+                    .any(|s| s.id == status.id && s.suffrage == Suffrage::Voter) =>
+            {
+                "non-voter"
+            }
+            Role::Follower => "follower",
+        };
+        RaftInfo {
+            state: state.into(),
+            term: status.term,
+            commit_index: status.commit_index,
+            applied_index: self.state.applied_index(),
+            last_log_index: status.last_log_index,
+            last_snapshot_index: status.snapshot_index,
+            num_peers: status.configuration.servers.len().saturating_sub(1),
+        }
+    }
+
+    /// Extra `node info` fields the leader's reconciliation reads from other
+    /// servers (their ID, cluster and whether they hold Raft data).
+    pub fn identity_fields(&self) -> Vec<(String, String)> {
+        vec![
+            ("id".into(), format!("{:016x}", self.id())),
+            ("cluster_id".into(), format!("{:032x}", self.cluster_id())),
+            (
+                "has_data".into(),
+                (self.had_data_at_start || self.node.term() > 0).to_string(),
+            ),
+            (
+                "leader".into(),
+                self.node
+                    .leader()
+                    .map(|l| format!("{l:016x}"))
+                    .unwrap_or_default(),
+            ),
+            (
+                COMMITTED_CONFIGURATION_FIELD.into(),
+                committed_configuration_field(committed_configuration(&self.node).as_ref()),
+            ),
+            (
+                "last_snapshot_stall_us".into(),
+                self.last_snapshot_stall
+                    .map(|stall| stall.as_micros().to_string())
+                    .unwrap_or_default(),
+            ),
+        ]
+    }
+}
