@@ -111,7 +111,7 @@ impl ScriptedCluster {
                     voter: false,
                 },
             ])),
-            RequestBody::Info => ok(RpcResult::Info(vec![])),
+            RequestBody::Info | RequestBody::Identity => ok(RpcResult::Info(vec![])),
             RequestBody::CatalogNodes => ok(RpcResult::CatalogNodes(vec![CatalogNode {
                 name: "s1".into(),
                 address: "127.0.0.1:8300".into(),

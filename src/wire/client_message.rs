@@ -58,6 +58,8 @@ pub enum RequestBody {
     Peers,
     Info,
     CatalogNodes,
+    /// Server to server: "who are you" ([`ServerIdentity`]).
+    Identity,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,7 +179,29 @@ pub enum RpcResult {
     Peers(Vec<PeerInfo>),
     Info(Vec<InfoSection>),
     CatalogNodes(Vec<CatalogNode>),
+    Identity(ServerIdentity),
 }
+
+/// What one agent asks another about itself, server to server: the leader
+/// before it adds a joining server, a leaving server to learn whether its
+/// removal is committed. Typed, so no machine parses text meant for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+pub struct ServerIdentity {
+    pub node_name: String,
+    /// 0 for a client agent (it holds no Raft state).
+    pub raft_id: u64,
+    /// 0 until the server is part of a cluster.
+    pub cluster_id: u128,
+    /// The server's data directory holds Raft state.
+    pub has_raft_data: bool,
+    /// The server IDs of the configuration in effect at its applied index
+    /// (committed); `None` when it has none.
+    pub committed_servers: Option<Vec<u64>>,
+}
+
+/// Servers in one committed configuration an identity carries.
+pub const MAX_IDENTITY_SERVERS: usize = 1024;
 
 /// Limits from Consul: keys up to 512 bytes, values up to 512 KiB.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -204,6 +228,7 @@ pub const TYPE_MEMBERS: u8 = 0x26;
 pub const TYPE_PEERS: u8 = 0x27;
 pub const TYPE_INFO: u8 = 0x28;
 pub const TYPE_CATALOG_NODES: u8 = 0x29;
+pub const TYPE_IDENTITY: u8 = 0x2A;
 
 /// Message type bytes of client responses (range 0x40-0x5F).
 pub const TYPE_KV_VALUE_RESULT: u8 = 0x40;
@@ -216,6 +241,7 @@ pub const TYPE_MEMBERS_RESULT: u8 = 0x46;
 pub const TYPE_PEERS_RESULT: u8 = 0x47;
 pub const TYPE_INFO_RESULT: u8 = 0x48;
 pub const TYPE_CATALOG_NODES_RESULT: u8 = 0x49;
+pub const TYPE_IDENTITY_RESULT: u8 = 0x4A;
 pub const TYPE_ERROR_RESULT: u8 = 0x5F;
 
 /// Minimum encodings, for [`Reader::count`]: each string or byte field is at
@@ -344,6 +370,41 @@ fn decode_string_pairs(
 }
 
 /// Decodes `count` then that many elements with `decode_one`.
+fn decode_identity(r: &mut Reader<'_>) -> Result<ServerIdentity, WireError> {
+    let node_name = r.string("identity.node_name", MAX_NAME_BYTES)?;
+    let raft_id = r.u64()?;
+    let cluster_id = r.u128()?;
+    let has_raft_data = r.bool("identity.has_raft_data")?;
+    let known = r.bool("identity.committed_known")?;
+    // The count is checked before any ID is decoded.
+    let count = r.count(8)?;
+    if count > MAX_IDENTITY_SERVERS {
+        return Err(WireError::FieldTooLong {
+            field: "identity.committed_servers",
+            len: count,
+            max: MAX_IDENTITY_SERVERS,
+        });
+    }
+    let mut servers = Vec::with_capacity(count);
+    for _ in 0..count {
+        servers.push(r.u64()?);
+    }
+    if !known && !servers.is_empty() {
+        // Servers of a configuration it says it does not have.
+        return Err(WireError::InvalidValue {
+            field: "identity.committed_servers",
+            value: count as u64,
+        });
+    }
+    Ok(ServerIdentity {
+        node_name,
+        raft_id,
+        cluster_id,
+        has_raft_data,
+        committed_servers: known.then_some(servers),
+    })
+}
+
 fn decode_list<'a, T>(
     r: &mut Reader<'a>,
     min_element_bytes: usize,
@@ -370,6 +431,7 @@ impl RequestBody {
             RequestBody::Peers => TYPE_PEERS,
             RequestBody::Info => TYPE_INFO,
             RequestBody::CatalogNodes => TYPE_CATALOG_NODES,
+            RequestBody::Identity => TYPE_IDENTITY,
         }
     }
 
@@ -405,7 +467,8 @@ impl RequestBody {
             | RequestBody::Members
             | RequestBody::Peers
             | RequestBody::Info
-            | RequestBody::CatalogNodes => {}
+            | RequestBody::CatalogNodes
+            | RequestBody::Identity => {}
         }
     }
 
@@ -449,6 +512,7 @@ impl RequestBody {
             TYPE_PEERS => RequestBody::Peers,
             TYPE_INFO => RequestBody::Info,
             TYPE_CATALOG_NODES => RequestBody::CatalogNodes,
+            TYPE_IDENTITY => RequestBody::Identity,
             other => return Err(WireError::UnknownMessageType(other)),
         })
     }
@@ -492,6 +556,7 @@ impl ResponseBody {
                 RpcResult::Peers(_) => TYPE_PEERS_RESULT,
                 RpcResult::Info(_) => TYPE_INFO_RESULT,
                 RpcResult::CatalogNodes(_) => TYPE_CATALOG_NODES_RESULT,
+                RpcResult::Identity(_) => TYPE_IDENTITY_RESULT,
             },
         }
     }
@@ -590,6 +655,18 @@ impl RpcResult {
                     out.put_string(&n.datacenter);
                 }
             }
+            RpcResult::Identity(identity) => {
+                out.put_string(&identity.node_name);
+                out.put_u64(identity.raft_id);
+                out.put_u128(identity.cluster_id);
+                out.put_bool(identity.has_raft_data);
+                out.put_bool(identity.committed_servers.is_some());
+                let servers = identity.committed_servers.as_deref().unwrap_or_default();
+                out.put_count(servers.len());
+                for id in servers {
+                    out.put_u64(*id);
+                }
+            }
         }
     }
 
@@ -651,6 +728,7 @@ impl RpcResult {
                     })
                 })?)
             }
+            TYPE_IDENTITY_RESULT => RpcResult::Identity(decode_identity(r)?),
             other => return Err(WireError::UnknownMessageType(other)),
         })
     }

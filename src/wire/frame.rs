@@ -10,7 +10,7 @@ use super::writer::WriteExt;
 
 /// "CNCD": lets a server tell our protocol from a stray client at once.
 pub const MAGIC: [u8; 4] = *b"CNCD";
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 pub const PREAMBLE_BYTES: usize = 6;
 /// Big enough for a 512 KiB value or a batch of entries, small enough that a
 /// hostile length cannot make us reserve much memory.

@@ -1,7 +1,9 @@
 //! What the agent answers about itself without waiting: `node info`,
 //! `node members` and, on a server, `node peers`.
 
-use crate::wire::client_message::{InfoSection, PeerInfo, RequestBody, RpcError, RpcResult};
+use crate::wire::client_message::{
+    InfoSection, PeerInfo, RequestBody, RpcError, RpcResult, ServerIdentity,
+};
 use crate::wire::raft_message::Suffrage;
 
 use crate::agent::config::Bootstrap;
@@ -17,6 +19,7 @@ impl AgentHandler {
             RequestBody::Info => Ok(RpcResult::Info(self.info())),
             RequestBody::Members => Ok(RpcResult::Members(self.membership.members())),
             RequestBody::Peers => Ok(RpcResult::Peers(self.peers()?)),
+            RequestBody::Identity => Ok(RpcResult::Identity(self.identity())),
             _ => return None,
         })
     }
@@ -57,6 +60,19 @@ impl AgentHandler {
             },
             self.membership.info().section(),
         ]
+    }
+
+    fn identity(&self) -> ServerIdentity {
+        match &self.raft {
+            Some(raft) => raft.identity(&self.config.node_name),
+            None => ServerIdentity {
+                node_name: self.config.node_name.clone(),
+                raft_id: 0,
+                cluster_id: 0,
+                has_raft_data: false,
+                committed_servers: None,
+            },
+        }
     }
 
     /// `node peers` from this server's latest configuration.

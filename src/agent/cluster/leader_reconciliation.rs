@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use crate::gossip::{Member, MemberStatus, Role as GossipRole};
-use crate::wire::client_message::{CatalogNode, InfoSection};
+use crate::wire::client_message::CatalogNode;
 use crate::wire::command::Command;
 use crate::wire::raft_message::{ClusterId, NodeId, ServerEntry, Suffrage};
 
@@ -221,23 +221,6 @@ fn remaining_quorum(
     }
 }
 
-/// A server's answer to the identity query: (name, Raft ID, cluster ID).
-pub fn parse_identity(sections: &[InfoSection]) -> Option<(String, NodeId, ClusterId)> {
-    let field = |section: &str, key: &str| {
-        sections
-            .iter()
-            .find(|s| s.name == section)?
-            .fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone())
-    };
-    let name = field("agent", "name")?;
-    let id = u64::from_str_radix(&field("raft", "id")?, 16).ok()?;
-    let cluster_id = u128::from_str_radix(&field("raft", "cluster_id")?, 16).ok()?;
-    (id != 0).then_some((name, id, cluster_id))
-}
-
 /// Adds an identified server (as a non-voter the core promotes once it has
 /// caught up).
 pub fn add_identified_server(
@@ -310,24 +293,5 @@ mod tests {
         assert!(remaining_quorum(&voters, &c, &a_and_b).keeps_quorum());
         // The last voter is never removed.
         assert!(!remaining_quorum(&[&a], &a, &only_a).keeps_quorum());
-    }
-
-    #[test]
-    fn identity_is_read_from_the_agent_and_raft_sections() {
-        let sections = vec![
-            InfoSection {
-                name: "agent".into(),
-                fields: vec![("name".into(), "b".into())],
-            },
-            InfoSection {
-                name: "raft".into(),
-                fields: vec![
-                    ("id".into(), "00000000000000ab".into()),
-                    ("cluster_id".into(), format!("{:032x}", 7u128)),
-                ],
-            },
-        ];
-        assert_eq!(parse_identity(&sections), Some(("b".into(), 0xab, 7)));
-        assert_eq!(parse_identity(&sections[..1]), None);
     }
 }

@@ -84,9 +84,9 @@ impl AgentHandler {
     pub(crate) fn on_removal_check_answer(&mut self, body: &ResponseBody) {
         // The committed configuration, not the latest: an appended removal
         // can still be lost with its leader.
-        if let (ResponseBody::Ok(RpcResult::Info(sections)), Some(raft)) =
+        if let (ResponseBody::Ok(RpcResult::Identity(identity)), Some(raft)) =
             (body, self.raft.as_ref())
-            && removal_is_committed(sections, raft.id())
+            && removal_is_committed(identity, raft.id())
         {
             log::info!(target: "agent",
                 "graceful leave: removed from the Raft configuration by the leader (the removal is committed)");
@@ -197,7 +197,7 @@ impl AgentHandler {
         let id = table.allocate();
         let query = ClientRequest {
             request_id: id,
-            body: RequestBody::Info,
+            body: RequestBody::Identity,
         };
         match ctx.forward_client_request(target, &query) {
             Ok(link) => table.insert(
@@ -208,7 +208,7 @@ impl AgentHandler {
                     deadline: ctx.now() + REMOVAL_POLL_INTERVAL * 20,
                 },
             ),
-            Err(err) => log::debug!(target: "agent", "cannot ask {target} for info: {err}"),
+            Err(err) => log::debug!(target: "agent", "cannot ask {target} for its identity: {err}"),
         }
     }
 }

@@ -8,10 +8,12 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::gossip::Member;
-use crate::wire::client_message::{ClientRequest, RequestBody, ResponseBody, RpcResult};
+use crate::wire::client_message::{
+    ClientRequest, RequestBody, ResponseBody, RpcResult, ServerIdentity,
+};
 
 use crate::agent::cluster::leader_reconciliation::{
-    KeptForQuorum, RECONCILE_INTERVAL, add_identified_server, parse_identity, reconcile,
+    KeptForQuorum, RECONCILE_INTERVAL, add_identified_server, reconcile,
 };
 use crate::agent::handler::AgentHandler;
 use crate::agent::requests::outstanding::{Outstanding, Purpose};
@@ -115,7 +117,7 @@ impl AgentHandler {
         let id = table.allocate();
         let query = ClientRequest {
             request_id: id,
-            body: RequestBody::Info,
+            body: RequestBody::Identity,
         };
         if let Ok(link) = ctx.forward_client_request(target, &query) {
             self.reconciler.identifying.insert(address.clone());
@@ -133,11 +135,17 @@ impl AgentHandler {
     /// A joining server's answer: add it (as a non-voter first).
     pub(crate) fn on_identity_answer(&mut self, address: String, body: &ResponseBody) {
         self.reconciler.identifying.remove(&address);
-        if let ResponseBody::Ok(RpcResult::Info(sections)) = body
-            && let Some((name, id, cluster_id)) = parse_identity(sections)
+        if let ResponseBody::Ok(RpcResult::Identity(identity)) = body
+            && identity.raft_id != 0
             && let Some(raft) = self.raft.as_mut()
         {
-            add_identified_server(raft, name, address, id, cluster_id);
+            let ServerIdentity {
+                node_name,
+                raft_id,
+                cluster_id,
+                ..
+            } = identity.clone();
+            add_identified_server(raft, node_name, address, raft_id, cluster_id);
         }
     }
 }

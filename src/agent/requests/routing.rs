@@ -90,7 +90,8 @@ pub fn classify(body: &RequestBody) -> Result<RequestKind, RpcError> {
         | RequestBody::Leave
         | RequestBody::Members
         | RequestBody::Peers
-        | RequestBody::Info => Ok(RequestKind::Agent),
+        | RequestBody::Info
+        | RequestBody::Identity => Ok(RequestKind::Agent),
     }
 }
 

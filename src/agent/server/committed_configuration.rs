@@ -1,5 +1,5 @@
-//! The committed Raft configuration, as `node info` reports it for a leaving
-//! server's removal check.
+//! The committed Raft configuration, as a server's identity reports it for
+//! a leaving server's removal check.
 //!
 //! A server uses the latest configuration in its log, committed or not
 //! (dissertation §4.1); `node peers` shows that one. But a removal that is
@@ -10,12 +10,8 @@
 //! join.
 
 use crate::raft::RaftNode;
-use crate::wire::client_message::{InfoSection, MAX_TEXT_BYTES};
+use crate::wire::client_message::{MAX_IDENTITY_SERVERS, ServerIdentity};
 use crate::wire::raft_message::{Configuration, NodeId};
-
-/// The `raft` section field listing the server IDs (hex, comma-separated)
-/// of the committed configuration; empty when not known.
-pub const COMMITTED_CONFIGURATION_FIELD: &str = "committed_configuration";
 
 /// The configuration in effect at the core's applied index: every entry
 /// through it is committed, so this configuration is too (it may trail the
@@ -26,52 +22,21 @@ pub fn committed_configuration(node: &RaftNode) -> Option<Configuration> {
         .map(|meta| meta.configuration)
 }
 
-/// The field's value: server IDs in hex, comma-separated. Empty (unknown)
-/// when there is no committed configuration or the list would not fit an
-/// info field.
-pub fn committed_configuration_field(configuration: Option<&Configuration>) -> String {
-    let Some(configuration) = configuration else {
-        return String::new();
-    };
-    let ids: Vec<String> = configuration
-        .servers
-        .iter()
-        .map(|s| format!("{:016x}", s.id))
-        .collect();
-    let value = ids.join(",");
-    if value.len() > MAX_TEXT_BYTES {
-        return String::new();
-    }
-    value
+/// The committed configuration's server IDs, as an identity carries them;
+/// `None` when unknown (or too many to carry, which proves nothing).
+pub fn committed_servers(node: &RaftNode) -> Option<Vec<NodeId>> {
+    let configuration = committed_configuration(node)?;
+    let ids: Vec<NodeId> = configuration.servers.iter().map(|s| s.id).collect();
+    (ids.len() <= MAX_IDENTITY_SERVERS).then_some(ids)
 }
 
-/// True when a server's `node info` answer shows a committed configuration
-/// that does not list `id`. A missing, empty or malformed field proves
-/// nothing.
-pub fn removal_is_committed(sections: &[InfoSection], id: NodeId) -> bool {
-    let Some(value) = sections
-        .iter()
-        .find(|s| s.name == "raft")
-        .and_then(|s| {
-            s.fields
-                .iter()
-                .find(|(k, _)| k == COMMITTED_CONFIGURATION_FIELD)
-        })
-        .map(|(_, v)| v)
-    else {
-        return false;
-    };
-    if value.is_empty() {
-        return false;
-    }
-    let mut listed = false;
-    for part in value.split(',') {
-        match u64::from_str_radix(part, 16) {
-            Ok(server) => listed |= server == id,
-            Err(_) => return false,
-        }
-    }
-    !listed
+/// True when a server's identity shows a committed configuration that does
+/// not list `id`. An unknown configuration proves nothing.
+pub fn removal_is_committed(identity: &ServerIdentity, id: NodeId) -> bool {
+    identity
+        .committed_servers
+        .as_ref()
+        .is_some_and(|servers| !servers.contains(&id))
 }
 
 #[cfg(test)]
@@ -91,14 +56,14 @@ mod tests {
         panic!("the node never went quiet");
     }
 
-    fn info_of(node: &RaftNode) -> Vec<InfoSection> {
-        vec![InfoSection {
-            name: "raft".into(),
-            fields: vec![(
-                COMMITTED_CONFIGURATION_FIELD.into(),
-                committed_configuration_field(committed_configuration(node).as_ref()),
-            )],
-        }]
+    fn info_of(node: &RaftNode) -> ServerIdentity {
+        ServerIdentity {
+            node_name: "a".into(),
+            raft_id: node.id(),
+            cluster_id: node.cluster_id(),
+            has_raft_data: true,
+            committed_servers: committed_servers(node),
+        }
     }
 
     #[test]
@@ -141,16 +106,16 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_or_malformed_field_proves_nothing() {
-        let section = |value: &str| {
-            vec![InfoSection {
-                name: "raft".into(),
-                fields: vec![(COMMITTED_CONFIGURATION_FIELD.into(), value.into())],
-            }]
+    fn an_unknown_configuration_proves_nothing() {
+        let identity = |servers: Option<Vec<NodeId>>| ServerIdentity {
+            node_name: "a".into(),
+            raft_id: 1,
+            cluster_id: 0,
+            has_raft_data: true,
+            committed_servers: servers,
         };
-        assert!(!removal_is_committed(&[], 2));
-        assert!(!removal_is_committed(&section(""), 2));
-        assert!(!removal_is_committed(&section("0000000000000001,zz"), 2));
-        assert!(removal_is_committed(&section("0000000000000001"), 2));
+        assert!(!removal_is_committed(&identity(None), 2));
+        assert!(!removal_is_committed(&identity(Some(vec![1, 2])), 2));
+        assert!(removal_is_committed(&identity(Some(vec![1])), 2));
     }
 }

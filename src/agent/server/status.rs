@@ -6,9 +6,8 @@ use crate::wire::raft_message::Suffrage;
 
 use crate::agent::cluster::info::RaftInfo;
 use crate::agent::server::RaftServer;
-use crate::agent::server::committed_configuration::{
-    COMMITTED_CONFIGURATION_FIELD, committed_configuration, committed_configuration_field,
-};
+use crate::agent::server::committed_configuration::committed_servers;
+use crate::wire::client_message::ServerIdentity;
 
 impl RaftServer {
     pub fn info(&self) -> RaftInfo {
@@ -39,8 +38,8 @@ impl RaftServer {
         }
     }
 
-    /// Extra `node info` fields the leader's reconciliation reads from other
-    /// servers (their ID, cluster and whether they hold Raft data).
+    /// Extra `node info` fields for the operator: the server's ID, cluster,
+    /// whether it holds Raft data, the leader it knows.
     pub fn identity_fields(&self) -> Vec<(String, String)> {
         vec![
             ("id".into(), format!("{:016x}", self.id())),
@@ -57,15 +56,22 @@ impl RaftServer {
                     .unwrap_or_default(),
             ),
             (
-                COMMITTED_CONFIGURATION_FIELD.into(),
-                committed_configuration_field(committed_configuration(&self.node).as_ref()),
-            ),
-            (
                 "last_snapshot_stall_us".into(),
                 self.last_snapshot_stall
                     .map(|stall| stall.as_micros().to_string())
                     .unwrap_or_default(),
             ),
         ]
+    }
+
+    /// This server's answer to another server's identity query.
+    pub fn identity(&self, node_name: &str) -> ServerIdentity {
+        ServerIdentity {
+            node_name: node_name.to_string(),
+            raft_id: self.id(),
+            cluster_id: self.cluster_id(),
+            has_raft_data: self.had_data_at_start || self.node.term() > 0,
+            committed_servers: committed_servers(&self.node),
+        }
     }
 }
