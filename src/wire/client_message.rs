@@ -530,7 +530,7 @@ impl Message for ClientRequest {
     }
 
     fn decode(message_type: u8, payload: &[u8]) -> Result<Self, WireError> {
-        if !(TYPE_KV_GET..=TYPE_CATALOG_NODES).contains(&message_type) {
+        if !(TYPE_KV_GET..=TYPE_IDENTITY).contains(&message_type) {
             return Err(WireError::UnknownMessageType(message_type));
         }
         let mut r = Reader::new(payload);
@@ -747,7 +747,7 @@ impl Message for ClientResponse {
     }
 
     fn decode(message_type: u8, payload: &[u8]) -> Result<Self, WireError> {
-        let known = (TYPE_KV_VALUE_RESULT..=TYPE_CATALOG_NODES_RESULT).contains(&message_type)
+        let known = (TYPE_KV_VALUE_RESULT..=TYPE_IDENTITY_RESULT).contains(&message_type)
             || message_type == TYPE_ERROR_RESULT;
         if !known {
             return Err(WireError::UnknownMessageType(message_type));
@@ -806,6 +806,7 @@ mod tests {
             RequestBody::Peers,
             RequestBody::Info,
             RequestBody::CatalogNodes,
+            RequestBody::Identity,
         ];
         for body in bodies {
             round_trip(&ClientRequest {
@@ -860,6 +861,20 @@ mod tests {
                 role: "client".into(),
                 datacenter: "dc1".into(),
             }]),
+            RpcResult::Identity(ServerIdentity {
+                node_name: "n2".into(),
+                raft_id: 0xab,
+                cluster_id: 7 << 64 | 9,
+                has_raft_data: true,
+                committed_servers: Some(vec![1, 0xab]),
+            }),
+            RpcResult::Identity(ServerIdentity {
+                node_name: "c1".into(),
+                raft_id: 0,
+                cluster_id: 0,
+                has_raft_data: false,
+                committed_servers: None,
+            }),
         ];
         for result in results {
             round_trip(&ClientResponse {
