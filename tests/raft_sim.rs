@@ -6,12 +6,13 @@
 //! `SIM_SEEDS=N` and `SIM_SEED_START=S` choose the seeds; a failure prints
 //! the command that replays it.
 
-#[path = "support/linearizability.rs"]
+// The checker is shared with the `it` binary, which tests it.
+#[path = "raft_sim/cluster.rs"]
+mod cluster;
+#[path = "it/support/linearizability.rs"]
 mod linearizability;
-#[path = "support/raft_sim_cluster.rs"]
-mod raft_sim_cluster;
 
-use raft_sim_cluster::{Sim, SimStats};
+use cluster::{Sim, SimStats};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)

@@ -1,56 +1,10 @@
-//! Helpers shared by the storage integration tests: a self-deleting scratch
-//! directory and deterministic entries.
-#![allow(dead_code)]
+//! Helpers shared by the storage tests: deterministic entries and surgery
+//! on the files of a log directory.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use concord::wire::raft_message::{Entry, EntryKind};
-
-/// A fresh directory under the system temp dir, removed on drop.
-pub struct ScratchDir {
-    path: PathBuf,
-}
-
-impl ScratchDir {
-    pub fn new(label: &str) -> ScratchDir {
-        ScratchDir::under(&std::env::temp_dir(), label)
-    }
-
-    /// On tmpfs when the machine has one (fsync is free there): for tests
-    /// about decoding hostile bytes, not about durability.
-    pub fn in_memory(label: &str) -> ScratchDir {
-        let shm = Path::new("/dev/shm");
-        if shm.is_dir() {
-            ScratchDir::under(shm, label)
-        } else {
-            ScratchDir::new(label)
-        }
-    }
-
-    fn under(base: &Path, label: &str) -> ScratchDir {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = base.join(format!(
-            "concord-storage-{label}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        ScratchDir { path }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
 
 /// An entry whose data is derived from its index, so a read can be checked.
 pub fn entry(index: u64, term: u64, data_len: usize) -> Entry {

@@ -2,15 +2,14 @@
 //! valid (possibly truncated) log that can be read and appended to. The same
 //! check as `fuzz/fuzz_targets/storage_open.rs`, run on every `cargo test`.
 
-mod storage_common;
-
 use std::fs;
 use std::path::Path;
 
+use crate::support::scratch::ScratchDir;
+use crate::support::storage::entry;
 use concord::storage::segment_header::encode_segment_header;
 use concord::storage::{LogOptions, RaftLog};
 use proptest::prelude::*;
-use storage_common::{ScratchDir, entry};
 
 const OPTIONS: LogOptions = LogOptions {
     segment_size_bytes: 4096,

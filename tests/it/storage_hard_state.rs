@@ -1,14 +1,12 @@
 //! The hard state is one record replaced atomically: a crash at any point of
 //! a save leaves the old state or the new one, whole.
 
-mod storage_common;
-
 use std::fs;
 
+use crate::support::scratch::ScratchDir;
 use concord::raft::HardState;
 use concord::storage::HardStateStore;
 use concord::storage::hard_state_store::encode_hard_state;
-use storage_common::ScratchDir;
 
 fn state(term: u64, vote: Option<u64>) -> HardState {
     HardState {

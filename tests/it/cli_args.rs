@@ -2,20 +2,9 @@
 //! errors with exit code 1 for every mistake, and no backtrace when the
 //! agent is unreachable. Runs the real binary.
 
-#[path = "support/node_process.rs"]
-mod node_process;
+use std::process::Output;
 
-use node_process::{NODE_BINARY, node_with_rpc_env};
-use std::process::{Command, Output};
-
-fn node(args: &[&str]) -> Output {
-    Command::new(NODE_BINARY)
-        .args(args)
-        .env_remove("NODE_RPC_ADDR")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run node")
-}
+use crate::support::node_process::{node, node_with_rpc_env};
 
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()

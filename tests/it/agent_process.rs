@@ -3,22 +3,17 @@
 //! and a bind address already in use. Every process started is killed on
 //! drop, also when a test fails.
 
-#[path = "support/node_process.rs"]
-mod node_process;
-
-use node_process::{NodeProcess, node_at as node, run_agent_to_exit, text};
 use std::net::UdpSocket;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Starts `node [extra...] --bind ADDR --node NAME --data-dir TMP` and
+use crate::support::node_process::{NodeProcess, node_at as node, run_agent_to_exit, text};
+use crate::support::scratch::ScratchDir;
+use crate::support::wait::wait_until_ok;
+
+/// Starts `node [extra...] --bind ADDR --node NAME --data-dir DIR` and
 /// waits until its port accepts connections.
 fn start_agent(bind: &str, name: &str, extra: &[&str]) -> NodeProcess {
-    let data_dir = std::env::temp_dir().join(format!(
-        "concord-agent-test-{}-{}",
-        std::process::id(),
-        bind.replace([':', '.'], "-")
-    ));
-    let mut agent = NodeProcess::new(bind, name, data_dir, None);
+    let mut agent = NodeProcess::new(bind, name);
     agent.start(extra, Duration::from_secs(10));
     agent
 }
@@ -70,16 +65,14 @@ fn a_bootstrapped_agent_serves_kv_peers_and_catalog_and_join_reports_failures() 
     let bind = "127.0.5.3:18303";
     let _agent = start_agent(bind, "gamma", &["--bootstrap"]);
     // Leadership comes within an election of the start.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_until_ok(Duration::from_secs(10), "a leader takes a write", || {
         let output = node(bind, &["kv", "put", "k", "v"]);
-        if output.status.code() == Some(0) {
-            assert_eq!(text(&output.stdout), "Success! Data written to: k\n");
-            break;
+        if output.status.code() != Some(0) {
+            return Err(text(&output.stderr));
         }
-        assert!(Instant::now() < deadline, "{}", text(&output.stderr));
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        assert_eq!(text(&output.stdout), "Success! Data written to: k\n");
+        Ok(())
+    });
     assert_eq!(text(&node(bind, &["kv", "get", "k"]).stdout), "v\n");
     let peers = text(&node(bind, &["peers"]).stdout);
     assert!(
@@ -91,15 +84,13 @@ fn a_bootstrapped_agent_serves_kv_peers_and_catalog_and_join_reports_failures() 
     );
     // The leader registers members in the catalog on its next
     // reconciliation pass (every second).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_until_ok(Duration::from_secs(10), "gamma is in the catalog", || {
         let catalog = text(&node(bind, &["catalog", "nodes"]).stdout);
-        if catalog.lines().any(|l| l.starts_with("gamma ")) {
-            break;
+        match catalog.lines().any(|l| l.starts_with("gamma ")) {
+            true => Ok(()),
+            false => Err(catalog),
         }
-        assert!(Instant::now() < deadline, "{catalog}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
     let output = node(bind, &["kv", "delete", "k", "--recurse"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(node(bind, &["kv", "get", "k"]).status.code(), Some(1));
@@ -148,11 +139,9 @@ fn sigint_leaves_and_sigterm_stops() {
 fn a_bind_address_in_use_is_one_line_and_exit_1() {
     let bind = "127.0.5.6:18306";
     let _first = start_agent(bind, "zeta", &[]);
-    let output = run_agent_to_exit(
-        bind,
-        "zeta2",
-        std::env::temp_dir().join("concord-agent-test-bind-in-use"),
-    );
+    let scratch = ScratchDir::new("bind-in-use");
+    let data_dir = scratch.join("data");
+    let output = run_agent_to_exit(bind, "zeta2", &data_dir);
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
@@ -161,20 +150,14 @@ fn a_bind_address_in_use_is_one_line_and_exit_1() {
         "{stderr}"
     );
     assert!(
-        !std::env::temp_dir()
-            .join("concord-agent-test-bind-in-use")
-            .exists(),
+        !data_dir.exists(),
         "a failed start must not create its data directory"
     );
 
     // Only the UDP half taken: still refused, naming UDP.
     let udp_bind = "127.0.5.7:18307";
     let _udp = UdpSocket::bind(udp_bind).unwrap();
-    let output = run_agent_to_exit(
-        udp_bind,
-        "eta",
-        std::env::temp_dir().join("concord-agent-test-udp-in-use"),
-    );
+    let output = run_agent_to_exit(udp_bind, "eta", scratch.join("udp-in-use"));
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(

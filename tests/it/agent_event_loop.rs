@@ -1,19 +1,15 @@
 //! The event loop with real sockets on loopback: preamble routing, client
 //! request/response through a handler, malformed input, the write queue
 //! bound, the handshake timeout, datagrams, and peer dialling with backoff.
-//! Each test binds its own 127.0.6.x address.
+//! Each test binds its own 127.0.54.x address.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use concord::agent::io::connection::ConnectionId;
-use concord::agent::io::event_loop::{
-    Context, EventLoop, EventLoopConfig, Handler, StopHandle, StopReason,
-};
+use concord::agent::io::event_loop::{Context, Handler};
 use concord::agent::io::transport::{SendError, TransportLimits, TransportStats};
 use concord::client::rpc_client::{RpcClient, RpcTimeouts};
 use concord::wire::client_message::{
@@ -21,6 +17,9 @@ use concord::wire::client_message::{
 };
 use concord::wire::frame::{Frame, Purpose, encode_frame, encode_preamble};
 use concord::wire::raft_message::{RaftBody, RaftMessage};
+
+use crate::support::in_process_loop::{InProcessLoop, run_in_process_with};
+use crate::support::wait::wait_until;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Seen {
@@ -151,22 +150,13 @@ fn raft_message(from: u64, term: u64) -> RaftMessage {
     }
 }
 
-/// A loop on its own thread; stopped and joined on drop, also when a test
-/// fails.
+/// A loop on its own thread (stopped and joined on drop, also when a test
+/// fails) and what its handler saw.
 struct RunningLoop {
     address: SocketAddr,
-    stop: StopHandle,
-    thread: Option<JoinHandle<StopReason>>,
     shared: Arc<Mutex<Shared>>,
-}
-
-impl Drop for RunningLoop {
-    fn drop(&mut self) {
-        self.stop.stop();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+    /// Stops and joins the loop when dropped.
+    _running: InProcessLoop,
 }
 
 impl RunningLoop {
@@ -181,36 +171,18 @@ impl RunningLoop {
         };
         configure(&mut handler);
         let bind: SocketAddr = format!("{ip}:0").parse().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let mut event_loop = EventLoop::new(EventLoopConfig {
-                bind,
-                limits,
-                handle_signals: false,
-            })
-            .expect("bind loopback");
-            tx.send((event_loop.local_addr(), event_loop.stop_handle()))
-                .unwrap();
-            event_loop.run(&mut handler).expect("loop runs")
-        });
-        let (address, stop) = rx.recv().expect("loop started");
+        let running = run_in_process_with(bind, limits, move || handler);
         RunningLoop {
-            address,
-            stop,
-            thread: Some(thread),
+            address: running.address,
             shared,
+            _running: running,
         }
     }
 
     fn wait_for(&self, what: &str, condition: impl Fn(&Shared) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if condition(&self.shared.lock().unwrap()) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        panic!("timed out waiting for {what}");
+        wait_until(Duration::from_secs(10), what, || {
+            condition(&self.shared.lock().unwrap())
+        });
     }
 
     fn seen(&self) -> Vec<Seen> {
@@ -249,7 +221,7 @@ fn closed_by_server(stream: &mut TcpStream) -> bool {
 
 #[test]
 fn client_requests_are_answered_through_the_handler() {
-    let running = RunningLoop::start("127.0.6.1", TransportLimits::default(), |_| {});
+    let running = RunningLoop::start("127.0.54.1", TransportLimits::default(), |_| {});
     let mut client = RpcClient::connect(running.address, RpcTimeouts::default()).unwrap();
     let Ok(RpcResult::KvValue(Some(entry))) = client.call(RequestBody::Info) else {
         panic!("expected the handler's reply");
@@ -276,7 +248,7 @@ fn client_requests_are_answered_through_the_handler() {
 
 #[test]
 fn connections_are_routed_by_their_preamble_purpose() {
-    let running = RunningLoop::start("127.0.6.2", TransportLimits::default(), |_| {});
+    let running = RunningLoop::start("127.0.54.2", TransportLimits::default(), |_| {});
     let mut raft = connect(running.address, Purpose::Raft);
     let mut bytes = Vec::new();
     encode_frame(&raft_message(9, 3), &mut bytes);
@@ -299,7 +271,7 @@ fn connections_are_routed_by_their_preamble_purpose() {
 
 #[test]
 fn garbage_on_tcp_closes_only_that_connection() {
-    let running = RunningLoop::start("127.0.6.3", TransportLimits::default(), |_| {});
+    let running = RunningLoop::start("127.0.54.3", TransportLimits::default(), |_| {});
     // Not our protocol at all.
     let mut http = TcpStream::connect(running.address).unwrap();
     http.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -342,8 +314,8 @@ fn garbage_on_tcp_closes_only_that_connection() {
 
 #[test]
 fn datagrams_reach_the_handler_and_oversized_ones_are_dropped() {
-    let running = RunningLoop::start("127.0.6.4", TransportLimits::default(), |_| {});
-    let socket = UdpSocket::bind("127.0.6.4:0").unwrap();
+    let running = RunningLoop::start("127.0.54.4", TransportLimits::default(), |_| {});
+    let socket = UdpSocket::bind("127.0.54.4:0").unwrap();
     let garbage: Vec<u8> = (0..200u32).map(|i| (i * 37 % 251) as u8).collect();
     socket.send_to(&garbage, running.address).unwrap();
     socket.send_to(&[0u8; 3000], running.address).unwrap();
@@ -366,7 +338,7 @@ fn a_silent_connection_is_closed_after_the_handshake_timeout() {
         handshake_timeout: Duration::from_millis(200),
         ..TransportLimits::default()
     };
-    let running = RunningLoop::start("127.0.6.5", limits, |_| {});
+    let running = RunningLoop::start("127.0.54.5", limits, |_| {});
     let mut silent = TcpStream::connect(running.address).unwrap();
     silent
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -385,7 +357,7 @@ fn a_client_that_does_not_read_is_dropped_at_the_write_queue_limit() {
         max_write_queue_bytes: limit,
         ..TransportLimits::default()
     };
-    let running = RunningLoop::start("127.0.6.6", limits, |h| h.reply_value_bytes = 100_000);
+    let running = RunningLoop::start("127.0.54.6", limits, |h| h.reply_value_bytes = 100_000);
     let mut stream = connect(running.address, Purpose::Client);
     let mut bytes = Vec::new();
     // 400 requests whose replies total ~40 MB, far beyond socket buffers
@@ -413,9 +385,9 @@ fn a_client_that_does_not_read_is_dropped_at_the_write_queue_limit() {
 
 #[test]
 fn send_raft_dials_the_peer_once_and_reuses_the_connection() {
-    let receiver = RunningLoop::start("127.0.6.7", TransportLimits::default(), |_| {});
+    let receiver = RunningLoop::start("127.0.54.7", TransportLimits::default(), |_| {});
     let target = receiver.address;
-    let sender = RunningLoop::start("127.0.6.8", TransportLimits::default(), |h| {
+    let sender = RunningLoop::start("127.0.54.8", TransportLimits::default(), |h| {
         h.raft_target = Some((7, target));
     });
     receiver.wait_for("ten Raft messages", |s| s.seen.len() >= 10);
@@ -432,10 +404,10 @@ fn send_raft_dials_the_peer_once_and_reuses_the_connection() {
 #[test]
 fn an_unreachable_peer_is_redialled_with_backoff() {
     // A port with nothing listening: bind, note the port, close.
-    let dead = std::net::TcpListener::bind("127.0.6.9:0").unwrap();
+    let dead = std::net::TcpListener::bind("127.0.54.9:0").unwrap();
     let dead_address = dead.local_addr().unwrap();
     drop(dead);
-    let sender = RunningLoop::start("127.0.6.10", TransportLimits::default(), |h| {
+    let sender = RunningLoop::start("127.0.54.10", TransportLimits::default(), |h| {
         h.raft_target = Some((7, dead_address));
     });
     // 60 ticks try to send; backoff (50, 100, 200 ms ...) allows only a few dials.
@@ -452,9 +424,9 @@ fn an_unreachable_peer_is_redialled_with_backoff() {
 
 #[test]
 fn forwarded_client_requests_get_their_answers_on_the_dialled_connection() {
-    let server = RunningLoop::start("127.0.6.11", TransportLimits::default(), |_| {});
+    let server = RunningLoop::start("127.0.54.11", TransportLimits::default(), |_| {});
     let target = server.address;
-    let forwarder = RunningLoop::start("127.0.6.12", TransportLimits::default(), |h| {
+    let forwarder = RunningLoop::start("127.0.54.12", TransportLimits::default(), |h| {
         h.forward_target = Some(target);
     });
     forwarder.wait_for("three answers", |s| s.seen.len() >= 3);
@@ -482,7 +454,7 @@ fn connections_beyond_the_limit_are_refused_and_slots_are_reused() {
         max_accepts_per_event: 2,
         ..TransportLimits::default()
     };
-    let running = RunningLoop::start("127.0.6.13", limits, |_| {});
+    let running = RunningLoop::start("127.0.54.13", limits, |_| {});
     let held: Vec<TcpStream> = (0..4)
         .map(|_| connect(running.address, Purpose::Client))
         .collect();
@@ -499,13 +471,8 @@ fn connections_beyond_the_limit_are_refused_and_slots_are_reused() {
     running.wait_for("six refused", |s| s.stats.refused_over_limit == 6);
     drop(held);
     // The loop notices the closes on its next turns; then there is room.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_until(Duration::from_secs(10), "a slot is freed", || {
         let mut client = RpcClient::connect(running.address, RpcTimeouts::default()).unwrap();
-        if client.call(RequestBody::Info).is_ok() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no slot freed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        client.call(RequestBody::Info).is_ok()
+    });
 }

@@ -3,20 +3,20 @@
 //! at once. It bounds what the agent's I/O layer can carry; cluster figures
 //! come from `node bench` against real servers.
 //!
-//! Run: `cargo test --release --test agent_bench -- --ignored --nocapture`
+//! Run: `cargo test --release --test it rpc_path_throughput -- --ignored --nocapture`
 
 use std::net::SocketAddr;
-use std::sync::mpsc;
 
 use concord::agent::io::connection::ConnectionId;
-use concord::agent::io::event_loop::{Context, EventLoop, EventLoopConfig, Handler};
-use concord::agent::io::transport::TransportLimits;
+use concord::agent::io::event_loop::{Context, Handler};
 use concord::client::bench::{self, BenchOperation, BenchOptions};
 use concord::client::cli::ClientOptions;
 use concord::client::rpc_client::RpcTimeouts;
 use concord::wire::client_message::{
     ClientRequest, ClientResponse, Consistency, KvEntry, RequestBody, ResponseBody, RpcResult,
 };
+
+use crate::support::in_process_loop::run_in_process;
 
 struct InstantKv;
 
@@ -45,20 +45,9 @@ impl Handler for InstantKv {
 #[ignore = "measurement; run with --ignored --nocapture"]
 fn rpc_path_throughput() {
     let bind: SocketAddr = "127.0.5.150:0".parse().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut event_loop = EventLoop::new(EventLoopConfig {
-            bind,
-            limits: TransportLimits::default(),
-            handle_signals: false,
-        })
-        .unwrap();
-        tx.send(event_loop.local_addr()).unwrap();
-        let _ = event_loop.run(&mut InstantKv);
-    });
-    let address = rx.recv().unwrap();
+    let server = run_in_process(bind, || InstantKv);
     let client = ClientOptions {
-        rpc_addr: address,
+        rpc_addr: server.address,
         timeouts: RpcTimeouts::default(),
     };
     for (operation, window) in [

@@ -1,14 +1,12 @@
 //! Snapshot files: streamed out and back in, chunked reads for
 //! InstallSnapshot, atomic publication, pruning to two, and damage detection.
 
-mod storage_common;
-
 use std::fs;
 use std::io::{Read, Write};
 
+use crate::support::scratch::ScratchDir;
 use concord::storage::{SnapshotMeta, SnapshotStore, StorageError};
 use concord::wire::raft_message::{Configuration, ServerEntry, Suffrage};
-use storage_common::ScratchDir;
 
 fn configuration() -> Configuration {
     Configuration {

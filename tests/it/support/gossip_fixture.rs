@@ -1,6 +1,5 @@
 //! Building blocks for tests that drive one gossip state machine by hand:
 //! the tags every test member carries and the alive claim about a member.
-#![allow(dead_code)]
 
 use concord::gossip::{GossipMessage, Role, Tags};
 

@@ -3,12 +3,12 @@
 //! on-disk decoder. Each must be a typed error (or an ignored accelerator),
 //! never a panic or an allocation the size of whatever the file claims.
 
-mod storage_common;
-
 use std::fs::{self, File};
 use std::io::{Cursor, Write};
 use std::path::Path;
 
+use crate::support::scratch::ScratchDir;
+use crate::support::storage::entry;
 use concord::storage::hard_state_store::{HARD_STATE_FILE_NAME, decode_hard_state};
 use concord::storage::log_start::{LOG_START_FILE_NAME, decode_log_start};
 use concord::storage::member_list::{MEMBER_LIST_DIR_NAME, MEMBER_LIST_FILE_NAME, MemberListStore};
@@ -19,7 +19,6 @@ use concord::storage::{
     HardStateStore, LogOptions, RaftLog, SnapshotMeta, SnapshotStore, StorageError,
 };
 use proptest::prelude::*;
-use storage_common::{ScratchDir, entry};
 
 /// A sparse file claiming a terabyte: reading it whole would allocate (or
 /// fail to allocate) a terabyte before any check could run.

@@ -2,18 +2,15 @@
 //! record; corruption that is not a torn tail is a hard error naming the
 //! file and the offset; sealed-segment indexes are only an accelerator.
 
-mod storage_common;
-
 use std::fs;
 use std::path::Path;
 
+use crate::support::scratch::ScratchDir;
+use crate::support::storage::{copy_dir, entry, index_files, patch_file, read_at, segment_files};
 use concord::storage::log_record::record_bytes;
 use concord::storage::log_start::LOG_START_FILE_NAME;
 use concord::storage::segment_header::SEGMENT_HEADER_BYTES;
 use concord::storage::{LogOptions, RaftLog, StorageError};
-use storage_common::{
-    ScratchDir, copy_dir, entry, index_files, patch_file, read_at, segment_files,
-};
 
 const DATA_LEN: usize = 40;
 const ONE_SEGMENT: LogOptions = LogOptions {

@@ -2,10 +2,8 @@
 //! locks belong to an open file description, so two opens in one process
 //! contend exactly like two processes.
 
-mod storage_common;
-
+use crate::support::scratch::ScratchDir;
 use concord::storage::{DataDir, StorageError};
-use storage_common::ScratchDir;
 
 #[test]
 fn second_open_of_a_locked_data_dir_fails_with_locked() {

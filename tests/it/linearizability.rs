@@ -1,10 +1,7 @@
 //! Tests of the KV history linearizability checker used by the cluster
 //! simulation tests.
 
-#[path = "support/linearizability.rs"]
-mod linearizability;
-
-use linearizability::{
+use crate::support::linearizability::{
     CheckResult, KvInput, KvOperation, KvOutput, NEVER_RETURNED, check_kv_history,
     check_kv_history_with_budget,
 };

@@ -10,12 +10,10 @@
 //! from the leader's own log timestamps (one-second resolution), never by a
 //! timed assertion of the test.
 
-#[path = "support/node_process.rs"]
-mod node_process;
-
-use node_process::{NodeProcess, text, wait_until};
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::support::node_process::{NodeProcess, text, wraps_node_process};
+use crate::support::wait::wait_until;
 
 /// The agent's grace period (`FAILED_SERVER_GRACE`).
 const GRACE: Duration = Duration::from_secs(30);
@@ -29,36 +27,18 @@ const FAILURE_DETECTED: Duration = Duration::from_secs(45);
 /// margin.
 const REMOVED_AFTER_FAILURE: Duration = Duration::from_secs(GRACE.as_secs() + 30);
 
-/// One server whose stderr is kept in `agent.log` of its data directory and
-/// printed when the test fails.
+/// One server; its log is shown when the test fails.
 struct Server(NodeProcess);
 
 wraps_node_process!(Server);
 
 impl Server {
-    fn new(test: &str, bind: &str, name: &str) -> Server {
-        let data_dir: PathBuf = std::env::temp_dir().join(format!(
-            "concord-failed-server-{}-{test}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&data_dir);
-        std::fs::create_dir_all(&data_dir).unwrap();
-        let log_path = data_dir.join("agent.log");
-        Server(NodeProcess::new(bind, name, data_dir, Some(log_path)))
+    fn new(bind: &str, name: &str) -> Server {
+        Server(NodeProcess::new(bind, name))
     }
 
     fn start(&mut self, extra: &[&str]) {
         self.0.start(extra, WAIT);
-    }
-
-    fn wait_log(&self, line: &str) {
-        self.wait_log_within(line, WAIT);
-    }
-
-    fn wait_log_within(&self, line: &str, within: Duration) {
-        wait_until(within, &format!("{} logs {line:?}", self.name), || {
-            self.log().contains(line)
-        });
     }
 
     /// `(name, status)` of every member this server's gossip knows.
@@ -104,10 +84,6 @@ impl Server {
         self.peers()
             .iter()
             .any(|(name, voter)| *name == member.name && *voter)
-    }
-
-    fn is_leader(&self) -> bool {
-        text(&self.node(&["info"]).stdout).contains("\tstate = leader")
     }
 
     /// This server's gossip member list on disk (`gossip/members`, which a
@@ -165,24 +141,6 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// Writes until one succeeds (a leader may be being elected).
-fn put(server: &Server, key: &str, value: &str) {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let output = server.node(&["kv", "put", key, value]);
-        if output.status.code() == Some(0) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "put {key} through {} failed: {}",
-            server.name,
-            text(&output.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The names of `servers`, sorted as [`Server::peer_names`] lists them.
 fn names(servers: &[&Server]) -> Vec<String> {
     let mut names: Vec<String> = servers.iter().map(|s| s.name.clone()).collect();
@@ -190,23 +148,16 @@ fn names(servers: &[&Server]) -> Vec<String> {
     names
 }
 
-fn wait_value(server: &Server, key: &str, value: &str) {
-    wait_until(WAIT, &format!("{} has {key}={value}", server.name), || {
-        let output = server.node(&["kv", "get", key, "--stale"]);
-        text(&output.stdout) == format!("{value}\n")
-    });
-}
-
 /// Three servers formed the seed's way (`--bootstrap` on the first, `node
 /// join` of the others to it), on `ips[i]:port`; returned leader first.
-fn three_servers(test: &str, ips: [&str; 3], port: u16) -> [Server; 3] {
+fn three_servers(ips: [&str; 3], port: u16) -> [Server; 3] {
     let mut servers: Vec<Server> = ["node-a", "node-b", "node-c"]
         .iter()
         .zip(ips)
-        .map(|(name, ip)| Server::new(test, &format!("{ip}:{port}"), name))
+        .map(|(name, ip)| Server::new(&format!("{ip}:{port}"), name))
         .collect();
     servers[0].start(&["--bootstrap"]);
-    servers[0].wait_log("cluster leadership acquired");
+    servers[0].wait_log("cluster leadership acquired", WAIT);
     servers[1].start(&["--server"]);
     servers[2].start(&["--server"]);
     // One at a time: the second joiner's push/pull then carries the first,
@@ -238,10 +189,10 @@ fn three_servers(test: &str, ips: [&str; 3], port: u16) -> [Server; 3] {
                 .all(|other| server.remembers(other))
         });
     }
-    put(&servers[0], "formed", "yes");
+    servers[0].put("formed", "yes", WAIT);
     let leader = servers
         .iter()
-        .position(Server::is_leader)
+        .position(|s| s.is_leader())
         .expect("a leader after a write");
     servers.swap(0, leader);
     let c = servers.pop().unwrap();
@@ -255,7 +206,7 @@ fn three_servers(test: &str, ips: [&str; 3], port: u16) -> [Server; 3] {
 #[test]
 fn a_failed_follower_is_removed_after_the_grace_period_and_writes_continue() {
     let [leader, follower, mut victim] =
-        three_servers("removed", ["127.0.51.1", "127.0.51.2", "127.0.51.3"], 18701);
+        three_servers(["127.0.51.1", "127.0.51.2", "127.0.51.3"], 18701);
     victim.kill();
     wait_until(
         FAILURE_DETECTED,
@@ -287,10 +238,10 @@ fn a_failed_follower_is_removed_after_the_grace_period_and_writes_continue() {
     // Still failed (not forgotten) in gossip: only Raft dropped it.
     assert!(leader.sees(&victim, "failed"));
 
-    put(&leader, "after-removal", "1");
-    put(&follower, "after-removal-2", "2");
-    wait_value(&follower, "after-removal", "1");
-    wait_value(&leader, "after-removal-2", "2");
+    leader.put("after-removal", "1", WAIT);
+    follower.put("after-removal-2", "2", WAIT);
+    follower.wait_value("after-removal", "1", WAIT);
+    leader.wait_value("after-removal-2", "2", WAIT);
 }
 
 /// Two of three voters killed. The leader has no quorum, CheckQuorum makes
@@ -306,11 +257,8 @@ fn a_failed_follower_is_removed_after_the_grace_period_and_writes_continue() {
 /// that cannot commit.) Then the cluster recovers.
 #[test]
 fn a_failed_server_is_not_removed_when_the_remaining_voters_would_lose_quorum() {
-    let [leader, mut first, mut second] = three_servers(
-        "quorum",
-        ["127.0.51.11", "127.0.51.12", "127.0.51.13"],
-        18702,
-    );
+    let [leader, mut first, mut second] =
+        three_servers(["127.0.51.11", "127.0.51.12", "127.0.51.13"], 18702);
     first.kill();
     second.kill();
     wait_until(
@@ -335,14 +283,14 @@ fn a_failed_server_is_not_removed_when_the_remaining_voters_would_lose_quorum() 
     // `first` comes back to Raft but not to gossip.
     std::fs::remove_dir_all(first.data_dir.join("gossip")).unwrap();
     first.start(&["--server"]);
-    put(&leader, "quorum/raft-back", "1");
+    leader.put("quorum/raft-back", "1", WAIT);
     let refusing = [&leader, &first]
         .into_iter()
         .find(|s| s.is_leader())
         .expect("a leader after a write");
     // If `first` leads, its gossip knows no one: the others are unknown
     // to it, due for removal only a grace period after its start.
-    refusing.wait_log_within(
+    refusing.wait_log(
         "the remaining voters would lose their quorum (1 of 2 live)",
         REMOVED_AFTER_FAILURE,
     );
@@ -367,7 +315,7 @@ fn a_failed_server_is_not_removed_when_the_remaining_voters_would_lose_quorum() 
             );
         }
     }
-    put(&first, "quorum/still-writable", "2");
+    first.put("quorum/still-writable", "2", WAIT);
 
     // Recovery: `first` rejoins gossip, `second` restarts as it was.
     let output = first.node(&["join", &leader.bind]);
@@ -391,10 +339,10 @@ fn a_failed_server_is_not_removed_when_the_remaining_voters_would_lose_quorum() 
             .iter()
             .all(|s| leader.is_voter(s))
     });
-    put(&second, "quorum/recovered", "3");
+    second.put("quorum/recovered", "3", WAIT);
     for server in [&leader, &first, &second] {
-        wait_value(server, "quorum/recovered", "3");
-        wait_value(server, "quorum/still-writable", "2");
+        server.wait_value("quorum/recovered", "3", WAIT);
+        server.wait_value("quorum/still-writable", "2", WAIT);
     }
 }
 
@@ -404,7 +352,7 @@ fn a_failed_server_is_not_removed_when_the_remaining_voters_would_lose_quorum() 
 #[test]
 fn a_failed_server_back_before_the_grace_period_ends_is_not_removed() {
     let [leader, mut returning, mut staying_down] =
-        three_servers("back", ["127.0.52.1", "127.0.52.2", "127.0.52.3"], 18703);
+        three_servers(["127.0.52.1", "127.0.52.2", "127.0.52.3"], 18703);
     returning.kill();
     wait_until(FAILURE_DETECTED, "the leader to mark it failed", || {
         leader.sees(&returning, "failed")
@@ -416,8 +364,8 @@ fn a_failed_server_back_before_the_grace_period_ends_is_not_removed() {
     wait_until(WAIT, "the leader to see it alive again", || {
         leader.sees(&returning, "alive")
     });
-    put(&returning, "back/restarted", "1");
-    wait_value(&returning, "back/restarted", "1");
+    returning.put("back/restarted", "1", WAIT);
+    returning.wait_value("back/restarted", "1", WAIT);
 
     staying_down.kill();
     wait_until(
@@ -440,8 +388,8 @@ fn a_failed_server_back_before_the_grace_period_ends_is_not_removed() {
         "{}",
         leader.log()
     );
-    put(&returning, "back/two-voters", "2");
-    wait_value(&leader, "back/two-voters", "2");
+    returning.put("back/two-voters", "2", WAIT);
+    leader.wait_value("back/two-voters", "2", WAIT);
 }
 
 /// A server still down when the others restart is unknown to their gossip
@@ -450,19 +398,16 @@ fn a_failed_server_back_before_the_grace_period_ends_is_not_removed() {
 /// it; when it comes back it is a voter again.
 #[test]
 fn a_server_down_across_a_full_restart_is_removed_only_after_the_grace_period() {
-    let [mut a, mut b, mut down] = three_servers(
-        "restart",
-        ["127.0.52.11", "127.0.52.12", "127.0.52.13"],
-        18704,
-    );
-    put(&a, "restart/before", "1");
+    let [mut a, mut b, mut down] =
+        three_servers(["127.0.52.11", "127.0.52.12", "127.0.52.13"], 18704);
+    a.put("restart/before", "1", WAIT);
     for server in [&mut a, &mut b, &mut down] {
         server.kill();
     }
     let restarted_at = unix_now();
     a.start(&["--server"]);
     b.start(&["--server"]);
-    put(&a, "restart/after", "2");
+    a.put("restart/after", "2", WAIT);
     assert!(a.is_voter(&down), "{:?}", a.peers());
     let leader = [&a, &b]
         .into_iter()
@@ -492,5 +437,5 @@ fn a_server_down_across_a_full_restart_is_removed_only_after_the_grace_period() 
     wait_until(REMOVED_AFTER_FAILURE, "three voters again", || {
         [&a, &b, &down].iter().all(|s| leader.is_voter(s))
     });
-    wait_value(&down, "restart/after", "2");
+    down.wait_value("restart/after", "2", WAIT);
 }

@@ -7,10 +7,7 @@ use concord::gossip::{
 };
 use concord::wire::gossip_message::MAX_PUSH_PULL_MEMBERS;
 
-#[path = "support/gossip_fixture.rs"]
-mod gossip_fixture;
-
-use gossip_fixture::{alive, tags};
+use crate::support::gossip_fixture::{alive, tags};
 
 const PEER: &str = "10.0.0.9:8300";
 

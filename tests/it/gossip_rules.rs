@@ -6,10 +6,7 @@ use concord::gossip::{
     Tags,
 };
 
-#[path = "support/gossip_fixture.rs"]
-mod gossip_fixture;
-
-use gossip_fixture::tags;
+use crate::support::gossip_fixture::{self, tags};
 
 fn address(i: usize) -> String {
     format!("10.0.0.{i}:8300")

@@ -31,9 +31,6 @@
 //! Every search step counts against a budget shared by all keys, so a
 //! pathological history yields `Timeout` instead of exponential running time.
 
-// Each test binary that includes this file uses a different subset of it.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 

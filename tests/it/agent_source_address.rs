@@ -5,27 +5,18 @@
 //! source address) can tell agents apart. Every process is killed when its
 //! guard drops, also when the test fails.
 
-#[path = "support/node_process.rs"]
-mod node_process;
-
-use node_process::{NodeProcess, text, wait_until};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+use crate::support::node_process::{NodeProcess, text};
+use crate::support::wait::wait_until;
 
 const STARTED: Duration = Duration::from_secs(10);
 const JOINED: Duration = Duration::from_secs(20);
 
-/// `node --log-level debug agent [extra...]` with its stderr kept in a file.
+/// `node --log-level debug agent [extra...]`.
 fn start_debug_agent(bind: &str, name: &str, extra: &[&str]) -> NodeProcess {
-    let data_dir = std::env::temp_dir().join(format!(
-        "concord-source-test-{}-{}",
-        std::process::id(),
-        bind.replace([':', '.'], "-")
-    ));
-    let _ = std::fs::remove_dir_all(&data_dir);
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let log_path = data_dir.join("agent.log");
-    let mut agent = NodeProcess::new(bind, name, data_dir, Some(log_path));
+    let mut agent = NodeProcess::new(bind, name);
     agent.start(
         &[&["--log-level", "debug", "agent"], extra].concat(),
         STARTED,

@@ -2,14 +2,13 @@
 //! of appends, truncations, compactions, snapshot resets and reopens. Small
 //! segments make every sequence cross many segment boundaries.
 
-mod storage_common;
-
 use std::collections::BTreeMap;
 
+use crate::support::scratch::ScratchDir;
+use crate::support::storage::entry;
 use concord::storage::{LogOptions, RaftLog};
 use concord::wire::raft_message::Entry;
 use proptest::prelude::*;
-use storage_common::{ScratchDir, entry};
 
 #[derive(Debug, Clone)]
 enum Op {

@@ -13,13 +13,8 @@ use concord::wire::client_message::{
     RequestBody, ResponseBody, RpcError, RpcResult,
 };
 
-#[path = "support/in_process_loop.rs"]
-mod in_process_loop;
-#[path = "support/node_process.rs"]
-mod node_process;
-
-use in_process_loop::{InProcessLoop, run_in_process};
-use node_process::node_with_rpc_env;
+use crate::support::in_process_loop::{InProcessLoop, run_in_process};
+use crate::support::node_process::node_with_rpc_env;
 
 struct ScriptedCluster;
 

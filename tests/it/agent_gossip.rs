@@ -4,16 +4,14 @@
 //! hostile datagrams. Every process is killed when its guard drops, also
 //! when a test fails; every wait polls with a bound.
 
-#[path = "support/in_process_loop.rs"]
-mod in_process_loop;
-#[path = "support/node_process.rs"]
-mod node_process;
-
-use in_process_loop::{InProcessLoop, run_in_process};
-use node_process::{NODE_BINARY, NodeProcess, text, wait_until};
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
+
+use crate::support::in_process_loop::{InProcessLoop, run_in_process};
+use crate::support::node_process::{NodeProcess, node_at, text, wraps_node_process};
+use crate::support::scratch::ScratchDir;
+use crate::support::wait::{holds_for, wait_until};
 
 /// Long enough for the default timers (1 s probes, suspicion ≤ 24 s for 3
 /// members) with margin on a loaded machine.
@@ -28,13 +26,7 @@ wraps_node_process!(Agent);
 
 impl Agent {
     fn new(bind: &str, name: &str) -> Agent {
-        let data_dir = std::env::temp_dir().join(format!(
-            "concord-gossip-test-{}-{}",
-            std::process::id(),
-            bind.replace([':', '.'], "-")
-        ));
-        let _ = std::fs::remove_dir_all(&data_dir);
-        Agent(NodeProcess::new(bind, name, data_dir, None))
+        Agent(NodeProcess::new(bind, name))
     }
 
     /// Starts `node agent` without waiting for its port.
@@ -78,6 +70,15 @@ impl Agent {
     fn join(&self, seed: &Agent) -> Output {
         self.node(&["join", &seed.bind])
     }
+}
+
+/// The value of `\tNAME = VALUE` in `node info` of `agent`.
+fn info_field(agent: &Agent, name: &str) -> Option<String> {
+    let info = text(&agent.node(&["info"]).stdout);
+    let prefix = format!("\t{name} = ");
+    info.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map(str::to_string)
 }
 
 fn sees(observer: &Agent, member: &Agent, status: &str) -> bool {
@@ -143,7 +144,8 @@ fn join_at_startup_retries_until_the_seed_starts() {
     // The joiner's first attempts fail while the seed is down; it keeps
     // serving alone meanwhile.
     assert_eq!(joiner.members().len(), 1);
-    std::thread::sleep(Duration::from_millis(1500));
+    joiner.wait_log("Join failed (attempt 2)", CONVERGE);
+    assert_eq!(joiner.members().len(), 1);
     seed.start(&[]);
     wait_until(CONVERGE, "the retried join to reach the seed", || {
         sees(&seed, &joiner, "alive") && sees(&joiner, &seed, "alive")
@@ -203,13 +205,14 @@ fn an_agent_restarted_after_leaving_stays_out_until_node_join() {
     assert!(c.wait_exit(Duration::from_secs(10)).success());
     wait_until(CONVERGE, "the leaver to be left", || sees(&a, &c, "left"));
     c.start(&[]);
-    // A rejoin would be tried at once; watch well past the first attempt.
-    let watch_until = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < watch_until {
-        assert_eq!(c.members().len(), 1, "a left agent rejoined by itself");
-        assert!(sees(&a, &c, "left"));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // What is tested is that nothing happens: a rejoin would be tried at
+    // once (and retried after 0.5 s, 1.5 s), so watch well past the first
+    // attempts.
+    holds_for(
+        Duration::from_secs(3),
+        "the left agent staying out (alone in its members, left in A's)",
+        || c.members().len() == 1 && sees(&a, &c, "left"),
+    );
     assert_join_succeeds(&c, &a);
     wait_until(CONVERGE, "the explicit join to bring it back", || {
         sees(&a, &c, "alive") && sees(&b, &c, "alive") && sees(&c, &b, "alive")
@@ -284,39 +287,38 @@ fn a_join_under_a_name_held_by_a_live_member_is_refused_with_the_reason() {
 }
 
 /// An agent in this process, so the test can give it a cluster ID (only the
-/// Raft side sets one in a real agent, and it is not wired in yet).
-fn in_process_agent(bind: &str, name: &str, cluster_id: u128) -> InProcessLoop {
+/// Raft side sets one in a real agent, and it is not wired in yet); its
+/// data directory goes with it.
+fn in_process_agent(bind: &str, name: &str, cluster_id: u128) -> (InProcessLoop, ScratchDir) {
     use concord::agent::config::{AgentConfig, Bootstrap};
     use concord::agent::handler::AgentHandler;
     let bind: SocketAddr = bind.parse().unwrap();
+    let scratch = ScratchDir::new(name);
     let config = AgentConfig {
         server: true,
         bootstrap: Bootstrap::None,
-        data_dir: std::env::temp_dir().join(format!("concord-gossip-inproc-{name}")),
+        data_dir: scratch.join("data"),
         bind,
         advertise: bind,
         node_name: name.into(),
         datacenter: "dc1".into(),
         join: vec![],
     };
-    run_in_process(bind, move || {
+    let running = run_in_process(bind, move || {
         let mut agent = AgentHandler::new(config, None, Default::default(), Instant::now(), 7);
         agent
             .membership_mut()
             .set_cluster_id(cluster_id, Instant::now());
         agent
-    })
+    });
+    (running, scratch)
 }
 
 #[test]
 fn a_join_between_two_bootstrapped_clusters_is_refused_naming_both_ids_and_the_fix() {
     let _seed = in_process_agent("127.0.7.20:18520", "c-seed", 0xaaaa);
     let joiner = in_process_agent("127.0.7.21:18521", "c-joiner", 0xbbbb);
-    let output = Command::new(NODE_BINARY)
-        .args(["join", "127.0.7.20:18520", "--rpc-addr", "127.0.7.21:18521"])
-        .env_remove("NODE_RPC_ADDR")
-        .output()
-        .unwrap();
+    let output = node_at("127.0.7.21:18521", &["join", "127.0.7.20:18520"]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(stderr.contains("cluster ID mismatch"), "{stderr}");
@@ -361,11 +363,15 @@ fn a_join_through_two_agents_introduces_them_to_each_other_when_one_answers_late
     let c = Agent::started("127.0.53.3:18803", "cj-c", &["--server"]);
     c.signal("STOP");
     let (a_bind, b_bind, c_bind) = (a.bind.clone(), b.bind.clone(), c.bind.clone());
-    let join =
-        std::thread::spawn(move || node_process::node_at(&a_bind, &["join", &b_bind, &c_bind]));
+    let join = std::thread::spawn(move || node_at(&a_bind, &["join", &b_bind, &c_bind]));
     wait_until(CONVERGE, "A to know B", || sees(&a, &b, "alive"));
-    // Four retransmissions, one per 200 ms gossip round to B alone.
-    std::thread::sleep(Duration::from_secs(2));
+    // A's alive broadcast about B runs out after four retransmissions, one
+    // per 200 ms gossip round to B alone: wait until A has none left.
+    wait_until(
+        CONVERGE,
+        "A's broadcasts (the one about B among them) to run out",
+        || info_field(&a, "pending_broadcasts").as_deref() == Some("0"),
+    );
     c.signal("CONT");
     let output = join.join().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));

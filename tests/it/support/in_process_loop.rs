@@ -1,7 +1,6 @@
 //! An agent event loop on its own thread inside the test process, for tests
 //! that need a handler they control (or a cluster ID they set) behind a real
 //! socket. Stopped and joined when the guard drops, also when a test panics.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::mpsc;
@@ -33,20 +32,33 @@ where
     H: Handler,
     F: FnOnce() -> H + Send + 'static,
 {
+    run_in_process_with(bind, TransportLimits::default(), make_handler)
+}
+
+/// [`run_in_process`] with the transport's limits given.
+pub fn run_in_process_with<H, F>(
+    bind: SocketAddr,
+    limits: TransportLimits,
+    make_handler: F,
+) -> InProcessLoop
+where
+    H: Handler,
+    F: FnOnce() -> H + Send + 'static,
+{
     let (tx, rx) = mpsc::channel();
     let thread = std::thread::spawn(move || {
         let mut event_loop = EventLoop::new(EventLoopConfig {
             bind,
-            limits: TransportLimits::default(),
+            limits,
             handle_signals: false,
         })
-        .unwrap();
+        .unwrap_or_else(|err| panic!("bind {bind}: {err}"));
         tx.send((event_loop.local_addr(), event_loop.stop_handle()))
             .unwrap();
         let mut handler = make_handler();
-        event_loop.run(&mut handler).unwrap();
+        event_loop.run(&mut handler).expect("the loop runs");
     });
-    let (address, stop) = rx.recv().unwrap();
+    let (address, stop) = rx.recv().expect("the loop started");
     InProcessLoop {
         address,
         stop,

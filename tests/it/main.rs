@@ -1,0 +1,35 @@
+//! The integration tests, one module per subject, in one binary so they
+//! share `support`. Tests that open sockets each use their own loopback
+//! addresses (127.0.0.0/8; the module docs say which), so they run in
+//! parallel. The seeded simulations are binaries of their own
+//! (`raft_sim`, `gossip_sim`), run with their own `SIM_SEEDS`.
+//!
+//!     cargo test --release --test it
+//!     cargo test --release --test it agent_gossip::
+
+mod support;
+
+mod agent_bench;
+mod agent_bounded_answers;
+mod agent_event_loop;
+mod agent_failed_server_removal;
+mod agent_gossip;
+mod agent_process;
+mod agent_source_address;
+mod cli_args;
+mod cli_output;
+mod gossip_rules;
+mod gossip_wire;
+mod hostile_gossip;
+mod hostile_storage_files;
+mod linearizability;
+mod seed_bootstrapping;
+mod storage_hard_state;
+mod storage_hostile;
+mod storage_lock;
+mod storage_log_model;
+mod storage_recovery;
+mod storage_snapshot;
+mod wire_hostile_input;
+mod wire_roundtrip;
+mod wire_spec_examples;
