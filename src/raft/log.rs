@@ -9,7 +9,7 @@ use super::entry_chunks::{CompactedEntries, EntryChunks};
 use super::ready::SnapshotMeta;
 
 #[derive(Debug, Clone)]
-pub(crate) struct RaftLog {
+pub(crate) struct CoreLog {
     pub snapshot: SnapshotMeta,
     /// `entries[i].index == snapshot.index + 1 + i`.
     entries: EntryChunks,
@@ -28,10 +28,10 @@ pub(crate) struct RaftLog {
     configurations: Vec<(u64, Configuration)>,
 }
 
-impl RaftLog {
+impl CoreLog {
     pub fn new(snapshot: SnapshotMeta) -> Self {
         let index = snapshot.index;
-        RaftLog {
+        CoreLog {
             snapshot,
             entries: EntryChunks::new(),
             commit: index,
@@ -278,7 +278,7 @@ mod tests {
 
     #[test]
     fn truncation_reports_the_lowest_point_to_storage() {
-        let mut log = RaftLog::new(SnapshotMeta::default());
+        let mut log = CoreLog::new(SnapshotMeta::default());
         log.append((1..=5).map(|i| entry(i, 1)).collect());
         let (_, persisted) = log.take_unpersisted();
         assert_eq!(persisted.len(), 5);
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn compaction_keeps_the_term_of_the_last_compacted_entry() {
-        let mut log = RaftLog::new(SnapshotMeta::default());
+        let mut log = CoreLog::new(SnapshotMeta::default());
         log.append(vec![entry(1, 1), entry(2, 2), entry(3, 2)]);
         log.applied = 2;
         log.compact_through(2);
@@ -305,7 +305,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "committed entry is never truncated")]
     fn a_committed_entry_is_never_truncated() {
-        let mut log = RaftLog::new(SnapshotMeta::default());
+        let mut log = CoreLog::new(SnapshotMeta::default());
         log.append(vec![entry(1, 1), entry(2, 1)]);
         log.set_commit(2);
         log.truncate_after(1);

@@ -14,7 +14,7 @@ use super::config::RaftConfig;
 use super::error::RestoreError;
 use super::event::RaftEvent;
 use super::hard_state::HardState;
-use super::log::RaftLog;
+use super::log::CoreLog;
 use super::progress::Progress;
 use super::read_index::PendingRead;
 use super::ready::{
@@ -60,7 +60,7 @@ pub struct RaftNode {
     pub(crate) cluster_id: ClusterId,
     pub(crate) role: Role,
     pub(crate) leader: Option<NodeId>,
-    pub(crate) log: RaftLog,
+    pub(crate) log: CoreLog,
     pub(crate) election_elapsed_ticks: u32,
     pub(crate) heartbeat_elapsed_ticks: u32,
     pub(crate) randomized_election_timeout_ticks: u32,
@@ -147,7 +147,7 @@ impl RaftNode {
                 term: hard_state.current_term,
             });
         }
-        let mut log = RaftLog::new(snapshot);
+        let mut log = CoreLog::new(snapshot);
         log.append(restored.entries);
         log.persist_from = log.last_index() + 1;
         log.stable = log.last_index();

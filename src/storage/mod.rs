@@ -26,5 +26,5 @@ pub use hard_state_store::HardStateStore;
 pub use log_record::EntryRef;
 pub use raft_log::{LogOptions, RaftLog};
 pub use segment::TailRecovery;
-pub use snapshot_header::SnapshotMeta;
+pub use snapshot_header::SnapshotHeader;
 pub use snapshot_store::{SnapshotReader, SnapshotStore, SnapshotWriter};

@@ -32,7 +32,7 @@ const FIXED_HEADER_BYTES: usize = 40;
 pub const MAX_SNAPSHOT_CONFIGURATION_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SnapshotMeta {
+pub struct SnapshotHeader {
     pub last_included_index: u64,
     pub last_included_term: u64,
     /// The cluster configuration as of `last_included_index`.
@@ -43,7 +43,7 @@ pub struct SnapshotMeta {
 
 /// The header with `size_bytes` and `data_crc` filled in; its length does
 /// not depend on them, so a writer can reserve it first and patch it last.
-pub fn encode_snapshot_header(meta: &SnapshotMeta, data_crc: u32) -> Vec<u8> {
+pub fn encode_snapshot_header(meta: &SnapshotHeader, data_crc: u32) -> Vec<u8> {
     let mut configuration = Vec::new();
     encode_configuration(&meta.configuration, &mut configuration);
     let mut out = Vec::with_capacity(FIXED_HEADER_BYTES + configuration.len() + 4);
@@ -60,7 +60,7 @@ pub fn encode_snapshot_header(meta: &SnapshotMeta, data_crc: u32) -> Vec<u8> {
 }
 
 pub struct DecodedSnapshotHeader {
-    pub meta: SnapshotMeta,
+    pub meta: SnapshotHeader,
     pub data_crc: u32,
     pub header_bytes: u64,
 }
@@ -116,7 +116,7 @@ pub fn read_snapshot_header(path: &Path, input: &mut impl Read) -> Result<Decode
         )
     })?;
     Ok(DecodedSnapshotHeader {
-        meta: SnapshotMeta {
+        meta: SnapshotHeader {
             last_included_index: BigEndian::read_u64(&fixed[8..16]),
             last_included_term: BigEndian::read_u64(&fixed[16..24]),
             configuration,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use super::durable_file::{fsync_dir, remove_temporary_files, temporary_path};
 use super::error::{IoContext, Result, StorageError};
-use super::snapshot_header::{SnapshotMeta, encode_snapshot_header, read_snapshot_header};
+use super::snapshot_header::{SnapshotHeader, encode_snapshot_header, read_snapshot_header};
 
 /// The newest snapshot plus one older, in case the newest turns out damaged.
 pub const SNAPSHOTS_KEPT: usize = 2;
@@ -65,7 +65,7 @@ impl SnapshotStore {
     /// caller expects to write (an InstallSnapshot's `total_size_bytes`) and
     /// `finish` fails if another number of bytes was written; when 0, the
     /// size is whatever was written.
-    pub fn create(&self, meta: SnapshotMeta) -> Result<SnapshotWriter> {
+    pub fn create(&self, meta: SnapshotHeader) -> Result<SnapshotWriter> {
         let final_path = self.dir.join(snapshot_file_name(
             meta.last_included_index,
             meta.last_included_term,
@@ -113,7 +113,7 @@ impl SnapshotStore {
     /// here; the data CRC is checked as the reader reaches the end (or by
     /// [`SnapshotReader::verify`]). A damaged newest snapshot is an error,
     /// not a silent fall-back to an older one.
-    pub fn latest(&self) -> Result<Option<(SnapshotMeta, SnapshotReader)>> {
+    pub fn latest(&self) -> Result<Option<(SnapshotHeader, SnapshotReader)>> {
         let Some((index, term, path)) = self.list()?.pop() else {
             return Ok(None);
         };
@@ -150,7 +150,7 @@ pub struct SnapshotWriter {
     final_path: PathBuf,
     temporary: PathBuf,
     out: Option<BufWriter<File>>,
-    meta: SnapshotMeta,
+    meta: SnapshotHeader,
     expected_size_bytes: u64,
     hasher: crc32fast::Hasher,
     written_bytes: u64,
@@ -176,7 +176,7 @@ impl SnapshotWriter {
     }
 
     /// Makes the snapshot durable and visible, then prunes old ones.
-    pub fn finish(mut self) -> Result<SnapshotMeta> {
+    pub fn finish(mut self) -> Result<SnapshotHeader> {
         let out = self.out.take().expect("finish twice");
         let file = out
             .into_inner()
@@ -219,7 +219,7 @@ impl Drop for SnapshotWriter {
 pub struct SnapshotReader {
     path: PathBuf,
     file: File,
-    meta: SnapshotMeta,
+    meta: SnapshotHeader,
     data_crc: u32,
     data_offset: u64,
     position: u64,
@@ -253,7 +253,7 @@ impl SnapshotReader {
         })
     }
 
-    pub fn meta(&self) -> &SnapshotMeta {
+    pub fn meta(&self) -> &SnapshotHeader {
         &self.meta
     }
 

@@ -16,7 +16,7 @@ use concord::storage::segment_header::decode_segment_header;
 use concord::storage::segment_index::decode_segment_index;
 use concord::storage::snapshot_header::read_snapshot_header;
 use concord::storage::{
-    HardStateStore, LogOptions, RaftLog, SnapshotMeta, SnapshotStore, StorageError,
+    HardStateStore, LogOptions, RaftLog, SnapshotHeader, SnapshotStore, StorageError,
 };
 use proptest::prelude::*;
 
@@ -104,10 +104,10 @@ fn a_snapshot_chunk_requested_past_the_end_is_empty_not_an_overflow() {
     let dir = ScratchDir::new("hostile-snapshot-offset");
     let store = SnapshotStore::open(dir.path()).unwrap();
     let mut writer = store
-        .create(SnapshotMeta {
+        .create(SnapshotHeader {
             last_included_index: 5,
             last_included_term: 1,
-            ..SnapshotMeta::default()
+            ..SnapshotHeader::default()
         })
         .unwrap();
     writer.write_all(&[7u8; 1000]).unwrap();

@@ -5,7 +5,7 @@ use std::fs;
 use std::io::{Read, Write};
 
 use crate::support::scratch::ScratchDir;
-use concord::storage::{SnapshotMeta, SnapshotStore, StorageError};
+use concord::storage::{SnapshotHeader, SnapshotStore, StorageError};
 use concord::wire::raft_message::{Configuration, ServerEntry, Suffrage};
 
 fn configuration() -> Configuration {
@@ -27,8 +27,8 @@ fn configuration() -> Configuration {
     }
 }
 
-fn meta(index: u64, term: u64) -> SnapshotMeta {
-    SnapshotMeta {
+fn meta(index: u64, term: u64) -> SnapshotHeader {
+    SnapshotHeader {
         last_included_index: index,
         last_included_term: term,
         configuration: configuration(),
@@ -40,7 +40,7 @@ fn data(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 131 % 251) as u8).collect()
 }
 
-fn write_snapshot(store: &SnapshotStore, index: u64, term: u64, bytes: &[u8]) -> SnapshotMeta {
+fn write_snapshot(store: &SnapshotStore, index: u64, term: u64, bytes: &[u8]) -> SnapshotHeader {
     let mut writer = store.create(meta(index, term)).unwrap();
     for piece in bytes.chunks(10_000) {
         writer.write_all(piece).unwrap();

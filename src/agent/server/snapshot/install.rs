@@ -159,7 +159,7 @@ fn install(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::{LogOptions, SnapshotMeta, SnapshotStore};
+    use crate::storage::{LogOptions, SnapshotHeader, SnapshotStore};
     use crate::wire::command::Command;
     use crate::wire::raft_message::{Configuration, Entry, EntryKind};
 
@@ -174,7 +174,7 @@ mod tests {
 
     fn staged(store: &SnapshotStore, index: u64, data: &[u8]) -> SnapshotWriter {
         let mut writer = store
-            .create(SnapshotMeta {
+            .create(SnapshotHeader {
                 last_included_index: index,
                 last_included_term: 2,
                 configuration: Configuration::default(),

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use crate::raft::{ReceivedSnapshotChunk, SnapshotMeta as CoreSnapshotMeta};
 use crate::storage::snapshot_store::snapshot_file_name;
-use crate::storage::{SnapshotMeta, SnapshotStore, SnapshotWriter, StorageError};
+use crate::storage::{SnapshotHeader, SnapshotStore, SnapshotWriter, StorageError};
 use crate::wire::raft_message::{RaftBody, RaftMessage};
 
 /// The largest snapshot a follower accepts from a leader. A larger one is
@@ -53,14 +53,14 @@ impl From<StorageError> for ReceiveError {
 /// The snapshot being received, written to its staging file.
 #[derive(Debug)]
 struct Staging {
-    meta: SnapshotMeta,
+    meta: SnapshotHeader,
     /// Dropping it unfinished deletes the staging file.
     writer: SnapshotWriter,
 }
 
 #[derive(Debug, Default)]
 pub struct SnapshotReceiver {
-    announced: Vec<SnapshotMeta>,
+    announced: Vec<SnapshotHeader>,
     staging: Option<Staging>,
 }
 
@@ -96,7 +96,7 @@ impl SnapshotReceiver {
             if self.announced.len() == MAX_ANNOUNCED_SNAPSHOTS {
                 self.announced.remove(0);
             }
-            self.announced.push(SnapshotMeta {
+            self.announced.push(SnapshotHeader {
                 last_included_index: *last_included_index,
                 last_included_term: *last_included_term,
                 configuration: configuration.clone(),

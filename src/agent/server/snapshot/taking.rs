@@ -5,7 +5,7 @@
 
 use crate::raft::SnapshotChunk;
 use crate::storage::snapshot_store::snapshot_file_name;
-use crate::storage::{SnapshotMeta, SnapshotReader};
+use crate::storage::{SnapshotHeader, SnapshotReader};
 use crate::wire::raft_message::NodeId;
 
 use crate::agent::seam::{Context, OffLoopResult, drop_off_the_loop};
@@ -28,7 +28,7 @@ impl RaftServer {
             return Ok(());
         };
         self.snapshot_schedule.on_started();
-        let writer = self.snapshots.create(SnapshotMeta {
+        let writer = self.snapshots.create(SnapshotHeader {
             last_included_index: meta.index,
             last_included_term: meta.term,
             configuration: meta.configuration.clone(),
