@@ -74,9 +74,24 @@ pub fn reconcile(
     if !raft.is_leader() {
         return actions;
     }
+    actions.identify = servers_to_identify(raft, members, datacenter, local_name, warn_foreign);
+    actions.kept_for_quorum = remove_one_gone_server(raft, members, &ms_since);
+    reconcile_catalog(raft, members);
+    actions
+}
+
+/// Live servers of our datacenter that gossip knows and the configuration
+/// does not: each is asked its identity before it is added.
+fn servers_to_identify(
+    raft: &RaftServer,
+    members: &[Member],
+    datacenter: &str,
+    local_name: &str,
+    warn_foreign: &mut dyn FnMut(&Member, ClusterId),
+) -> Vec<(String, String)> {
     let ours = raft.cluster_id();
-    let configuration = raft.node().latest_configuration().clone();
-    let self_id = raft.id();
+    let configuration = raft.node().latest_configuration();
+    let mut identify = Vec::new();
     for member in members {
         if !member.is_live()
             || member.tags.role != GossipRole::Server
@@ -93,13 +108,36 @@ pub fn reconcile(
             warn_foreign(member, ours);
             continue;
         }
-        actions
-            .identify
-            .push((member.name.clone(), member.address.clone()));
+        identify.push((member.name.clone(), member.address.clone()));
     }
+    identify
+}
 
-    // Removals: one configuration change at a time; the core refuses a
-    // second while one is uncommitted and the next pass retries.
+/// Whether a server is gone: it left, or failed longer ago than the grace
+/// period. Unknown to gossip: reaped (dead for days), or never heard of
+/// since this agent started: a server still down when the others
+/// restarted has nobody left to tell gossip about it. It gets the grace
+/// period a failure would, counted from the start, so a server restarting
+/// a little later than the rest is not dropped.
+fn failed_past_grace(member: Option<&Member>, ms_since: &impl Fn(u64) -> u64) -> bool {
+    let grace_ms = FAILED_SERVER_GRACE.as_millis() as u64;
+    match member {
+        Some(m) if m.status == MemberStatus::Dead => ms_since(m.status_changed_ms) >= grace_ms,
+        None => ms_since(0) >= grace_ms,
+        Some(_) => false,
+    }
+}
+
+/// Removals: one configuration change at a time; the core refuses a second
+/// while one is uncommitted and the next pass retries. Returns the failed
+/// servers kept because removing them would cost the quorum.
+fn remove_one_gone_server(
+    raft: &mut RaftServer,
+    members: &[Member],
+    ms_since: &impl Fn(u64) -> u64,
+) -> Vec<KeptForQuorum> {
+    let configuration = raft.node().latest_configuration().clone();
+    let self_id = raft.id();
     let voters: Vec<&ServerEntry> = configuration
         .servers
         .iter()
@@ -111,31 +149,15 @@ pub fn reconcile(
                 .iter()
                 .any(|m| m.address == server.address && m.is_live())
     };
-    for server in &configuration.servers {
-        if server.id == self_id {
-            continue;
-        }
+    let mut kept = Vec::new();
+    for server in configuration.servers.iter().filter(|s| s.id != self_id) {
         let member = members.iter().find(|m| m.address == server.address);
-        let left = member.is_some_and(|m| m.status == MemberStatus::Left);
-        let failed_past_grace = match member {
-            Some(m) if m.status == MemberStatus::Dead => {
-                ms_since(m.status_changed_ms) >= FAILED_SERVER_GRACE.as_millis() as u64
-            }
-            // Unknown to gossip: reaped (dead for days), or never heard of
-            // since this agent started: a server still down when the
-            // others restarted has nobody left to tell gossip about it. It
-            // gets the grace period a failure would, counted from the
-            // start, so a server restarting a little later than the rest
-            // is not dropped.
-            None => ms_since(0) >= FAILED_SERVER_GRACE.as_millis() as u64,
-            Some(_) => false,
-        };
-        let remove = if left {
+        let remove = if member.is_some_and(|m| m.status == MemberStatus::Left) {
             true
-        } else if failed_past_grace {
+        } else if failed_past_grace(member, ms_since) {
             let quorum = remaining_quorum(&voters, server, &live);
             if !quorum.keeps_quorum() {
-                actions.kept_for_quorum.push(KeptForQuorum {
+                kept.push(KeptForQuorum {
                     name: server.name.clone(),
                     address: server.address.clone(),
                     unknown_to_gossip: member.is_none(),
@@ -157,8 +179,11 @@ pub fn reconcile(
             break;
         }
     }
+    kept
+}
 
-    // Catalog: what gossip says, registered; what left, deregistered.
+/// Catalog: what gossip says, registered; what left, deregistered.
+fn reconcile_catalog(raft: &mut RaftServer, members: &[Member]) {
     let catalog = raft.state().catalog();
     let mut commands = Vec::new();
     for member in members {
@@ -188,7 +213,6 @@ pub fn reconcile(
     for command in commands {
         raft.propose_unanswered(&command);
     }
-    actions
 }
 
 /// The voters a removal would leave, and how many of them are live.

@@ -15,16 +15,15 @@ use mio::{Events, Poll, Token, Waker};
 
 use crate::wire::client_message::{ClientRequest, ClientResponse};
 use crate::wire::datagram::MAX_DATAGRAM_BYTES;
-use crate::wire::frame::{Purpose, encode_frame};
-use crate::wire::gossip_message::GossipMessage;
-use crate::wire::message::Message;
-use crate::wire::raft_message::{NodeId, RaftMessage};
+use crate::wire::frame::Purpose;
+use crate::wire::raft_message::RaftMessage;
 
 pub use crate::agent::seam::{Context, Handler, Io, OffLoopWork, Signal, StopReason};
 
-use crate::agent::io::connection::{ConnectionId, Direction, Inbound, LinkKey};
+use crate::agent::io::connection::{ConnectionId, Direction, Inbound};
+use crate::agent::io::loop_context::LoopContext;
 use crate::agent::io::transport::{
-    BindError, CloseReason, LISTENER_TOKEN, SIGNAL_TOKEN, SendError, Transport, TransportLimits,
+    BindError, CloseReason, LISTENER_TOKEN, SIGNAL_TOKEN, Transport, TransportLimits,
     TransportStats, UDP_TOKEN, WAKER_TOKEN,
 };
 
@@ -61,169 +60,6 @@ impl Route {
             None => Route::Handshaking,
         }
     }
-}
-
-/// The loop's side of the seam for one turn: what a handler's calls on
-/// [`Io`] do to the transport.
-pub struct LoopContext<'a> {
-    transport: &'a mut Transport,
-    now: Instant,
-    stop: &'a mut Option<StopReason>,
-    encode_buffer: &'a mut Vec<u8>,
-}
-
-impl LoopContext<'_> {
-    fn send_frame<M: Message>(&mut self, to: ConnectionId, message: &M) -> Result<(), SendError> {
-        self.encode_buffer.clear();
-        encode_frame(message, self.encode_buffer);
-        self.transport
-            .send_encoded(to, self.encode_buffer, self.now)
-    }
-}
-
-impl Io for LoopContext<'_> {
-    fn now(&self) -> Instant {
-        self.now
-    }
-
-    fn clock(&self) -> Instant {
-        Instant::now()
-    }
-
-    fn random_seed(&mut self) -> u64 {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        nanos ^ u64::from(std::process::id()).rotate_left(32)
-    }
-
-    fn flush_now(&mut self) {
-        self.transport.flush_scheduled(self.now);
-    }
-
-    fn local_addr(&self) -> SocketAddr {
-        self.transport.local_addr()
-    }
-
-    fn stats(&self) -> TransportStats {
-        self.transport.stats()
-    }
-
-    fn connection_count(&self) -> usize {
-        self.transport.connection_count()
-    }
-
-    fn remote_addr(&self, id: ConnectionId) -> Option<SocketAddr> {
-        self.transport.connections.get(&id).map(|c| c.remote)
-    }
-
-    fn queued_bytes(&self, id: ConnectionId) -> Option<usize> {
-        self.transport
-            .connections
-            .get(&id)
-            .map(|c| c.queued_bytes())
-    }
-
-    fn reply(&mut self, to: ConnectionId, response: &ClientResponse) -> Result<(), SendError> {
-        self.send_frame(to, response)
-    }
-
-    fn send_raft(
-        &mut self,
-        peer: NodeId,
-        address: SocketAddr,
-        message: &RaftMessage,
-    ) -> Result<(), SendError> {
-        let id = self
-            .transport
-            .link_connection(LinkKey::Raft(peer), address, self.now)?;
-        self.send_frame(id, message)
-    }
-
-    fn send_raft_on(&mut self, link: ConnectionId, message: &RaftMessage) -> Result<(), SendError> {
-        self.send_frame(link, message)
-    }
-
-    fn forward_client_request(
-        &mut self,
-        server: SocketAddr,
-        request: &ClientRequest,
-    ) -> Result<ConnectionId, SendError> {
-        let id = self
-            .transport
-            .link_connection(LinkKey::Client(server), server, self.now)?;
-        self.send_frame(id, request).map(|()| id)
-    }
-
-    fn send_gossip_sync(
-        &mut self,
-        member: SocketAddr,
-        message: &GossipMessage,
-    ) -> Result<ConnectionId, SendError> {
-        let id = self
-            .transport
-            .link_connection(LinkKey::GossipSync(member), member, self.now)?;
-        self.send_frame(id, message).map(|()| id)
-    }
-
-    fn send_gossip_sync_on(
-        &mut self,
-        link: ConnectionId,
-        message: &GossipMessage,
-    ) -> Result<(), SendError> {
-        self.send_frame(link, message)
-    }
-
-    fn send_datagram(&mut self, to: SocketAddr, bytes: &[u8]) -> Result<(), SendError> {
-        if bytes.len() > MAX_DATAGRAM_BYTES {
-            return Err(SendError::DatagramTooLarge {
-                size: bytes.len(),
-                max: MAX_DATAGRAM_BYTES,
-            });
-        }
-        match self.transport.udp.send_to(bytes, to) {
-            Ok(_) => Ok(()),
-            // UDP is lossy anyway; gossip probes again.
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                self.transport.stats.datagrams_dropped += 1;
-                Ok(())
-            }
-            Err(err) => Err(SendError::Io(err)),
-        }
-    }
-
-    fn close(&mut self, id: ConnectionId) {
-        self.transport.close(id, CloseReason::Requested, self.now);
-    }
-
-    /// Stops the loop once queued writes have drained (bounded by
-    /// `STOP_FLUSH_TIMEOUT`).
-    fn stop(&mut self, reason: StopReason) {
-        self.stop.get_or_insert(reason);
-    }
-
-    fn off_loop(&mut self, name: &'static str, work: OffLoopWork) {
-        // Without a thread the work cannot run elsewhere; running it inline
-        // keeps the agent correct at the cost of one stalled turn.
-        let work = Arc::new(std::sync::Mutex::new(Some(work)));
-        let for_thread = work.clone();
-        let spawned = std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn(move || take_work(&for_thread).map(|work| work()));
-        if let Err(err) = spawned {
-            log::warn!(target: "agent", "cannot start thread {name}: {err}; running it on the loop");
-            if let Some(work) = take_work(&work) {
-                work();
-            }
-        }
-    }
-}
-
-fn take_work(cell: &std::sync::Mutex<Option<OffLoopWork>>) -> Option<OffLoopWork> {
-    cell.lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take()
 }
 
 /// Stops a running loop from another thread.
@@ -340,10 +176,7 @@ impl EventLoop {
         loop {
             let now = Instant::now();
             if now >= next_tick {
-                let mut ctx = self.context(now, &mut stop);
-                handler.on_tick(&mut ctx);
-                handler.on_turn_end(&mut ctx);
-                self.transport.flush_scheduled(now);
+                self.tick(handler, now, &mut stop);
                 // A loop that fell behind ticks once, not in a burst.
                 next_tick += TICK_INTERVAL;
                 if next_tick <= now {
@@ -360,16 +193,10 @@ impl EventLoop {
             }
             if let Some(reason) = stop {
                 let deadline = *stop_deadline.get_or_insert(now + STOP_FLUSH_TIMEOUT);
-                let drained = self
-                    .transport
-                    .connections
-                    .values()
-                    .all(|c| c.queued_bytes() == 0 || !c.connected);
-                if drained || now >= deadline {
+                if self.drained() || now >= deadline {
                     return Ok(reason);
                 }
             }
-
             let busy = !self.still_readable.is_empty()
                 || self.udp_still_readable
                 || self.listener_still_ready;
@@ -383,41 +210,66 @@ impl EventLoop {
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(err.into()),
             }
-            let now = Instant::now();
-            let mut again = std::mem::take(&mut self.still_readable);
-            if std::mem::take(&mut self.udp_still_readable) {
-                self.read_datagrams(handler, now, &mut stop);
-            }
-            if std::mem::take(&mut self.listener_still_ready) {
-                self.listener_still_ready = self.transport.accept_pending(now);
-            }
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER_TOKEN => {
-                        self.listener_still_ready = self.transport.accept_pending(now);
+            self.handle_events(&events, handler, &mut stop);
+        }
+    }
+
+    fn tick<H: Handler>(&mut self, handler: &mut H, now: Instant, stop: &mut Option<StopReason>) {
+        let mut ctx = self.context(now, stop);
+        handler.on_tick(&mut ctx);
+        handler.on_turn_end(&mut ctx);
+        self.transport.flush_scheduled(now);
+    }
+
+    /// Every queued write went out (or can no longer go).
+    fn drained(&self) -> bool {
+        self.transport
+            .connections
+            .values()
+            .all(|c| c.queued_bytes() == 0 || !c.connected)
+    }
+
+    /// One poll's readiness events, then the turn's end (group commit).
+    fn handle_events<H: Handler>(
+        &mut self,
+        events: &Events,
+        handler: &mut H,
+        stop: &mut Option<StopReason>,
+    ) {
+        let now = Instant::now();
+        let mut again = std::mem::take(&mut self.still_readable);
+        if std::mem::take(&mut self.udp_still_readable) {
+            self.read_datagrams(handler, now, stop);
+        }
+        if std::mem::take(&mut self.listener_still_ready) {
+            self.listener_still_ready = self.transport.accept_pending(now);
+        }
+        for event in events.iter() {
+            match event.token() {
+                LISTENER_TOKEN => {
+                    self.listener_still_ready = self.transport.accept_pending(now);
+                }
+                UDP_TOKEN => self.read_datagrams(handler, now, stop),
+                SIGNAL_TOKEN => self.read_signals(handler, now, stop),
+                WAKER_TOKEN => {}
+                Token(token) => {
+                    let id = ConnectionId(token);
+                    if event.is_writable() || event.is_error() || event.is_write_closed() {
+                        self.on_writable(id, now);
                     }
-                    UDP_TOKEN => self.read_datagrams(handler, now, &mut stop),
-                    SIGNAL_TOKEN => self.read_signals(handler, now, &mut stop),
-                    WAKER_TOKEN => {}
-                    Token(token) => {
-                        let id = ConnectionId(token);
-                        if event.is_writable() || event.is_error() || event.is_write_closed() {
-                            self.on_writable(id, now);
-                        }
-                        if event.is_readable() || event.is_read_closed() || event.is_error() {
-                            again.retain(|other| *other != id);
-                            self.on_readable(id, handler, now, &mut stop);
-                        }
+                    if event.is_readable() || event.is_read_closed() || event.is_error() {
+                        again.retain(|other| *other != id);
+                        self.on_readable(id, handler, now, stop);
                     }
                 }
             }
-            for id in again {
-                self.on_readable(id, handler, now, &mut stop);
-            }
-            let mut ctx = self.context(now, &mut stop);
-            handler.on_turn_end(&mut ctx);
-            self.transport.flush_scheduled(now);
         }
+        for id in again {
+            self.on_readable(id, handler, now, stop);
+        }
+        let mut ctx = self.context(now, stop);
+        handler.on_turn_end(&mut ctx);
+        self.transport.flush_scheduled(now);
     }
 
     fn context<'a>(
@@ -425,12 +277,7 @@ impl EventLoop {
         now: Instant,
         stop: &'a mut Option<StopReason>,
     ) -> LoopContext<'a> {
-        LoopContext {
-            transport: &mut self.transport,
-            now,
-            stop,
-            encode_buffer: &mut self.encode_buffer,
-        }
+        LoopContext::new(&mut self.transport, now, stop, &mut self.encode_buffer)
     }
 
     fn notify_closed<H: Handler>(

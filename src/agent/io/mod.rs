@@ -5,5 +5,6 @@
 pub mod backoff;
 pub mod connection;
 pub mod event_loop;
+pub mod loop_context;
 pub mod run;
 pub mod transport;

@@ -425,38 +425,9 @@ impl Transport {
         now: Instant,
     ) -> Result<ConnectionId, SendError> {
         if !self.links.contains_key(&key) && self.links.len() >= self.limits.max_connections {
-            // Forget one link that holds no connection; its backoff state is
-            // the only thing lost.
-            let idle = self
-                .links
-                .iter()
-                .find(|(_, link)| link.connection.is_none())
-                .map(|(k, _)| *k);
-            match idle {
-                Some(idle) => {
-                    self.links.remove(&idle);
-                }
-                None => {
-                    return Err(SendError::Io(io::Error::other("connection limit reached")));
-                }
-            }
+            self.forget_an_idle_link()?;
         }
-        let link = self.links.entry(key).or_insert(PeerLink {
-            address,
-            connection: None,
-            consecutive_failures: 0,
-            next_dial_at: now,
-        });
-        if link.address != address {
-            // The peer moved: forget the old link's failures and connection.
-            let old = link.connection.take();
-            link.address = address;
-            link.consecutive_failures = 0;
-            link.next_dial_at = now;
-            if let Some(old) = old {
-                self.close(old, CloseReason::Requested, now);
-            }
-        }
+        self.point_link_at(key, address, now);
         let link = self.links.get_mut(&key).expect("link inserted above");
         if let Some(id) = link.connection {
             return Ok(id);
@@ -469,7 +440,54 @@ impl Transport {
         if self.connections.len() >= self.limits.max_connections {
             return Err(SendError::Io(io::Error::other("connection limit reached")));
         }
+        self.dial_link(key, address, now)
+    }
+
+    /// Forgets one link that holds no connection; its backoff state is the
+    /// only thing lost.
+    fn forget_an_idle_link(&mut self) -> Result<(), SendError> {
+        let idle = self
+            .links
+            .iter()
+            .find(|(_, link)| link.connection.is_none())
+            .map(|(k, _)| *k);
+        match idle {
+            Some(idle) => {
+                self.links.remove(&idle);
+                Ok(())
+            }
+            None => Err(SendError::Io(io::Error::other("connection limit reached"))),
+        }
+    }
+
+    /// The link for `key`, at `address`: a peer that moved loses its old
+    /// link's failures and connection.
+    fn point_link_at(&mut self, key: LinkKey, address: SocketAddr, now: Instant) {
+        let link = self.links.entry(key).or_insert(PeerLink {
+            address,
+            connection: None,
+            consecutive_failures: 0,
+            next_dial_at: now,
+        });
+        if link.address != address {
+            let old = link.connection.take();
+            link.address = address;
+            link.consecutive_failures = 0;
+            link.next_dial_at = now;
+            if let Some(old) = old {
+                self.close(old, CloseReason::Requested, now);
+            }
+        }
+    }
+
+    fn dial_link(
+        &mut self,
+        key: LinkKey,
+        address: SocketAddr,
+        now: Instant,
+    ) -> Result<ConnectionId, SendError> {
         self.stats.dial_attempts += 1;
+        let link = self.links.get_mut(&key).expect("link inserted above");
         let mut stream = match dial(self.local_addr.ip(), address) {
             Ok(stream) => stream,
             Err(err) => {
