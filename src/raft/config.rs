@@ -34,6 +34,15 @@ pub struct RaftConfig {
     /// Entries a leader accepts beyond its commit index before refusing
     /// proposals (the bounded proposal queue).
     pub max_uncommitted_entries: u64,
+    /// Payload bytes of the entries this leader proposed and has not yet
+    /// committed; past it proposals are refused (etcd's
+    /// `MaxUncommittedEntriesSize`). A proposal into an empty queue is taken
+    /// whatever its size, so one large value cannot wedge the leader.
+    pub max_uncommitted_bytes: u64,
+    /// Entry payload bytes in unacknowledged appends to one follower
+    /// (etcd's `MaxInflightBytes`): a slow follower holds at most this much
+    /// of the leader's memory in flight.
+    pub max_inflight_bytes: u64,
     /// Read requests waiting for confirmation or for the apply index.
     pub max_pending_reads: usize,
     /// Committed entries handed to the agent in one `Ready`.
@@ -62,6 +71,8 @@ impl RaftConfig {
             max_append_bytes: 1 << 20,
             max_inflight_appends: 64,
             max_uncommitted_entries: 65_536,
+            max_uncommitted_bytes: 64 << 20,
+            max_inflight_bytes: 32 << 20,
             max_pending_reads: 4096,
             max_committed_entries_per_ready: 8192,
             promotion_threshold_entries: 64,

@@ -209,6 +209,7 @@ impl RaftNode {
         self.heartbeat_elapsed_ticks = 0;
         self.election_elapsed_ticks = 0;
         self.progress.clear();
+        self.uncommitted_bytes = 0;
         self.event(RaftEvent::ElectionWon { tally });
         self.event(RaftEvent::EnteringLeaderState { term: self.term });
         self.event(RaftEvent::LeadershipAcquired);

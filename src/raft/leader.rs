@@ -24,6 +24,13 @@ impl RaftNode {
         if self.log.last_index() - self.log.commit >= self.config.max_uncommitted_entries {
             return Err(ProposeError::QueueFull);
         }
+        let size = data.len() as u64;
+        if self.uncommitted_bytes > 0
+            && self.uncommitted_bytes.saturating_add(size) > self.config.max_uncommitted_bytes
+        {
+            return Err(ProposeError::QueueFull);
+        }
+        self.uncommitted_bytes = self.uncommitted_bytes.saturating_add(size);
         Ok(self.append_own_entry(EntryKind::Command, data))
     }
 
@@ -198,7 +205,8 @@ impl RaftNode {
                 ReplicationState::Snapshot(_) => return,
                 ReplicationState::Probe if progress.probe_sent => return,
                 ReplicationState::Replicate
-                    if progress.inflight.len() >= self.config.max_inflight_appends =>
+                    if progress.inflight.len() >= self.config.max_inflight_appends
+                        || progress.inflight_bytes() >= self.config.max_inflight_bytes =>
                 {
                     return;
                 }
@@ -226,7 +234,8 @@ impl RaftNode {
                 progress.stalled_ticks = 0;
             } else {
                 progress.next_index = last + 1;
-                progress.inflight.push_back(last);
+                let bytes = entries.iter().map(|e| e.data.len() as u64).sum();
+                progress.add_inflight(last, bytes);
             }
             let body = RaftBody::AppendEntries {
                 prev_log_index,
@@ -251,7 +260,7 @@ impl RaftNode {
             next_offset: 0,
             waiting_ticks: 0,
         });
-        progress.inflight.clear();
+        progress.clear_inflight();
         self.request_chunk(to, snapshot_index, 0);
     }
 

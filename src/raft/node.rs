@@ -61,6 +61,9 @@ pub struct RaftNode {
     pub(crate) role: Role,
     pub(crate) leader: Option<NodeId>,
     pub(crate) log: CoreLog,
+    /// Payload bytes this leader proposed and has not seen committed
+    /// (bounded by `max_uncommitted_bytes`).
+    pub(crate) uncommitted_bytes: u64,
     pub(crate) election_elapsed_ticks: u32,
     pub(crate) heartbeat_elapsed_ticks: u32,
     pub(crate) randomized_election_timeout_ticks: u32,
@@ -173,6 +176,7 @@ impl RaftNode {
             role: Role::Follower,
             leader: None,
             log,
+            uncommitted_bytes: 0,
             election_elapsed_ticks: 0,
             heartbeat_elapsed_ticks: 0,
             randomized_election_timeout_ticks: timeout,
@@ -647,6 +651,16 @@ impl RaftNode {
         }
         if ready.applied_through > self.log.applied {
             self.log.applied = ready.applied_through;
+        }
+        if self.role == Role::Leader {
+            let committed: u64 = ready
+                .committed_entries
+                .iter()
+                .map(|e| e.data.len() as u64)
+                .sum();
+            // Entries of earlier terms are not counted when proposed here:
+            // hence saturating (etcd resets the count the same way).
+            self.uncommitted_bytes = self.uncommitted_bytes.saturating_sub(committed);
         }
         if self.role == Role::Leader {
             self.maybe_commit();

@@ -31,8 +31,11 @@ pub struct Progress {
     pub match_index: u64,
     pub next_index: u64,
     pub state: ReplicationState,
-    /// Last index carried by each unacknowledged append, oldest first.
-    pub inflight: VecDeque<u64>,
+    /// Last index carried by each unacknowledged append, oldest first, with
+    /// the entry payload bytes it carried.
+    pub inflight: VecDeque<(u64, u64)>,
+    /// The sum of the bytes in `inflight`.
+    inflight_bytes: u64,
     /// In Probe: an append is outstanding.
     pub probe_sent: bool,
     /// Heard from since the last CheckQuorum round.
@@ -52,6 +55,7 @@ impl Progress {
             next_index,
             state: ReplicationState::Probe,
             inflight: VecDeque::new(),
+            inflight_bytes: 0,
             probe_sent: false,
             recent_active: true,
             stalled_ticks: 0,
@@ -59,10 +63,25 @@ impl Progress {
         }
     }
 
+    /// An append carrying entries through `last`, `bytes` of payload.
+    pub fn add_inflight(&mut self, last: u64, bytes: u64) {
+        self.inflight.push_back((last, bytes));
+        self.inflight_bytes += bytes;
+    }
+
+    pub fn inflight_bytes(&self) -> u64 {
+        self.inflight_bytes
+    }
+
+    pub fn clear_inflight(&mut self) {
+        self.inflight.clear();
+        self.inflight_bytes = 0;
+    }
+
     pub fn become_probe(&mut self) {
         self.state = ReplicationState::Probe;
         self.next_index = self.next_index.max(self.match_index + 1);
-        self.inflight.clear();
+        self.clear_inflight();
         self.probe_sent = false;
         self.stalled_ticks = 0;
     }
@@ -70,7 +89,7 @@ impl Progress {
     pub fn become_replicate(&mut self) {
         self.state = ReplicationState::Replicate;
         self.next_index = self.match_index + 1;
-        self.inflight.clear();
+        self.clear_inflight();
         self.probe_sent = false;
         self.stalled_ticks = 0;
     }
@@ -78,8 +97,11 @@ impl Progress {
     /// Records an acknowledgement that the follower matches through `index`;
     /// true when the match index moved.
     pub fn acknowledge(&mut self, index: u64) -> bool {
-        while self.inflight.front().is_some_and(|&last| last <= index) {
+        while let Some(&(last, bytes)) = self.inflight.front()
+            && last <= index
+        {
             self.inflight.pop_front();
+            self.inflight_bytes -= bytes;
         }
         if index > self.match_index {
             self.match_index = index;

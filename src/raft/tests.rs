@@ -1365,3 +1365,68 @@ fn a_read_round_the_leader_never_started_does_not_confirm_reads() {
         "only the leader and an old round acknowledged the read"
     );
 }
+
+/// Proposes and persists nothing: every proposal stays uncommitted.
+fn lone_leader_with_byte_bound(max_uncommitted_bytes: u64) -> RaftNode {
+    let mut cfg = config(1);
+    cfg.max_uncommitted_bytes = max_uncommitted_bytes;
+    let mut node = RaftNode::new(cfg, RestoredState::default(), 1).unwrap();
+    node.bootstrap();
+    node
+}
+
+fn run_readies(node: &mut RaftNode) {
+    while node.has_ready() {
+        let ready = node.ready();
+        node.advance(&ready);
+    }
+}
+
+#[test]
+fn proposals_beyond_the_uncommitted_byte_bound_are_refused_until_they_commit() {
+    let mut node = lone_leader_with_byte_bound(100);
+    run_readies(&mut node);
+    assert_eq!(node.role(), Role::Leader);
+    node.propose(vec![0; 60]).unwrap();
+    assert_eq!(node.propose(vec![0; 60]), Err(ProposeError::QueueFull));
+    run_readies(&mut node);
+    node.propose(vec![0; 60])
+        .expect("once the first commits, its bytes no longer count");
+}
+
+#[test]
+fn a_proposal_into_an_empty_queue_is_taken_whatever_its_size() {
+    let mut node = lone_leader_with_byte_bound(100);
+    run_readies(&mut node);
+    node.propose(vec![0; 500])
+        .expect("one large value must not wedge the leader");
+    assert_eq!(node.propose(vec![1]), Err(ProposeError::QueueFull));
+}
+
+#[test]
+fn appends_to_a_follower_that_does_not_answer_stop_at_the_inflight_byte_bound() {
+    let mut cluster = Cluster::formed(&[1, 2]);
+    cluster.node(1).config.max_inflight_bytes = 100;
+    cluster.cut.insert((2, 1));
+    for i in 0..10u8 {
+        cluster.node(1).propose(vec![i; 60]).unwrap();
+        cluster.settle();
+    }
+    let progress = &cluster.nodes[&1].progress[&2];
+    assert!(
+        progress.inflight_bytes() <= 100 + 60,
+        "in flight: {} bytes",
+        progress.inflight_bytes()
+    );
+    let (leader_last, follower_last) = (
+        cluster.nodes[&1].log.last_index(),
+        cluster.nodes[&2].log.last_index(),
+    );
+    assert!(
+        follower_last + 7 <= leader_last,
+        "the follower got {follower_last} of {leader_last}"
+    );
+    cluster.heal();
+    cluster.ticks(20);
+    assert_eq!(cluster.nodes[&2].log.last_index(), leader_last);
+}
