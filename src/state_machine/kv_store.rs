@@ -1,12 +1,21 @@
-//! The replicated key/value store: an ordered map from key to value with
-//! Consul's two indexes per key. It is only ever changed through
+//! The replicated key/value store: an ordered map from key to record with
+//! Consul's indexes per key, the graveyard of deleted keys, and the store's
+//! own index. It is only ever changed through
 //! [`crate::state_machine::StateMachine::apply`], so every server holds the
-//! same map at the same applied index.
+//! same store at the same applied index.
+//!
+//! Writes follow Consul's `state/kvs.go`: a put that changes nothing (same
+//! value, flags, lock index and session) leaves ModifyIndex alone; a cas of 0
+//! means "only if absent"; a delete-cas of an absent key succeeds.
+//!
+//! Blocking-query indexes (`key_index`, `prefix_index`) are never below 1
+//! and never go backwards at one server; see each function.
 
 use std::sync::Arc;
 
 use imbl::OrdMap;
 
+use crate::state_machine::tombstones::Tombstones;
 use crate::wire::client_message::KvEntry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,13 +23,46 @@ pub struct KvRecord {
     /// Shared, so the copy-on-write map copies a pointer, not the bytes,
     /// when a snapshot holds the node a write changes.
     pub value: Arc<[u8]>,
+    /// The client's opaque 64-bit word (Consul's `flags`).
+    pub flags: u64,
     /// The log index of the write that created the key.
     pub create_index: u64,
-    /// The log index of the latest write to the key; the CAS token.
+    /// The log index of the latest write that changed the key; the CAS token.
     pub modify_index: u64,
+    /// Consul's lock counter; always 0 until sessions land.
+    pub lock_index: u64,
+    /// The session holding the key's lock; always `None` until sessions land.
+    pub session: Option<String>,
 }
 
-/// Why a conditional put was refused.
+/// A key as Consul's API shows it (a `DirEntry`). `value` is `None` where
+/// Consul blanks it: the results of txn set, cas and check-index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub key: String,
+    pub value: Option<Arc<[u8]>>,
+    pub flags: u64,
+    pub create_index: u64,
+    pub modify_index: u64,
+    pub lock_index: u64,
+    pub session: Option<String>,
+}
+
+impl DirEntry {
+    pub fn new(key: &str, record: &KvRecord, with_value: bool) -> DirEntry {
+        DirEntry {
+            key: key.to_owned(),
+            value: with_value.then(|| record.value.clone()),
+            flags: record.flags,
+            create_index: record.create_index,
+            modify_index: record.modify_index,
+            lock_index: record.lock_index,
+            session: record.session.clone(),
+        }
+    }
+}
+
+/// Why a conditional write was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CasMismatch {
     pub expected_modify_index: u64,
@@ -28,13 +70,45 @@ pub struct CasMismatch {
     pub actual_modify_index: Option<u64>,
 }
 
+/// A put that passed its check: the record as stored, and whether anything
+/// changed (an identical put changes nothing and wakes no watcher).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOutcome {
+    pub record: KvRecord,
+    pub changed: bool,
+}
+
+/// One key's read: its entry (with value) and the blocking-query index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRead {
+    pub entry: Option<DirEntry>,
+    pub index: u64,
+}
+
+/// A prefix read (`?recurse`): entries in key order and the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrefixRead {
+    pub entries: Vec<DirEntry>,
+    pub index: u64,
+}
+
+/// A keys read (`?keys[&separator=]`): keys in order and the index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysRead {
+    pub keys: Vec<String>,
+    pub index: u64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KvStore {
-    /// Persistent (copy-on-write) map: cloning the store for a snapshot is
-    /// O(1), and a write after it copies only the path it changes, so the
-    /// loop never stops to copy the whole state (the snapshot thread
-    /// serializes the clone while writes go on).
+    /// Persistent (copy-on-write) map: cloning the store for a snapshot or
+    /// for a transaction's scratch copy is O(1), and a write after it copies
+    /// only the path it changes.
     records: OrdMap<String, KvRecord>,
+    tombstones: Tombstones,
+    /// The log index of the latest command that changed the store (Consul's
+    /// `kvs` table index); 0 before the first.
+    table_index: u64,
 }
 
 impl KvStore {
@@ -54,65 +128,108 @@ impl KvStore {
         self.records.get(key)
     }
 
-    /// Writes `value` at log `index`. With `cas == Some(0)` the write happens
-    /// only if the key is absent; with `Some(i)` only if its ModifyIndex is
-    /// `i` (Consul's check-and-set: a client that read index `i` cannot
-    /// overwrite a newer write it has not seen).
+    pub fn table_index(&self) -> u64 {
+        self.table_index
+    }
+
+    pub fn tombstones(&self) -> &Tombstones {
+        &self.tombstones
+    }
+
+    /// Writes `value` and `flags` at log `index`. With `cas == Some(0)` the
+    /// write happens only if the key is absent; with `Some(i)` only if its
+    /// ModifyIndex is `i` (a client that read index `i` cannot overwrite a
+    /// newer write it has not seen).
     pub fn put(
         &mut self,
         index: u64,
         key: &str,
-        value: Vec<u8>,
+        value: Arc<[u8]>,
+        flags: u64,
         cas: Option<u64>,
-    ) -> Result<(), CasMismatch> {
-        let existing = self.records.get_mut(key);
+    ) -> Result<PutOutcome, CasMismatch> {
+        let existing = self.records.get(key);
         if let Some(expected) = cas {
-            let actual = existing.as_ref().map(|r| r.modify_index);
-            let allowed = match (expected, actual) {
-                (0, None) => true,
-                (0, Some(_)) => false,
-                (e, Some(a)) => e == a,
-                (_, None) => false,
-            };
-            if !allowed {
-                return Err(CasMismatch {
-                    expected_modify_index: expected,
-                    actual_modify_index: actual,
+            check_modify_index(expected, existing.map(|r| r.modify_index), true)?;
+        }
+        if let Some(record) = existing {
+            // Consul's kvsSetTxn: an entry equal in everything but its
+            // indexes is not written again (lock index and session are
+            // kept from the existing record by a plain put).
+            if record.value == value && record.flags == flags {
+                return Ok(PutOutcome {
+                    record: record.clone(),
+                    changed: false,
                 });
             }
         }
-        match existing {
-            Some(record) => {
-                record.value = value.into();
-                record.modify_index = index;
-            }
-            None => {
-                self.records.insert(
-                    key.to_owned(),
-                    KvRecord {
-                        value: value.into(),
-                        create_index: index,
-                        modify_index: index,
-                    },
-                );
-            }
+        let record = match existing {
+            Some(old) => KvRecord {
+                value,
+                flags,
+                modify_index: index,
+                ..old.clone()
+            },
+            None => KvRecord {
+                value,
+                flags,
+                create_index: index,
+                modify_index: index,
+                lock_index: 0,
+                session: None,
+            },
+        };
+        self.mark_changed(index);
+        self.tombstones.forget_key(key);
+        self.records.insert(key.to_owned(), record.clone());
+        Ok(PutOutcome {
+            record,
+            changed: true,
+        })
+    }
+
+    /// Removes one key at `index`; returns whether it existed.
+    pub fn delete(&mut self, index: u64, key: &str) -> bool {
+        if self.records.remove(key).is_none() {
+            return false;
         }
-        Ok(())
+        self.mark_changed(index);
+        self.tombstones.bury_key(key, index);
+        true
     }
 
-    /// Removes one key; returns whether it existed.
-    pub fn delete(&mut self, key: &str) -> bool {
-        self.records.remove(key).is_some()
+    /// Removes `key` only if its ModifyIndex is `cas`; returns whether it
+    /// was removed. An absent key is a success that removes nothing
+    /// (Consul's kvsDeleteCASTxn), so `cas` 0 never deletes an existing key.
+    pub fn delete_cas(&mut self, index: u64, key: &str, cas: u64) -> Result<bool, CasMismatch> {
+        let Some(record) = self.records.get(key) else {
+            return Ok(false);
+        };
+        check_modify_index(cas, Some(record.modify_index), false)?;
+        Ok(self.delete(index, key))
     }
 
-    /// Removes every key starting with `prefix` (all keys for ""); returns
-    /// how many were removed.
-    pub fn delete_prefix(&mut self, prefix: &str) -> usize {
-        let doomed: Vec<String> = self.keys_with_prefix(prefix).cloned().collect();
+    /// Removes every key starting with `prefix` (all keys for "") at `index`;
+    /// returns how many were removed. One tombstone records the whole tree.
+    pub fn delete_tree(&mut self, index: u64, prefix: &str) -> usize {
+        let doomed: Vec<String> = self.list(prefix).map(|(key, _)| key.clone()).collect();
         for key in &doomed {
             self.records.remove(key);
         }
+        if !doomed.is_empty() {
+            self.mark_changed(index);
+            self.tombstones.bury_tree(prefix, index);
+        }
         doomed.len()
+    }
+
+    fn mark_changed(&mut self, index: u64) {
+        assert!(
+            index >= self.table_index,
+            "the KV store changes in log order: {index} after {}",
+            self.table_index
+        );
+        self.table_index = index;
     }
 
     /// Records whose key starts with `prefix`, in key order.
@@ -125,8 +242,84 @@ impl KvStore {
             .take_while(move |(key, _)| key.starts_with(prefix))
     }
 
-    fn keys_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a String> {
-        self.list(prefix).map(|(key, _)| key)
+    /// The blocking-query index of one key: its ModifyIndex while it exists;
+    /// once deleted, the newest deletion covering it (at least the tombstone
+    /// floor); for a key no tombstone covers, the store's table index.
+    pub fn key_index(&self, key: &str) -> u64 {
+        let index = match self.records.get(key) {
+            Some(record) => record.modify_index,
+            None => match self.tombstones.key_deleted_index(key) {
+                Some(deleted) => deleted.max(self.tombstones.floor_index()),
+                None => self.table_index,
+            },
+        };
+        index.max(1)
+    }
+
+    /// The blocking-query index of a prefix: the newest ModifyIndex under it,
+    /// or deletion under it or of a tree above it, and at least the
+    /// tombstone floor, so deleting the prefix's newest key moves the index
+    /// forward, never back. The empty prefix is the whole store: its table
+    /// index.
+    pub fn prefix_index(&self, prefix: &str) -> u64 {
+        if prefix.is_empty() {
+            return self.table_index.max(1);
+        }
+        let live = self
+            .list(prefix)
+            .map(|(_, record)| record.modify_index)
+            .max()
+            .unwrap_or(0);
+        live.max(self.tombstones.prefix_deleted_index(prefix))
+            .max(self.tombstones.floor_index())
+            .max(1)
+    }
+
+    pub fn read_key(&self, key: &str) -> KeyRead {
+        KeyRead {
+            entry: self.get(key).map(|record| DirEntry::new(key, record, true)),
+            index: self.key_index(key),
+        }
+    }
+
+    pub fn read_prefix(&self, prefix: &str) -> PrefixRead {
+        PrefixRead {
+            entries: self
+                .list(prefix)
+                .map(|(key, record)| DirEntry::new(key, record, true))
+                .collect(),
+            index: self.prefix_index(prefix),
+        }
+    }
+
+    /// Consul's `?keys&separator=`: keys under `prefix`, where a key with
+    /// `separator` after the prefix is rolled up to the text through its
+    /// first separator (`prefix/sub/`), listed once. No (or an empty)
+    /// separator lists every key.
+    pub fn read_keys(&self, prefix: &str, separator: Option<&str>) -> KeysRead {
+        let separator = separator.filter(|s| !s.is_empty());
+        let mut keys: Vec<String> = Vec::new();
+        let mut last_rolled_up: Option<&str> = None;
+        for (key, _) in self.list(prefix) {
+            let rolled_up = separator.and_then(|sep| {
+                key[prefix.len()..]
+                    .find(sep)
+                    .map(|at| &key[..prefix.len() + at + sep.len()])
+            });
+            match rolled_up {
+                // Keys sharing a rolled-up folder are adjacent in key order.
+                Some(folder) if last_rolled_up == Some(folder) => {}
+                Some(folder) => {
+                    keys.push(folder.to_owned());
+                    last_rolled_up = Some(folder);
+                }
+                None => keys.push(key.clone()),
+            }
+        }
+        KeysRead {
+            keys,
+            index: self.prefix_index(prefix),
+        }
     }
 
     /// Every record in key order (for snapshots).
@@ -134,21 +327,53 @@ impl KvStore {
         self.records.iter()
     }
 
-    /// Inserts a record as read from a snapshot, bypassing index checks.
-    pub(crate) fn insert_restored(&mut self, key: String, record: KvRecord) {
-        self.records.insert(key, record);
+    /// A store as read from a snapshot, bypassing index checks (the codec
+    /// checks them).
+    pub(crate) fn from_restored(
+        records: OrdMap<String, KvRecord>,
+        tombstones: Tombstones,
+        table_index: u64,
+    ) -> KvStore {
+        KvStore {
+            records,
+            tombstones,
+            table_index,
+        }
     }
 
-    /// The client view of one key.
+    /// The native protocol's view of one key.
     pub fn entry(&self, key: &str) -> Option<KvEntry> {
         self.get(key).map(|record| to_entry(key, record))
     }
 
-    /// The client view of every key under `prefix`, in key order.
+    /// The native protocol's view of every key under `prefix`, in key order.
     pub fn entries(&self, prefix: &str) -> Vec<KvEntry> {
         self.list(prefix)
             .map(|(key, record)| to_entry(key, record))
             .collect()
+    }
+}
+
+/// Consul's CAS rule: 0 means "absent" for a put (`zero_means_absent`), and
+/// for a delete-cas 0 never matches an existing key.
+fn check_modify_index(
+    expected: u64,
+    actual: Option<u64>,
+    zero_means_absent: bool,
+) -> Result<(), CasMismatch> {
+    let allowed = match (expected, actual) {
+        (0, None) => zero_means_absent,
+        (0, Some(_)) => false,
+        (e, Some(a)) => e == a,
+        (_, None) => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(CasMismatch {
+            expected_modify_index: expected,
+            actual_modify_index: actual,
+        })
     }
 }
 
@@ -162,145 +387,5 @@ fn to_entry(key: &str, record: &KvRecord) -> KvEntry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn first_write_sets_both_indexes_and_later_writes_only_modify_index() {
-        let mut kv = KvStore::new();
-        kv.put(5, "a", b"1".to_vec(), None).unwrap();
-        assert_eq!(kv.get("a").unwrap().create_index, 5);
-        assert_eq!(kv.get("a").unwrap().modify_index, 5);
-        kv.put(9, "a", b"2".to_vec(), None).unwrap();
-        let record = kv.get("a").unwrap();
-        assert_eq!(
-            (record.create_index, record.modify_index, &record.value[..]),
-            (5, 9, &b"2"[..])
-        );
-    }
-
-    #[test]
-    fn cas_zero_creates_only_when_absent() {
-        let mut kv = KvStore::new();
-        kv.put(1, "a", b"x".to_vec(), Some(0)).unwrap();
-        let refused = kv.put(2, "a", b"y".to_vec(), Some(0)).unwrap_err();
-        assert_eq!(refused.actual_modify_index, Some(1));
-        assert_eq!(kv.get("a").unwrap().value[..], *b"x");
-    }
-
-    #[test]
-    fn cas_index_must_match_the_current_modify_index() {
-        let mut kv = KvStore::new();
-        kv.put(1, "a", b"x".to_vec(), None).unwrap();
-        kv.put(2, "a", b"y".to_vec(), None).unwrap();
-        assert!(kv.put(3, "a", b"stale".to_vec(), Some(1)).is_err());
-        assert_eq!(kv.get("a").unwrap().value[..], *b"y");
-        kv.put(4, "a", b"fresh".to_vec(), Some(2)).unwrap();
-        assert_eq!(kv.get("a").unwrap().value[..], *b"fresh");
-        assert_eq!(kv.get("a").unwrap().modify_index, 4);
-    }
-
-    #[test]
-    fn cas_on_an_absent_key_with_nonzero_index_fails() {
-        let mut kv = KvStore::new();
-        let refused = kv.put(1, "a", vec![], Some(3)).unwrap_err();
-        assert_eq!(refused.actual_modify_index, None);
-        assert!(kv.is_empty());
-    }
-
-    #[test]
-    fn recursive_delete_removes_exactly_the_prefix() {
-        let mut kv = KvStore::new();
-        for (i, key) in ["app/a", "app/b/c", "apple", "ap", "b"].iter().enumerate() {
-            kv.put(i as u64 + 1, key, vec![], None).unwrap();
-        }
-        assert_eq!(kv.delete_prefix("app/"), 2);
-        let left: Vec<&String> = kv.iter().map(|(k, _)| k).collect();
-        assert_eq!(left, ["ap", "apple", "b"]);
-        assert_eq!(kv.delete_prefix(""), 3);
-        assert!(kv.is_empty());
-    }
-
-    #[derive(Debug, Clone)]
-    enum Op {
-        Put(&'static str, u8, Option<u64>),
-        Delete(&'static str),
-        DeletePrefix(&'static str),
-    }
-
-    fn arb_op() -> impl proptest::strategy::Strategy<Value = Op> {
-        use proptest::prelude::*;
-        let key = proptest::sample::select(vec!["", "a", "a/", "a/b", "ab", "b", "b/c"]);
-        prop_oneof![
-            (key.clone(), any::<u8>(), proptest::option::of(0u64..8))
-                .prop_map(|(k, v, cas)| Op::Put(k, v, cas)),
-            key.clone().prop_map(Op::Delete),
-            key.prop_map(Op::DeletePrefix),
-        ]
-    }
-
-    proptest::proptest! {
-        /// The store against a naive model: a list of (key, record) scanned
-        /// linearly, with the CAS rule written out longhand.
-        #[test]
-        fn store_matches_a_naive_model(ops in proptest::collection::vec(arb_op(), 0..60)) {
-            let mut kv = KvStore::new();
-            let mut model: Vec<(String, KvRecord)> = Vec::new();
-            for (i, op) in ops.into_iter().enumerate() {
-                let index = i as u64 + 1;
-                match op {
-                    Op::Put(key, value, cas) => {
-                        let current = model.iter().position(|(k, _)| k == key);
-                        let allowed = match cas {
-                            None => true,
-                            Some(0) => current.is_none(),
-                            Some(c) => current.is_some_and(|p| model[p].1.modify_index == c),
-                        };
-                        proptest::prop_assert_eq!(
-                            kv.put(index, key, vec![value], cas).is_ok(),
-                            allowed
-                        );
-                        if allowed {
-                            match current {
-                                Some(p) => {
-                                    model[p].1.value = vec![value].into();
-                                    model[p].1.modify_index = index;
-                                }
-                                None => model.push((key.to_string(), KvRecord {
-                                    value: vec![value].into(),
-                                    create_index: index,
-                                    modify_index: index,
-                                })),
-                            }
-                        }
-                    }
-                    Op::Delete(key) => {
-                        let existed = model.iter().any(|(k, _)| k == key);
-                        model.retain(|(k, _)| k != key);
-                        proptest::prop_assert_eq!(kv.delete(key), existed);
-                    }
-                    Op::DeletePrefix(prefix) => {
-                        let before = model.len();
-                        model.retain(|(k, _)| !k.starts_with(prefix));
-                        proptest::prop_assert_eq!(kv.delete_prefix(prefix), before - model.len());
-                    }
-                }
-                let mut expected = model.clone();
-                expected.sort_by(|a, b| a.0.cmp(&b.0));
-                let actual: Vec<(String, KvRecord)> =
-                    kv.iter().map(|(k, r)| (k.clone(), r.clone())).collect();
-                proptest::prop_assert_eq!(actual, expected);
-            }
-        }
-    }
-
-    #[test]
-    fn list_is_ordered_and_bounded_by_prefix() {
-        let mut kv = KvStore::new();
-        for (i, key) in ["z", "web/2", "web/10", "web", "wea"].iter().enumerate() {
-            kv.put(i as u64 + 1, key, vec![], None).unwrap();
-        }
-        let keys: Vec<String> = kv.entries("web").into_iter().map(|e| e.key).collect();
-        assert_eq!(keys, ["web", "web/10", "web/2"]);
-    }
-}
+#[path = "kv_store_tests.rs"]
+mod tests;

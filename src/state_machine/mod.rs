@@ -1,94 +1,84 @@
-//! The replicated state machine: the KV store and the node catalog, changed
-//! only by applying committed commands in log order. `apply` is a pure
-//! function of (state, index, bytes), so every server that applies the same
-//! log reaches the same state (Raft §5.3: replicated state machines).
+//! The replicated state machine: the KV store, the node catalog and the
+//! client session table, changed only by applying committed entries in log
+//! order. `apply` is a pure function of (state, index, bytes), so every
+//! server that applies the same log reaches the same state (Raft §5.3).
+//!
+//! # What the agent calls
+//!
+//! **Writing.** Build a [`Command`], wrap it in an [`Envelope`] (the
+//! leader's wall-clock `timestamp_ms`, set when it proposes, and optionally
+//! a [`ClientSequence`]), propose `envelope.encode(&command, &mut data)`,
+//! and when the entry commits call [`StateMachine::apply`]. It returns an
+//! [`Applied`]: `result` is the client's answer ([`ApplyResult`];
+//! `to_rpc()` for the native protocol), `changes` lists the keys written or
+//! deleted and the trees deleted, and [`KvWatch::is_affected_by`] tells
+//! whether a blocking query on a key or prefix must wake. Check
+//! [`Command::limits_error`] before proposing.
+//!
+//! **Reading.** [`StateMachine::kv_get`], [`StateMachine::kv_list`] and
+//! [`StateMachine::kv_keys`] return the entries and the blocking-query
+//! index (`X-Consul-Index`): never below 1, never backwards at one server
+//! (see [`kv_store::KvStore::key_index`] and
+//! [`kv_store::KvStore::prefix_index`]). A woken query re-reads and, if the
+//! index is still not past the client's, waits again.
+//!
+//! **Exactly-once writes** ([`client_sessions`]). The agent proposes
+//! `Command::RegisterClient` (no client in its envelope); the answer
+//! `ApplyResult::ClientRegistered { client_id }` is the new session's id
+//! (the entry's log index). Each write then carries `ClientSequence {
+//! client_id, sequence, first_unacknowledged }`: `sequence` increases by
+//! one per new write of the session and is reused, unchanged, by a retry;
+//! `first_unacknowledged` is the lowest sequence whose answer the agent
+//! has not yet received (its answers below are forgotten). Keep at most
+//! `MAX_UNACKNOWLEDGED_ANSWERS_PER_CLIENT` writes in flight per session (use
+//! several sessions for more). A duplicate is answered with the original
+//! result and `duplicate: true`, and is not applied again.
+//! [`Applied::session_expired`] means the session is gone (idle an hour of
+//! log time, or evicted): register again. A write never sent before may be
+//! resent in the new session; a retry of a write whose first attempt may
+//! have been applied must not be (its outcome is unknown: report it so).
+//!
+//! Commands without a client (catalog reconciliation, the current native
+//! protocol path) apply each time they commit, as before.
 
+pub mod answer_codec;
+pub mod apply_result;
 pub mod catalog;
+pub mod changes;
+pub mod client_sessions;
 pub mod kv_store;
 pub mod snapshot_codec;
+mod snapshot_sections;
+pub mod tombstones;
+mod txn;
 
-use crate::wire::WireError;
-use crate::wire::client_message::{ErrorCode, RpcError, RpcResult};
-use crate::wire::command::Command;
+use std::sync::Arc;
+
+use crate::wire::command::{Command, LogCommand};
 
 use crate::state_machine::catalog::Catalog;
-use crate::state_machine::kv_store::{CasMismatch, KvStore};
+use crate::state_machine::client_sessions::{Admission, ClientSessions};
+use crate::state_machine::kv_store::{KeyRead, KeysRead, KvStore, PrefixRead};
 
-/// What applying one command did; the leader turns it into the client's
-/// response with [`ApplyResult::to_rpc`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApplyResult {
-    KvWritten {
-        index: u64,
-    },
-    KvCasFailed {
-        key: String,
-        mismatch: CasMismatch,
-    },
-    KvDeleted {
-        index: u64,
-        removed: usize,
-    },
-    CatalogRegistered {
-        index: u64,
-    },
-    CatalogDeregistered {
-        index: u64,
-        existed: bool,
-    },
-    /// The entry's bytes are not a valid command, or the command is invalid
-    /// (an empty key). Every server rejects it the same way, so the replicas
-    /// stay identical; the index is still consumed.
-    Rejected(CommandRejection),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CommandRejection {
-    Undecodable(WireError),
-    EmptyKey,
-}
-
-impl std::fmt::Display for CommandRejection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CommandRejection::Undecodable(err) => write!(f, "undecodable command: {err}"),
-            CommandRejection::EmptyKey => write!(f, "key must not be empty"),
-        }
-    }
-}
-
-impl ApplyResult {
-    /// The response a client gets for its write.
-    pub fn to_rpc(&self) -> Result<RpcResult, RpcError> {
-        let error = |code, message: String| RpcError {
-            code,
-            message,
-            leader_hint: None,
-        };
-        match self {
-            ApplyResult::KvWritten { index } => Ok(RpcResult::KvWritten { index: *index }),
-            ApplyResult::KvDeleted { index, .. } => Ok(RpcResult::KvDeleted { index: *index }),
-            ApplyResult::CatalogRegistered { index } => Ok(RpcResult::KvWritten { index: *index }),
-            ApplyResult::CatalogDeregistered { index, .. } => {
-                Ok(RpcResult::KvDeleted { index: *index })
-            }
-            ApplyResult::KvCasFailed { key, .. } => Err(error(
-                ErrorCode::CasFailed,
-                format!("CAS failed for key {key}"),
-            )),
-            ApplyResult::Rejected(reason) => {
-                Err(error(ErrorCode::InvalidRequest, reason.to_string()))
-            }
-        }
-    }
-}
+pub use crate::state_machine::apply_result::{
+    Applied, ApplyResult, CommandRejection, TxnOpError, TxnOutcome,
+};
+pub use crate::state_machine::changes::{Changes, KvChanges, KvWatch};
+pub use crate::state_machine::kv_store::{CasMismatch, DirEntry};
+pub use crate::state_machine::txn::go_quoted;
+pub use crate::wire::command::{ClientSequence, Envelope, TxnOp};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StateMachine {
     kv: KvStore,
     catalog: Catalog,
+    sessions: ClientSessions,
     /// The index of the last entry applied (or restored from a snapshot).
     applied_index: u64,
+    /// The newest leader timestamp seen in the log, in ms: the clock session
+    /// expiry runs on. A new leader's clock may be behind the old one's, so
+    /// this takes the maximum and never moves back.
+    log_time_ms: u64,
 }
 
 impl StateMachine {
@@ -96,11 +86,19 @@ impl StateMachine {
         StateMachine::default()
     }
 
-    pub(crate) fn from_parts(kv: KvStore, catalog: Catalog, applied_index: u64) -> Self {
+    pub(crate) fn from_parts(
+        kv: KvStore,
+        catalog: Catalog,
+        sessions: ClientSessions,
+        applied_index: u64,
+        log_time_ms: u64,
+    ) -> Self {
         StateMachine {
             kv,
             catalog,
+            sessions,
             applied_index,
+            log_time_ms,
         }
     }
 
@@ -112,8 +110,32 @@ impl StateMachine {
         &self.catalog
     }
 
+    pub fn sessions(&self) -> &ClientSessions {
+        &self.sessions
+    }
+
     pub fn applied_index(&self) -> u64 {
         self.applied_index
+    }
+
+    pub fn log_time_ms(&self) -> u64 {
+        self.log_time_ms
+    }
+
+    /// One key with its value, and its blocking-query index.
+    pub fn kv_get(&self, key: &str) -> KeyRead {
+        self.kv.read_key(key)
+    }
+
+    /// Every key under `prefix` with values, and the prefix's index.
+    pub fn kv_list(&self, prefix: &str) -> PrefixRead {
+        self.kv.read_prefix(prefix)
+    }
+
+    /// Keys under `prefix`, rolled up at `separator` as Consul's
+    /// `?keys&separator=` does, and the prefix's index.
+    pub fn kv_keys(&self, prefix: &str, separator: Option<&str>) -> KeysRead {
+        self.kv.read_keys(prefix, separator)
     }
 
     /// Records that a log entry without a command (a leader's no-op, a
@@ -127,163 +149,138 @@ impl StateMachine {
         self.applied_index = index;
     }
 
-    /// Applies the command stored at log `index`. Indexes must increase:
+    /// Applies the entry stored at log `index`. Indexes must increase:
     /// applying out of order would be a bug in the caller, not bad input
     /// (after a snapshot restore, entries up to `applied_index` are skipped
     /// by the caller).
-    pub fn apply(&mut self, index: u64, command_bytes: &[u8]) -> ApplyResult {
+    pub fn apply(&mut self, index: u64, command_bytes: &[u8]) -> Applied {
         self.skip(index);
-        let command = match Command::decode(command_bytes) {
-            Ok(command) => command,
-            Err(err) => return ApplyResult::Rejected(CommandRejection::Undecodable(err)),
+        let entry = match LogCommand::decode(command_bytes) {
+            Ok(entry) => entry,
+            Err(err) => {
+                return Applied::unchanged(ApplyResult::Rejected(CommandRejection::Undecodable(
+                    err,
+                )));
+            }
         };
-        self.apply_command(index, command)
+        self.log_time_ms = self.log_time_ms.max(entry.envelope.timestamp_ms);
+        self.sessions.expire_idle(self.log_time_ms);
+        let Some(client) = entry.envelope.client else {
+            return self.execute(index, entry.command);
+        };
+        match self.sessions.admit(index, self.log_time_ms, &client) {
+            Admission::Fresh => {
+                let applied = self.execute(index, entry.command);
+                self.sessions.retain(&client, index, &applied.result);
+                applied
+            }
+            Admission::Duplicate(result) => Applied {
+                duplicate: true,
+                ..Applied::unchanged(result)
+            },
+            Admission::Refused(rejection) => Applied::unchanged(ApplyResult::Rejected(rejection)),
+        }
     }
 
-    fn apply_command(&mut self, index: u64, command: Command) -> ApplyResult {
-        match command {
-            Command::KvPut { key, value, cas } => {
-                if key.is_empty() {
-                    return ApplyResult::Rejected(CommandRejection::EmptyKey);
+    fn execute(&mut self, index: u64, command: Command) -> Applied {
+        let mut changes = Changes::default();
+        let result = match command {
+            Command::KvPut {
+                key,
+                value,
+                flags,
+                cas,
+            } => self.put(index, key, value.into(), flags, cas, &mut changes.kv),
+            Command::KvDelete { key, cas } => self.delete(index, key, cas, &mut changes.kv),
+            Command::KvDeleteTree { prefix } => {
+                let removed = self.kv.delete_tree(index, &prefix) as u64;
+                if removed > 0 {
+                    changes.kv.add_tree(&prefix);
                 }
-                match self.kv.put(index, &key, value, cas) {
-                    Ok(()) => ApplyResult::KvWritten { index },
-                    Err(mismatch) => ApplyResult::KvCasFailed { key, mismatch },
-                }
-            }
-            Command::KvDelete { key, recurse } => {
-                let removed = if recurse {
-                    self.kv.delete_prefix(&key)
-                } else {
-                    usize::from(self.kv.delete(&key))
-                };
                 ApplyResult::KvDeleted { index, removed }
             }
+            Command::Txn { ops } => {
+                let (outcome, kv_changes) = txn::apply_txn(&mut self.kv, index, &ops);
+                changes.kv = kv_changes;
+                ApplyResult::Txn { index, outcome }
+            }
+            Command::CatalogRegister(node) if node.name.is_empty() => {
+                ApplyResult::Rejected(CommandRejection::EmptyKey)
+            }
             Command::CatalogRegister(node) => {
-                if node.name.is_empty() {
-                    return ApplyResult::Rejected(CommandRejection::EmptyKey);
-                }
                 self.catalog.register(node);
+                changes.catalog = true;
                 ApplyResult::CatalogRegistered { index }
             }
             Command::CatalogDeregister { name } => {
                 let existed = self.catalog.deregister(&name);
+                changes.catalog = existed;
                 ApplyResult::CatalogDeregistered { index, existed }
             }
+            Command::RegisterClient => {
+                self.sessions.register(index, self.log_time_ms);
+                ApplyResult::ClientRegistered { client_id: index }
+            }
+        };
+        Applied {
+            result,
+            changes,
+            duplicate: false,
+        }
+    }
+
+    fn put(
+        &mut self,
+        index: u64,
+        key: String,
+        value: Arc<[u8]>,
+        flags: u64,
+        cas: Option<u64>,
+        changes: &mut KvChanges,
+    ) -> ApplyResult {
+        if key.is_empty() {
+            return ApplyResult::Rejected(CommandRejection::EmptyKey);
+        }
+        match self.kv.put(index, &key, value, flags, cas) {
+            Ok(outcome) => {
+                if outcome.changed {
+                    changes.add_key(&key);
+                }
+                ApplyResult::KvWritten { index }
+            }
+            Err(mismatch) => ApplyResult::KvCasFailed { key, mismatch },
+        }
+    }
+
+    fn delete(
+        &mut self,
+        index: u64,
+        key: String,
+        cas: Option<u64>,
+        changes: &mut KvChanges,
+    ) -> ApplyResult {
+        if key.is_empty() {
+            return ApplyResult::Rejected(CommandRejection::EmptyKey);
+        }
+        let removed = match cas {
+            None => Ok(self.kv.delete(index, &key)),
+            Some(cas) => self.kv.delete_cas(index, &key, cas),
+        };
+        match removed {
+            Ok(removed) => {
+                if removed {
+                    changes.add_key(&key);
+                }
+                ApplyResult::KvDeleted {
+                    index,
+                    removed: u64::from(removed),
+                }
+            }
+            Err(mismatch) => ApplyResult::KvDeleteCasFailed { key, mismatch },
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::wire::client_message::CatalogNode;
-
-    fn put(key: &str, value: &[u8], cas: Option<u64>) -> Vec<u8> {
-        Command::KvPut {
-            key: key.into(),
-            value: value.to_vec(),
-            cas,
-        }
-        .to_bytes()
-    }
-
-    #[test]
-    fn apply_uses_the_log_index_as_the_kv_index() {
-        let mut sm = StateMachine::new();
-        assert_eq!(
-            sm.apply(3, &put("k", b"v", None)),
-            ApplyResult::KvWritten { index: 3 }
-        );
-        sm.skip(4);
-        sm.apply(7, &put("k", b"w", None));
-        let record = sm.kv().get("k").unwrap();
-        assert_eq!((record.create_index, record.modify_index), (3, 7));
-        assert_eq!(sm.applied_index(), 7);
-    }
-
-    #[test]
-    fn cas_failure_is_a_result_not_a_write() {
-        let mut sm = StateMachine::new();
-        sm.apply(1, &put("k", b"v", None));
-        let result = sm.apply(2, &put("k", b"w", Some(0)));
-        assert!(matches!(result, ApplyResult::KvCasFailed { .. }));
-        assert_eq!(result.to_rpc().unwrap_err().code, ErrorCode::CasFailed);
-        assert_eq!(sm.kv().get("k").unwrap().value[..], *b"v");
-        assert_eq!(sm.applied_index(), 2);
-    }
-
-    #[test]
-    fn undecodable_command_is_rejected_and_consumes_its_index() {
-        let mut sm = StateMachine::new();
-        let result = sm.apply(1, &[0xde, 0xad]);
-        assert!(matches!(
-            result,
-            ApplyResult::Rejected(CommandRejection::Undecodable(_))
-        ));
-        assert_eq!(sm.applied_index(), 1);
-        assert!(sm.kv().is_empty());
-    }
-
-    #[test]
-    fn empty_key_put_is_rejected() {
-        let mut sm = StateMachine::new();
-        assert_eq!(
-            sm.apply(1, &put("", b"v", None)),
-            ApplyResult::Rejected(CommandRejection::EmptyKey)
-        );
-    }
-
-    #[test]
-    fn recursive_delete_through_apply_counts_removed_keys() {
-        let mut sm = StateMachine::new();
-        sm.apply(1, &put("a/1", b"", None));
-        sm.apply(2, &put("a/2", b"", None));
-        sm.apply(3, &put("b", b"", None));
-        let del = Command::KvDelete {
-            key: "a/".into(),
-            recurse: true,
-        };
-        assert_eq!(
-            sm.apply(4, &del.to_bytes()),
-            ApplyResult::KvDeleted {
-                index: 4,
-                removed: 2
-            }
-        );
-        assert_eq!(sm.kv().len(), 1);
-    }
-
-    #[test]
-    fn catalog_register_and_deregister_through_apply() {
-        let mut sm = StateMachine::new();
-        let node = CatalogNode {
-            name: "n1".into(),
-            address: "127.0.0.1:8300".into(),
-            role: "server".into(),
-            datacenter: "dc1".into(),
-        };
-        sm.apply(1, &Command::CatalogRegister(node.clone()).to_bytes());
-        assert_eq!(sm.catalog().get("n1"), Some(&node));
-        let result = sm.apply(
-            2,
-            &Command::CatalogDeregister { name: "n1".into() }.to_bytes(),
-        );
-        assert_eq!(
-            result,
-            ApplyResult::CatalogDeregistered {
-                index: 2,
-                existed: true
-            }
-        );
-        assert!(sm.catalog().is_empty());
-    }
-
-    #[test]
-    #[should_panic(expected = "applied in log order")]
-    fn applying_an_old_index_is_a_bug() {
-        let mut sm = StateMachine::new();
-        sm.apply(5, &put("k", b"v", None));
-        sm.apply(5, &put("k", b"v", None));
-    }
-}
+#[path = "state_machine_tests.rs"]
+mod tests;

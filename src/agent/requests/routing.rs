@@ -67,14 +67,21 @@ pub fn classify(body: &RequestBody) -> Result<RequestKind, RpcError> {
             Ok(RequestKind::Write(Command::KvPut {
                 key: key.clone(),
                 value: value.clone(),
+                flags: 0,
                 cas: *cas,
             }))
         }
         RequestBody::KvDelete { key, recurse } => {
             check_key(key, *recurse)?;
-            Ok(RequestKind::Write(Command::KvDelete {
-                key: key.clone(),
-                recurse: *recurse,
+            Ok(RequestKind::Write(if *recurse {
+                Command::KvDeleteTree {
+                    prefix: key.clone(),
+                }
+            } else {
+                Command::KvDelete {
+                    key: key.clone(),
+                    cas: None,
+                }
             }))
         }
         RequestBody::KvGet { key, .. } => {
@@ -171,6 +178,7 @@ mod tests {
             RequestKind::Write(Command::KvPut {
                 key: "k".into(),
                 value: b"v".to_vec(),
+                flags: 0,
                 cas: Some(3)
             })
         );
@@ -215,6 +223,7 @@ mod tests {
             Command::KvPut {
                 key: key.into(),
                 value: b"v".to_vec(),
+                flags: 0,
                 cas: None,
             }
             .to_bytes()
@@ -249,6 +258,7 @@ mod tests {
             let put = Command::KvPut {
                 key: format!("big/{i:04}"),
                 value: vec![7; MAX_VALUE_BYTES],
+                flags: 0,
                 cas: None,
             }
             .to_bytes();

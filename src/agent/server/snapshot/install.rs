@@ -223,6 +223,7 @@ mod tests {
         let put = Command::KvPut {
             key: "k".into(),
             value: b"v".to_vec(),
+            flags: 0,
             cas: None,
         };
         source.apply(1, &put.to_bytes());

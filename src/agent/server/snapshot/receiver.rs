@@ -273,6 +273,7 @@ mod tests {
             Command::KvPut {
                 key: format!("k{i}"),
                 value: vec![i as u8; 100],
+                flags: 0,
                 cas: None,
             }
             .encode(&mut data);
