@@ -24,6 +24,7 @@ mod hostile_gossip;
 mod hostile_storage_files;
 mod linearizability;
 mod seed_bootstrapping;
+mod state_machine_command_codec;
 mod storage_hard_state;
 mod storage_hostile;
 mod storage_lock;
