@@ -15,6 +15,7 @@ pub mod error;
 pub mod event;
 mod follower;
 pub mod hard_state;
+mod invariants;
 mod leader;
 mod log;
 mod membership;

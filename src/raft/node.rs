@@ -665,6 +665,7 @@ impl RaftNode {
         if self.role == Role::Leader {
             self.maybe_commit();
         }
+        self.check_invariants();
     }
 
     pub fn status(&self) -> Status {

@@ -757,6 +757,13 @@ impl Sim {
 
     fn check_invariants(&mut self) {
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        // The core's own bookkeeping (panics on a violation: a bug, with
+        // the seed printed by the harness).
+        for node in self.nodes.values() {
+            if let Some(core) = node.core.as_ref() {
+                core.check_invariants();
+            }
+        }
         // Election safety: at most one leader per term.
         for &id in &ids {
             let Some(core) = self.nodes[&id].core.as_ref() else {

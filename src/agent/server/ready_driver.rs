@@ -216,6 +216,7 @@ impl RaftServer {
     /// state machine never runs ahead of the commit index, the commit index
     /// never passes the log, and it never decreases.
     pub fn check_invariants(&mut self) {
+        self.node.check_invariants();
         let status = self.node.status();
         let applied = self.state.applied_index();
         assert!(
