@@ -5,6 +5,7 @@
 //! - [`storage`] every byte on disk (the Raft log, hard state, snapshots);
 //! - [`raft`] the consensus core, a pure deterministic state machine;
 //! - [`gossip`] SWIM membership and failure detection, a pure deterministic state machine;
+//! - [`http`] Consul's HTTP API without I/O: request decoding, routing to typed requests, responses;
 //! - [`agent`] the only part that does I/O: the event loop that wires the others together;
 //! - [`deterministic_rng`] the seeded generator both pure cores draw from;
 //! - [`logging`] Consul-style log lines.
@@ -12,6 +13,7 @@
 pub mod agent;
 pub mod deterministic_rng;
 pub mod gossip;
+pub mod http;
 pub mod logging;
 pub mod raft;
 pub mod storage;
