@@ -21,6 +21,7 @@ mod cli_output;
 mod gossip_rules;
 mod gossip_wire;
 mod hostile_gossip;
+mod http_codec;
 mod hostile_storage_files;
 mod linearizability;
 mod seed_bootstrapping;
