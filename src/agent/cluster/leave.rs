@@ -194,6 +194,9 @@ impl AgentHandler {
 
     fn send_removal_check(&mut self, ctx: &mut Context, target: SocketAddr) {
         let table = self.router.outstanding();
+        if !table.has_room() {
+            return;
+        }
         let id = table.allocate();
         let query = ClientRequest {
             request_id: id,
