@@ -273,7 +273,7 @@ impl Handler for AgentHandler {
 
     /// SIGINT leaves gracefully (a second one stops at once); SIGTERM stops
     /// without leaving, so the others see this agent fail and it rejoins by
-    /// itself when restarted.
+    /// itself when restarted; SIGHUP reloads and never stops.
     fn on_signal(&mut self, signal: Signal, ctx: &mut Context) {
         match signal {
             Signal::Interrupt if self.leave.is_leaving() => ctx.stop(StopReason::Left),
@@ -281,6 +281,13 @@ impl Handler for AgentHandler {
             Signal::Terminate => {
                 self.membership.flush_member_list(ctx.now());
                 ctx.stop(StopReason::Terminated);
+            }
+            // Consul's line; every option this agent has comes from its
+            // command line, which a signal cannot change, so nothing else
+            // reloads yet (configuration files will).
+            Signal::Hangup => {
+                log::info!(target: "agent", "Reloading configuration...");
+                log::info!(target: "agent", "no configuration file to reload; the agent keeps running");
             }
         }
     }

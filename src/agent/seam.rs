@@ -23,6 +23,8 @@ pub enum Signal {
     Interrupt,
     /// SIGTERM: stop now.
     Terminate,
+    /// SIGHUP: reload what can be reloaded; never stop.
+    Hangup,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +237,7 @@ pub trait Handler {
         match signal {
             Signal::Interrupt => ctx.stop(StopReason::Left),
             Signal::Terminate => ctx.stop(StopReason::Terminated),
+            Signal::Hangup => {}
         }
     }
 }

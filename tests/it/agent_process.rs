@@ -136,6 +136,18 @@ fn sigint_leaves_and_sigterm_stops() {
 }
 
 #[test]
+fn sighup_reloads_and_the_agent_keeps_serving() {
+    let bind = "127.0.5.10:18310";
+    let mut agent = start_agent(bind, "eta", &["agent", "--bootstrap"]);
+    agent.wait_log("cluster leadership acquired", Duration::from_secs(10));
+    agent.signal("HUP");
+    agent.wait_log("Reloading configuration...", Duration::from_secs(10));
+    assert!(!agent.has_exited(), "SIGHUP must not stop the agent");
+    agent.put("after-hup", "1", Duration::from_secs(10));
+    assert_eq!(agent.stale_get("after-hup").as_deref(), Some("1"));
+}
+
+#[test]
 fn a_bind_address_in_use_is_one_line_and_exit_1() {
     let bind = "127.0.5.6:18306";
     let _first = start_agent(bind, "zeta", &[]);

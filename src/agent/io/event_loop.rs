@@ -80,7 +80,7 @@ impl StopHandle {
 pub struct EventLoopConfig {
     pub bind: SocketAddr,
     pub limits: TransportLimits,
-    /// Install SIGINT/SIGTERM handling (the agent process; not tests).
+    /// Install SIGINT/SIGTERM/SIGHUP handling (the agent process; not tests).
     pub handle_signals: bool,
 }
 
@@ -129,8 +129,8 @@ impl EventLoop {
             .map_err(EventLoopError::Bind)?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
         let signals = if config.handle_signals {
-            use signal_hook::consts::signal::{SIGINT, SIGTERM};
-            let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM])?;
+            use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGTERM};
+            let mut signals = signal_hook_mio::v1_0::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
             poll.registry()
                 .register(&mut signals, SIGNAL_TOKEN, mio::Interest::READABLE)?;
             Some(signals)
@@ -477,6 +477,7 @@ impl EventLoop {
         for raw in received {
             let signal = match raw {
                 signal_hook::consts::signal::SIGINT => Signal::Interrupt,
+                signal_hook::consts::signal::SIGHUP => Signal::Hangup,
                 _ => Signal::Terminate,
             };
             log::info!(target: "agent", "caught signal {signal:?}");
