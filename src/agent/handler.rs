@@ -109,6 +109,12 @@ impl AgentHandler {
         self.raft.as_ref()
     }
 
+    /// For tests that drive the Raft side directly (invariant checks,
+    /// leadership transfers in the agent simulator).
+    pub fn raft_mut(&mut self) -> Option<&mut RaftServer> {
+        self.raft.as_mut()
+    }
+
     pub fn membership(&self) -> &Membership {
         &self.membership
     }

@@ -183,6 +183,13 @@ impl RaftServer {
         self.node.cluster_id()
     }
 
+    /// A test knob: snapshot every `entries` applied entries instead of
+    /// [`snapshot::schedule::SNAPSHOT_EVERY_ENTRIES`], so a short simulated
+    /// run takes snapshots and installs them.
+    pub fn set_snapshot_every_entries(&mut self, entries: u64) {
+        self.snapshot_schedule.set_every_entries(entries);
+    }
+
     pub fn had_data_at_start(&self) -> bool {
         self.had_data_at_start
     }

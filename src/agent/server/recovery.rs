@@ -35,11 +35,24 @@ impl RaftServer {
         advertise: SocketAddr,
         seed: u64,
     ) -> Result<RaftServer, RaftServerError> {
+        Self::open_with_log_options(data_dir, name, advertise, seed, LogOptions::default())
+    }
+
+    /// [`Self::open`] with the log's options given: a test knob, so that a
+    /// simulator starting hundreds of servers need not zero-fill a 64 MiB
+    /// segment for each.
+    pub fn open_with_log_options(
+        data_dir: &std::path::Path,
+        name: &str,
+        advertise: SocketAddr,
+        seed: u64,
+        log_options: LogOptions,
+    ) -> Result<RaftServer, RaftServerError> {
         let mut seeds = SplitMix64::new(seed);
         let data_dir = DataDir::open(data_dir)?;
         let id = load_or_create_node_id(data_dir.path(), nonzero(&mut seeds))?;
         let raft_dir = data_dir.raft_dir();
-        let mut log = RaftLog::open(&raft_dir, LogOptions::default())?;
+        let mut log = RaftLog::open(&raft_dir, log_options)?;
         let (hard_state_store, hard_state) = HardStateStore::open(&raft_dir)?;
         let snapshots = SnapshotStore::open(&data_dir.snapshots_dir())?;
         let (state, snapshot, snapshot_reader) = match snapshots.latest()? {

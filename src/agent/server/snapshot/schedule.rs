@@ -15,15 +15,33 @@ pub const SNAPSHOT_EVERY_ENTRIES: u64 = 8192;
 /// cores were writing snapshots back to back.
 pub const SNAPSHOT_IDLE_FACTOR: u32 = 3;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SnapshotSchedule {
     applied_since_snapshot: u64,
     not_before: Option<Instant>,
+    /// [`SNAPSHOT_EVERY_ENTRIES`] except in tests that need snapshots of a
+    /// short run (the agent simulator).
+    every_entries: u64,
+}
+
+impl Default for SnapshotSchedule {
+    fn default() -> Self {
+        SnapshotSchedule::new()
+    }
 }
 
 impl SnapshotSchedule {
     pub fn new() -> SnapshotSchedule {
-        SnapshotSchedule::default()
+        SnapshotSchedule {
+            applied_since_snapshot: 0,
+            not_before: None,
+            every_entries: SNAPSHOT_EVERY_ENTRIES,
+        }
+    }
+
+    /// A test knob: snapshot every `entries` applied entries instead.
+    pub fn set_every_entries(&mut self, entries: u64) {
+        self.every_entries = entries.max(1);
     }
 
     pub fn on_applied(&mut self) {
@@ -37,7 +55,7 @@ impl SnapshotSchedule {
     }
 
     pub fn is_due(&self, now: Instant) -> bool {
-        self.applied_since_snapshot >= SNAPSHOT_EVERY_ENTRIES
+        self.applied_since_snapshot >= self.every_entries
             && self.not_before.is_none_or(|not_before| now >= not_before)
     }
 
