@@ -13,7 +13,7 @@
 
 #[path = "agent_sim/mod.rs"]
 mod agent_sim;
-#[path = "support/linearizability.rs"]
+#[path = "it/support/linearizability.rs"]
 mod linearizability;
 
 use std::sync::Mutex;
