@@ -11,7 +11,9 @@ use super::writer::WriteExt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum Consistency {
-    /// Served by the leader without a quorum round (Consul's default mode).
+    /// Served by the leader (Consul's default mode). The leader confirms
+    /// its leadership with a quorum first, as for `Consistent`: serving
+    /// from its own state alone returned stale values around leader changes.
     #[default]
     Default,
     /// Linearizable: the leader confirms leadership with a quorum (ReadIndex).

@@ -1,5 +1,6 @@
 //! Where a client request goes: served here when this server can (a write
-//! or a default/consistent read on the leader, a stale read anywhere),
+//! or a default/consistent read on the leader, confirmed with a quorum
+//! before it is answered; a stale read anywhere),
 //! forwarded to the leader (or, from a client agent, to a live server), or
 //! held until one is known. Where an RPC request becomes a Raft proposal:
 //! [`RaftServer::propose`], called from [`Router::route`].
@@ -205,8 +206,15 @@ fn serve_here(
         (RequestKind::Write(command), _) if leader => raft.propose(command, from, id, ctx.now()),
         (RequestKind::Read, body) => match read_consistency(body) {
             Consistency::Stale => return answer_now(ctx, raft, from, id, body),
-            Consistency::Default if leader => return answer_now(ctx, raft, from, id, body),
-            Consistency::Consistent if leader => raft.read_consistent(from, id, body.clone()),
+            // Default reads are confirmed like consistent ones: a leader's
+            // own state is not enough. A new leader may not yet have applied
+            // writes the last one acknowledged, and a leader cut off from
+            // the others keeps serving until CheckQuorum deposes it, up to
+            // two election timeouts, while the others elect a new one after
+            // one (the agent simulator found both, seeds 5 and 11).
+            Consistency::Default | Consistency::Consistent if leader => {
+                raft.read_consistent(from, id, body.clone())
+            }
             _ => return Served::Elsewhere,
         },
         _ => return Served::Elsewhere,
