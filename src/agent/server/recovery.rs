@@ -115,7 +115,7 @@ impl RaftServer {
     pub(super) fn recover_in_place(
         &mut self,
         ctx: &mut Context,
-        log: RaftLog,
+        mut log: RaftLog,
         why: &str,
     ) -> Result<(), RaftServerError> {
         log::error!(target: "raft",
@@ -131,6 +131,14 @@ impl RaftServer {
                 configuration: meta.configuration.clone(),
             }
         });
+        // Our own snapshot may have finished while the install was parked,
+        // unused by the core (which had moved to the received one), so the
+        // log was not compacted behind it: trim it as a restart would, or
+        // the core refuses a log that does not start after the snapshot
+        // (found by the agent simulator, seed 15658).
+        if let Some(snapshot) = &snapshot {
+            trim_log_behind(&mut log, snapshot)?;
+        }
         let mut hard_state = self.saved_hard_state;
         hard_state.commit_index = hard_state.commit_index.max(self.state.applied_index());
         let (node, _) = rebuild_core(
