@@ -244,6 +244,10 @@ impl RaftNode {
         self.log.snapshot.index
     }
 
+    pub fn last_log_index(&self) -> u64 {
+        self.log.last_index()
+    }
+
     pub fn hard_state(&self) -> HardState {
         HardState {
             current_term: self.term,

@@ -216,28 +216,27 @@ impl RaftServer {
     /// state machine never runs ahead of the commit index, the commit index
     /// never passes the log, and it never decreases.
     pub fn check_invariants(&mut self) {
+        // Runs after every Ready: reads single fields, never `status()`,
+        // which clones the configuration.
         self.node.check_invariants();
-        let status = self.node.status();
+        let (commit, term) = (self.node.commit_index(), self.node.term());
+        let last_log_index = self.node.last_log_index();
         let applied = self.state.applied_index();
         assert!(
-            applied <= status.commit_index.max(status.snapshot_index),
-            "applied index {applied} is past the commit index {}",
-            status.commit_index
+            applied <= commit.max(self.node.snapshot_index()),
+            "applied index {applied} is past the commit index {commit}"
         );
         assert!(
-            status.commit_index <= status.last_log_index,
-            "commit index {} is past the last log index {}",
-            status.commit_index,
-            status.last_log_index
+            commit <= last_log_index,
+            "commit index {commit} is past the last log index {last_log_index}"
         );
         assert!(
-            status.commit_index >= self.highest_commit_seen,
-            "the commit index went back from {} to {}",
-            self.highest_commit_seen,
-            status.commit_index
+            commit >= self.highest_commit_seen,
+            "the commit index went back from {} to {commit}",
+            self.highest_commit_seen
         );
-        self.highest_commit_seen = status.commit_index;
-        self.pending_writes.check_invariants(status.term);
+        self.highest_commit_seen = commit;
+        self.pending_writes.check_invariants(term);
     }
 }
 
