@@ -124,6 +124,31 @@ impl KvStore {
         self.records.is_empty()
     }
 
+    /// Panics when a record's indexes are out of order or past the table
+    /// index, a live key still has a tombstone, or the graveyard is
+    /// inconsistent. O(n): run by the property tests and the simulators
+    /// after every change, not on the apply path.
+    pub fn check_invariants(&self) {
+        for (key, record) in &self.records {
+            assert!(
+                1 <= record.create_index
+                    && record.create_index <= record.modify_index
+                    && record.modify_index <= self.table_index,
+                "{key:?}: create {} / modify {} / table {} out of order",
+                record.create_index,
+                record.modify_index,
+                self.table_index
+            );
+            assert!(
+                self.tombstones
+                    .key_deleted_index(key)
+                    .is_none_or(|deleted| deleted < record.modify_index),
+                "{key:?} is live but buried after its last write"
+            );
+        }
+        self.tombstones.check_invariants(self.table_index);
+    }
+
     pub fn get(&self, key: &str) -> Option<&KvRecord> {
         self.records.get(key)
     }

@@ -266,6 +266,7 @@ proptest::proptest! {
                     proptest::prop_assert_eq!(kv.delete_tree(index, prefix), before - model.len());
                 }
             }
+            kv.check_invariants();
             let mut expected = model.clone();
             expected.sort_by(|a, b| a.0.cmp(&b.0));
             let actual: Vec<(String, KvRecord)> =
@@ -293,6 +294,7 @@ proptest::proptest! {
                     kv.delete_tree(index, prefix);
                 }
             }
+            kv.check_invariants();
             for (w, watched) in WATCHED.iter().enumerate() {
                 let key_index = kv.key_index(watched);
                 let prefix_index = kv.prefix_index(watched);

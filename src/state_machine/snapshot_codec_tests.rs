@@ -348,6 +348,7 @@ proptest! {
         let mut restored =
             StateMachine::restore_snapshot(&snapshot_bytes(&snapshotted)[..]).unwrap();
         prop_assert_eq!(&restored, &snapshotted);
+        restored.kv().check_invariants();
         for (i, bytes) in entries.iter().enumerate().skip(cut) {
             let applied = restored.apply(i as u64 + 1, bytes);
             prop_assert_eq!(&applied, &answers[i]);
@@ -363,8 +364,12 @@ proptest! {
             let mut input = SNAPSHOT_MAGIC.to_vec();
             input.push(version);
             input.extend_from_slice(&bytes);
-            let _ = StateMachine::restore_snapshot(&input[..]);
+            if let Ok(restored) = StateMachine::restore_snapshot(&input[..]) {
+                restored.kv().check_invariants();
+            }
         }
-        let _ = StateMachine::restore_snapshot(&bytes[..]);
+        if let Ok(restored) = StateMachine::restore_snapshot(&bytes[..]) {
+            restored.kv().check_invariants();
+        }
     }
 }

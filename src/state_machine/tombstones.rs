@@ -189,6 +189,40 @@ impl Tombstones {
         Ok(graveyard)
     }
 
+    /// Panics when the graveyard's three views disagree or an index is out
+    /// of `(floor_index, table_index]`. O(n): for tests and simulators.
+    pub fn check_invariants(&self, table_index: u64) {
+        assert!(
+            self.by_age.len() <= MAX_TOMBSTONES,
+            "graveyard over its cap"
+        );
+        assert_eq!(
+            self.by_age.len(),
+            self.keys.len() + self.trees.len(),
+            "the eviction order and the tombstone maps disagree"
+        );
+        for (index, kind, key) in &self.by_age {
+            let map = match kind {
+                TombstoneKind::Key => &self.keys,
+                TombstoneKind::Tree => &self.trees,
+            };
+            assert_eq!(
+                map.get(key),
+                Some(index),
+                "tombstone {key:?} is not where its age says"
+            );
+            assert!(
+                *index > self.floor_index && *index <= table_index,
+                "tombstone {key:?} at {index} outside ({}, {table_index}]",
+                self.floor_index
+            );
+        }
+        assert!(
+            self.floor_index <= table_index,
+            "the floor is past the table index"
+        );
+    }
+
     fn evict_over_cap(&mut self) {
         while self.by_age.len() > MAX_TOMBSTONES {
             let (index, kind, key) = self

@@ -188,7 +188,33 @@ impl RaftLog {
             ));
         }
         log.last_term = log.read_term(log.last_index())?;
+        log.check_invariants();
         Ok(log)
+    }
+
+    /// Panics when the log's view of itself is inconsistent: segments out
+    /// of order or with gaps, the start outside them, a cached last term
+    /// that is not the last entry's. Runs after open (so a damaged file
+    /// that got past validation stops here, not later in the Raft core) and
+    /// after truncation; O(segments) plus one read.
+    pub fn check_invariants(&self) {
+        assert!(!self.segments.is_empty(), "a log always has a segment");
+        for pair in self.segments.windows(2) {
+            assert_eq!(
+                pair[0].next_index(),
+                pair[1].first_index(),
+                "segments are not contiguous"
+            );
+        }
+        let (first, last) = (self.first_index(), self.last_index());
+        assert!(
+            self.segments[0].first_index() <= first && first <= last + 1,
+            "log start {first} outside the segments {}..={last}",
+            self.segments[0].first_index()
+        );
+        if let Ok(term) = self.term(last) {
+            assert_eq!(term, Some(self.last_term), "cached last term is stale");
+        }
     }
 
     fn active(&self) -> &Segment {
@@ -426,6 +452,7 @@ impl RaftLog {
         active.reopen_active()?;
         active.truncate_from(first_removed)?;
         self.last_term = self.read_term(index)?;
+        self.check_invariants();
         Ok(())
     }
 

@@ -133,6 +133,7 @@ impl Checks {
             return Ok(());
         }
         self.last_applied[agent] = Some(applied);
+        state.kv().check_invariants();
         let mut digest = crc32fast::Hasher::new();
         for entry in state.kv().entries("") {
             digest.update(entry.key.as_bytes());

@@ -26,6 +26,7 @@ fn open_hostile_segment(dir: &Path, bytes: &[u8]) {
     let Ok(mut log) = RaftLog::open(dir, OPTIONS) else {
         return;
     };
+    log.check_invariants();
     for index in log.first_index()..=log.last_index() {
         let read = log
             .entry(index)
@@ -35,6 +36,7 @@ fn open_hostile_segment(dir: &Path, bytes: &[u8]) {
     }
     let next = entry(log.last_index() + 1, log.last_term(), 10);
     log.append(std::slice::from_ref(&next)).unwrap();
+    log.check_invariants();
     let last = log.last_index();
     drop(log);
     let log = RaftLog::open(dir, OPTIONS).unwrap();

@@ -70,6 +70,7 @@ impl Model {
 }
 
 fn check(log: &RaftLog, model: &Model) {
+    log.check_invariants();
     assert_eq!(log.first_index(), model.first_index);
     assert_eq!(log.last_index(), model.last_index());
     assert_eq!(log.last_term(), model.last_term());
