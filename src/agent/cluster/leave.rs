@@ -7,13 +7,13 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::wire::client_message::{ClientRequest, ErrorCode, RequestBody, ResponseBody, RpcResult};
+use crate::wire::client_message::{ErrorCode, ResponseBody, RpcResult};
 use crate::wire::raft_message::Suffrage;
 
 use crate::agent::cluster::leave_sequence::{LeavePhase, LeaveSequence, LeaveStep};
 use crate::agent::handler::AgentHandler;
 use crate::agent::io::connection::ConnectionId;
-use crate::agent::requests::outstanding::{Outstanding, Purpose};
+use crate::agent::requests::outstanding::Purpose;
 use crate::agent::requests::reply::{reply, reply_error, rpc_error};
 use crate::agent::seam::{Context, StopReason};
 use crate::agent::server::committed_configuration::removal_is_committed;
@@ -193,25 +193,8 @@ impl AgentHandler {
     }
 
     fn send_removal_check(&mut self, ctx: &mut Context, target: SocketAddr) {
-        let table = self.router.outstanding();
-        if !table.has_room() {
-            return;
-        }
-        let id = table.allocate();
-        let query = ClientRequest {
-            request_id: id,
-            body: RequestBody::Identity,
-        };
-        match ctx.forward_client_request(target, &query) {
-            Ok(link) => table.insert(
-                id,
-                Outstanding {
-                    purpose: Purpose::RemovalCheck,
-                    link,
-                    deadline: ctx.now() + REMOVAL_POLL_INTERVAL * 20,
-                },
-            ),
-            Err(err) => log::debug!(target: "agent", "cannot ask {target} for its identity: {err}"),
-        }
+        let timeout = REMOVAL_POLL_INTERVAL * 20;
+        self.router
+            .ask_identity(ctx, target, Purpose::RemovalCheck, timeout);
     }
 }

@@ -8,15 +8,13 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::gossip::Member;
-use crate::wire::client_message::{
-    ClientRequest, RequestBody, ResponseBody, RpcResult, ServerIdentity,
-};
+use crate::wire::client_message::{ResponseBody, RpcResult, ServerIdentity};
 
 use crate::agent::cluster::leader_reconciliation::{
     KeptForQuorum, RECONCILE_INTERVAL, add_identified_server, reconcile,
 };
 use crate::agent::handler::AgentHandler;
-use crate::agent::requests::outstanding::{Outstanding, Purpose};
+use crate::agent::requests::outstanding::Purpose;
 use crate::agent::seam::Context;
 
 /// An identity query not answered in this long is forgotten (asked again).
@@ -110,25 +108,14 @@ impl AgentHandler {
         let Ok(target) = address.parse::<SocketAddr>() else {
             return;
         };
-        let table = self.router.outstanding();
-        if !table.has_room() {
-            return;
-        }
-        let id = table.allocate();
-        let query = ClientRequest {
-            request_id: id,
-            body: RequestBody::Identity,
+        let purpose = Purpose::Identity {
+            address: address.clone(),
         };
-        if let Ok(link) = ctx.forward_client_request(target, &query) {
-            self.reconciler.identifying.insert(address.clone());
-            table.insert(
-                id,
-                Outstanding {
-                    purpose: Purpose::Identity { address },
-                    link,
-                    deadline: ctx.now() + IDENTITY_QUERY_TIMEOUT,
-                },
-            );
+        if self
+            .router
+            .ask_identity(ctx, target, purpose, IDENTITY_QUERY_TIMEOUT)
+        {
+            self.reconciler.identifying.insert(address);
         }
     }
 

@@ -68,6 +68,44 @@ impl Router {
         &mut self.outstanding
     }
 
+    /// Asks the server at `target` who it is (server to server), tracked in
+    /// the one table under `purpose` until its answer or `timeout`. False
+    /// when the table is full or the request could not be sent.
+    pub fn ask_identity(
+        &mut self,
+        ctx: &mut Context,
+        target: SocketAddr,
+        purpose: Purpose,
+        timeout: Duration,
+    ) -> bool {
+        if !self.outstanding.has_room() {
+            return false;
+        }
+        let id = self.outstanding.allocate();
+        let query = ClientRequest {
+            request_id: id,
+            body: RequestBody::Identity,
+        };
+        match ctx.forward_client_request(target, &query) {
+            Ok(link) => {
+                let deadline = ctx.now() + timeout;
+                self.outstanding.insert(
+                    id,
+                    Outstanding {
+                        purpose,
+                        link,
+                        deadline,
+                    },
+                );
+                true
+            }
+            Err(err) => {
+                log::debug!(target: "agent", "cannot ask {target} for its identity: {err}");
+                false
+            }
+        }
+    }
+
     /// Picks one of `servers` in turn (a client agent spreads its load).
     pub fn pick(&mut self, servers: &[SocketAddr]) -> Option<SocketAddr> {
         if servers.is_empty() {

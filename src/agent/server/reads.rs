@@ -3,7 +3,7 @@
 //! to reach the confirmed index, and is answered from the state there.
 
 use crate::raft::{ReadError, ReadState};
-use crate::wire::client_message::{ErrorCode, RequestBody};
+use crate::wire::client_message::{ErrorCode, RequestBody, RpcError};
 
 use crate::agent::io::connection::ConnectionId;
 use crate::agent::requests::reply::{reply_error, reply_result, rpc_error};
@@ -64,10 +64,7 @@ impl RaftServer {
                     ctx,
                     read.connection,
                     read.request_id,
-                    rpc_error(
-                        ErrorCode::NoLeader,
-                        "leadership lost before the read was confirmed".into(),
-                    ),
+                    read_lost_with_leadership(),
                 );
             }
         }
@@ -86,4 +83,13 @@ impl RaftServer {
             }
         }
     }
+}
+
+/// A read this server took as leader and can no longer confirm: the client
+/// retries it with the next leader.
+pub(super) fn read_lost_with_leadership() -> RpcError {
+    rpc_error(
+        ErrorCode::NoLeader,
+        "leadership lost before the read was confirmed".into(),
+    )
 }

@@ -202,10 +202,7 @@ impl RaftServer {
                     ctx,
                     read.connection,
                     read.request_id,
-                    rpc_error(
-                        ErrorCode::NoLeader,
-                        "leadership lost before the read was confirmed".into(),
-                    ),
+                    super::reads::read_lost_with_leadership(),
                 );
             }
         }
