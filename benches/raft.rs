@@ -104,7 +104,7 @@ fn main() {
     }
     assert_eq!(bench.nodes[0].role(), Role::Leader);
 
-    let data = vec![0xAB; payload];
+    let data = bytes::Bytes::from(vec![0xAB; payload]);
     let start_commit = bench.nodes[0].commit_index();
     let target = start_commit + total;
     let started = Instant::now();

@@ -43,7 +43,7 @@ fn entry(index: u64) -> Entry {
         term: 1,
         index,
         kind: EntryKind::Command,
-        data: vec![(index % 251) as u8; ENTRY_DATA_BYTES],
+        data: vec![(index % 251) as u8; ENTRY_DATA_BYTES].into(),
     }
 }
 

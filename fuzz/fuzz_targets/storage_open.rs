@@ -69,7 +69,7 @@ fuzz_target!(|bytes: &[u8]| {
         term: log.last_term(),
         index: log.last_index() + 1,
         kind: EntryKind::Command,
-        data: b"fuzz".to_vec(),
+        data: bytes::Bytes::from_static(b"fuzz"),
     };
     log.append(std::slice::from_ref(&next)).unwrap();
     let last = log.last_index();

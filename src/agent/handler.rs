@@ -325,7 +325,7 @@ mod tests {
             agent()
                 .answer(&RequestBody::KvPut {
                     key: "k".into(),
-                    value: vec![],
+                    value: vec![].into(),
                     cas: None,
                 })
                 .is_none()

@@ -123,7 +123,7 @@ pub fn run(
     options: &BenchOptions,
 ) -> Result<BenchReport, CliError> {
     validate(options)?;
-    let value = vec![b'x'; options.value_size_bytes];
+    let value = bytes::Bytes::from(vec![b'x'; options.value_size_bytes]);
     if options.operation == BenchOperation::Get {
         // Reads of absent keys would measure a cheaper path than real reads.
         let mut client = RpcClient::connect(client_options.rpc_addr, client_options.timeouts)?;
@@ -187,7 +187,7 @@ fn run_client(
     mut client: RpcClient,
     index: usize,
     share: u64,
-    value: &[u8],
+    value: &bytes::Bytes,
     options: &BenchOptions,
 ) -> ClientResult {
     let mut result = ClientResult {
@@ -204,7 +204,7 @@ fn run_client(
             let body = match options.operation {
                 BenchOperation::Put => RequestBody::KvPut {
                     key,
-                    value: value.to_vec(),
+                    value: value.clone(),
                     cas: None,
                 },
                 BenchOperation::Get => RequestBody::KvGet {

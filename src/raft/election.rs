@@ -219,7 +219,7 @@ impl RaftNode {
             term: self.term,
             index,
             kind: EntryKind::Noop,
-            data: Vec::new(),
+            data: bytes::Bytes::new(),
         }]);
         self.sync_progress_with_configuration();
         self.broadcast_pending = true;

@@ -164,7 +164,7 @@ mod tests {
             term: 1,
             index,
             kind: EntryKind::Command,
-            data: index.to_le_bytes().to_vec(),
+            data: index.to_le_bytes().to_vec().into(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! The leader role: proposals, pipelined replication with fast backtracking,
 //! heartbeats, CheckQuorum and the commit rule.
 
+use bytes::Bytes;
+
 use crate::wire::raft_message::{Entry, EntryKind, NodeId, RaftBody, RaftMessage};
 
 use super::error::ProposeError;
@@ -12,7 +14,7 @@ use super::ready::SnapshotChunkRequest;
 impl RaftNode {
     /// Appends a command to the leader's log; returns its index. The entry
     /// is not committed yet: the agent learns that when it is applied.
-    pub fn propose(&mut self, data: Vec<u8>) -> Result<u64, ProposeError> {
+    pub fn propose(&mut self, data: Bytes) -> Result<u64, ProposeError> {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader {
                 leader: self.leader,
@@ -34,7 +36,7 @@ impl RaftNode {
         Ok(self.append_own_entry(EntryKind::Command, data))
     }
 
-    pub(crate) fn append_own_entry(&mut self, kind: EntryKind, data: Vec<u8>) -> u64 {
+    pub(crate) fn append_own_entry(&mut self, kind: EntryKind, data: Bytes) -> u64 {
         assert_eq!(self.role, Role::Leader);
         let index = self.log.last_index() + 1;
         self.log.append(vec![Entry {

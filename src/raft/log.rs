@@ -272,7 +272,7 @@ mod tests {
             term,
             index,
             kind: EntryKind::Command,
-            data: vec![index as u8],
+            data: vec![index as u8].into(),
         }
     }
 

@@ -86,7 +86,7 @@ impl RaftNode {
     fn append_configuration(&mut self, configuration: Configuration) -> u64 {
         let index = self.append_own_entry(
             EntryKind::Configuration,
-            configuration_to_bytes(&configuration),
+            configuration_to_bytes(&configuration).into(),
         );
         self.configuration_changed();
         index

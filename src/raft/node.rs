@@ -353,7 +353,7 @@ impl RaftNode {
             term: 1,
             index: 1,
             kind: EntryKind::Configuration,
-            data: crate::wire::configuration::configuration_to_bytes(&configuration),
+            data: crate::wire::configuration::configuration_to_bytes(&configuration).into(),
         }]);
         // Alone in the configuration, the node wins at once: no reason to
         // wait for an election timeout.

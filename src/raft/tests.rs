@@ -173,7 +173,7 @@ impl Cluster {
                 entries
                     .iter()
                     .filter(|e| e.kind == EntryKind::Command)
-                    .map(|e| e.data.clone())
+                    .map(|e| e.data.to_vec())
                     .collect()
             })
             .unwrap_or_default()
@@ -248,7 +248,7 @@ fn leader_counts_itself_toward_commit_only_once_durable() {
         2,
         "config and no-op commit once durable"
     );
-    let index = node.propose(b"x".to_vec()).unwrap();
+    let index = node.propose(bytes::Bytes::from_static(b"x")).unwrap();
     assert_eq!(node.commit_index(), 2);
     let ready = node.ready();
     node.advance(&ready);
@@ -261,7 +261,7 @@ fn joining_server_starts_as_non_voter_and_is_promoted_when_caught_up() {
     cluster.node(1).bootstrap();
     cluster.settle();
     for i in 0..10u8 {
-        cluster.node(1).propose(vec![i]).unwrap();
+        cluster.node(1).propose(vec![i].into()).unwrap();
     }
     cluster
         .node(1)
@@ -315,7 +315,7 @@ fn three_servers_replicate_and_apply_in_the_same_order() {
     let mut cluster = Cluster::formed(&[1, 2, 3]);
     let leader = cluster.leader().unwrap();
     for i in 0..50u8 {
-        cluster.node(leader).propose(vec![i]).unwrap();
+        cluster.node(leader).propose(vec![i].into()).unwrap();
     }
     cluster.settle();
     cluster.ticks(10);
@@ -337,13 +337,13 @@ fn leader_only_commits_entries_of_its_own_term() {
             term: 1,
             index: 1,
             kind: EntryKind::Configuration,
-            data: crate::wire::configuration::configuration_to_bytes(&configuration),
+            data: crate::wire::configuration::configuration_to_bytes(&configuration).into(),
         },
         Entry {
             term: 2,
             index: 2,
             kind: EntryKind::Command,
-            data: b"old".to_vec(),
+            data: bytes::Bytes::from_static(b"old"),
         },
     ];
     let restored = RestoredState {
@@ -566,7 +566,7 @@ fn leadership_transfer_hands_leadership_to_the_target() {
         Ok(target)
     );
     assert_eq!(
-        cluster.node(leader).propose(vec![1]),
+        cluster.node(leader).propose(vec![1].into()),
         Err(ProposeError::TransferInProgress)
     );
     cluster.settle();
@@ -676,7 +676,7 @@ fn lagging_follower_catches_up_through_a_chunked_snapshot() {
     let lagging = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
     cluster.isolate(lagging);
     for i in 0..30u8 {
-        cluster.node(leader).propose(vec![i]).unwrap();
+        cluster.node(leader).propose(vec![i].into()).unwrap();
     }
     cluster.settle();
     let applied = cluster.nodes[&leader].status().applied_index;
@@ -692,7 +692,7 @@ fn lagging_follower_catches_up_through_a_chunked_snapshot() {
             term: cluster.nodes[&leader].term()
         }
     ));
-    cluster.node(leader).propose(vec![99]).unwrap();
+    cluster.node(leader).propose(vec![99].into()).unwrap();
     cluster.settle();
     cluster.ticks(10);
     assert_eq!(cluster.commands_applied(lagging).last(), Some(&vec![99]));
@@ -705,8 +705,8 @@ fn proposals_beyond_the_uncommitted_bound_are_refused() {
     let mut node = RaftNode::new(cfg, RestoredState::default(), 1).unwrap();
     node.bootstrap();
     // Nothing is durable yet: config + no-op are uncommitted.
-    node.propose(vec![1]).unwrap();
-    assert_eq!(node.propose(vec![2]), Err(ProposeError::QueueFull));
+    node.propose(vec![1].into()).unwrap();
+    assert_eq!(node.propose(vec![2].into()), Err(ProposeError::QueueFull));
 }
 
 fn follower_with_log(terms: &[u64], commit: u64) -> RaftNode {
@@ -717,14 +717,14 @@ fn follower_with_log(terms: &[u64], commit: u64) -> RaftNode {
         term: 1,
         index: 1,
         kind: EntryKind::Configuration,
-        data: crate::wire::configuration::configuration_to_bytes(&configuration),
+        data: crate::wire::configuration::configuration_to_bytes(&configuration).into(),
     }];
     for (offset, term) in terms.iter().enumerate() {
         entries.push(Entry {
             term: *term,
             index: 2 + offset as u64,
             kind: EntryKind::Command,
-            data: vec![offset as u8],
+            data: vec![offset as u8].into(),
         });
     }
     let restored = RestoredState {
@@ -883,7 +883,7 @@ fn restore_refuses_a_log_with_a_gap() {
             term: 1,
             index: 2,
             kind: EntryKind::Noop,
-            data: vec![],
+            data: vec![].into(),
         }],
     };
     assert!(matches!(
@@ -951,7 +951,7 @@ fn hostile_messages_never_panic_the_core() {
                                 1 => EntryKind::Noop,
                                 _ => EntryKind::Configuration,
                             },
-                            data: vec![rng.range(0, 256) as u8; rng.range(0, 4) as usize],
+                            data: vec![rng.range(0, 256) as u8; rng.range(0, 4) as usize].into(),
                         })
                         .collect();
                     RaftBody::AppendEntries {
@@ -1051,7 +1051,7 @@ fn a_log_durable_before_the_hard_state_raises_the_term_without_a_vote() {
             term: 4,
             index: 1,
             kind: EntryKind::Noop,
-            data: vec![],
+            data: vec![].into(),
         }],
     };
     let node = RaftNode::new(config(1), restored, 1).unwrap();
@@ -1106,7 +1106,7 @@ fn a_rejection_claiming_a_huge_follower_log_keeps_next_index_within_the_leader_l
     }
     // Replication still works afterwards.
     cluster.settle();
-    cluster.node(leader).propose(vec![42]).unwrap();
+    cluster.node(leader).propose(vec![42].into()).unwrap();
     cluster.settle();
     cluster.ticks(10);
     assert_eq!(cluster.commands_applied(follower).last(), Some(&vec![42]));
@@ -1133,7 +1133,7 @@ fn command(index: u64, term: u64) -> Entry {
         term,
         index,
         kind: EntryKind::Command,
-        data: vec![1],
+        data: vec![1].into(),
     }
 }
 
@@ -1387,10 +1387,13 @@ fn proposals_beyond_the_uncommitted_byte_bound_are_refused_until_they_commit() {
     let mut node = lone_leader_with_byte_bound(100);
     run_readies(&mut node);
     assert_eq!(node.role(), Role::Leader);
-    node.propose(vec![0; 60]).unwrap();
-    assert_eq!(node.propose(vec![0; 60]), Err(ProposeError::QueueFull));
+    node.propose(vec![0; 60].into()).unwrap();
+    assert_eq!(
+        node.propose(vec![0; 60].into()),
+        Err(ProposeError::QueueFull)
+    );
     run_readies(&mut node);
-    node.propose(vec![0; 60])
+    node.propose(vec![0; 60].into())
         .expect("once the first commits, its bytes no longer count");
 }
 
@@ -1398,9 +1401,9 @@ fn proposals_beyond_the_uncommitted_byte_bound_are_refused_until_they_commit() {
 fn a_proposal_into_an_empty_queue_is_taken_whatever_its_size() {
     let mut node = lone_leader_with_byte_bound(100);
     run_readies(&mut node);
-    node.propose(vec![0; 500])
+    node.propose(vec![0; 500].into())
         .expect("one large value must not wedge the leader");
-    assert_eq!(node.propose(vec![1]), Err(ProposeError::QueueFull));
+    assert_eq!(node.propose(vec![1].into()), Err(ProposeError::QueueFull));
 }
 
 #[test]
@@ -1409,7 +1412,7 @@ fn appends_to_a_follower_that_does_not_answer_stop_at_the_inflight_byte_bound() 
     cluster.node(1).config.max_inflight_bytes = 100;
     cluster.cut.insert((2, 1));
     for i in 0..10u8 {
-        cluster.node(1).propose(vec![i; 60]).unwrap();
+        cluster.node(1).propose(vec![i; 60].into()).unwrap();
         cluster.settle();
     }
     let progress = &cluster.nodes[&1].progress[&2];

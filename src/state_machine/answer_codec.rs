@@ -3,8 +3,6 @@
 //! "Retained answer"). An answer read back from a snapshot is untrusted:
 //! decoding checks every length and count before copying.
 
-use std::sync::Arc;
-
 use crate::state_machine::apply_result::{ApplyResult, CommandRejection, TxnOpError, TxnOutcome};
 use crate::state_machine::kv_store::{CasMismatch, DirEntry};
 use crate::wire::WireError;
@@ -262,7 +260,7 @@ fn encode_dir_entry(entry: &DirEntry, out: &mut Vec<u8>) {
 fn decode_dir_entry(r: &mut Reader<'_>) -> Result<DirEntry, WireError> {
     let key = r.string("answer.entry.key", MAX_KEY_BYTES)?;
     let value = if r.bool("answer.entry.value_present")? {
-        Some(Arc::from(r.bytes("answer.entry.value", MAX_VALUE_BYTES)?))
+        Some(r.shared_bytes("answer.entry.value", MAX_VALUE_BYTES)?)
     } else {
         None
     };
@@ -284,11 +282,12 @@ fn decode_dir_entry(r: &mut Reader<'_>) -> Result<DirEntry, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn samples() -> Vec<ApplyResult> {
         let entry = DirEntry {
             key: "k".into(),
-            value: Some(Arc::from(&b"v"[..])),
+            value: Some(Bytes::from_static(b"v")),
             flags: u64::MAX,
             create_index: 1,
             modify_index: 2,

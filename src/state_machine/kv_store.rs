@@ -11,8 +11,7 @@
 //! Blocking-query indexes (`key_index`, `prefix_index`) are never below 1
 //! and never go backwards at one server; see each function.
 
-use std::sync::Arc;
-
+use bytes::Bytes;
 use imbl::OrdMap;
 
 use crate::state_machine::tombstones::Tombstones;
@@ -21,8 +20,9 @@ use crate::wire::client_message::KvEntry;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KvRecord {
     /// Shared, so the copy-on-write map copies a pointer, not the bytes,
-    /// when a snapshot holds the node a write changes.
-    pub value: Arc<[u8]>,
+    /// when a snapshot holds the node a write changes; and a slice of the
+    /// log entry it was applied from, so applying copies nothing.
+    pub value: Bytes,
     /// The client's opaque 64-bit word (Consul's `flags`).
     pub flags: u64,
     /// The log index of the write that created the key.
@@ -40,7 +40,7 @@ pub struct KvRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirEntry {
     pub key: String,
-    pub value: Option<Arc<[u8]>>,
+    pub value: Option<Bytes>,
     pub flags: u64,
     pub create_index: u64,
     pub modify_index: u64,
@@ -169,7 +169,7 @@ impl KvStore {
         &mut self,
         index: u64,
         key: &str,
-        value: Arc<[u8]>,
+        value: Bytes,
         flags: u64,
         cas: Option<u64>,
     ) -> Result<PutOutcome, CasMismatch> {
@@ -405,7 +405,7 @@ fn check_modify_index(
 fn to_entry(key: &str, record: &KvRecord) -> KvEntry {
     KvEntry {
         key: key.to_owned(),
-        value: record.value.to_vec(),
+        value: record.value.clone(),
         create_index: record.create_index,
         modify_index: record.modify_index,
     }

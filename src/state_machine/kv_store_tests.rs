@@ -1,8 +1,8 @@
 use super::*;
 use crate::state_machine::tombstones::MAX_TOMBSTONES;
 
-fn bytes(value: &[u8]) -> Arc<[u8]> {
-    value.into()
+fn bytes(value: &[u8]) -> Bytes {
+    Bytes::copy_from_slice(value)
 }
 
 fn put(kv: &mut KvStore, index: u64, key: &str, value: &[u8]) {

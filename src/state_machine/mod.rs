@@ -52,7 +52,7 @@ mod snapshot_sections;
 pub mod tombstones;
 mod txn;
 
-use std::sync::Arc;
+use bytes::Bytes;
 
 use crate::wire::command::{Command, LogCommand};
 
@@ -153,9 +153,12 @@ impl StateMachine {
     /// applying out of order would be a bug in the caller, not bad input
     /// (after a snapshot restore, entries up to `applied_index` are skipped
     /// by the caller).
-    pub fn apply(&mut self, index: u64, command_bytes: &[u8]) -> Applied {
+    ///
+    /// The values it stores share `command_bytes` (no copy), or get their
+    /// own buffer when small next to it ([`crate::wire::reader::Reader::shared_bytes`]).
+    pub fn apply(&mut self, index: u64, command_bytes: &Bytes) -> Applied {
         self.skip(index);
-        let entry = match LogCommand::decode(command_bytes) {
+        let entry = match LogCommand::decode_shared(command_bytes) {
             Ok(entry) => entry,
             Err(err) => {
                 return Applied::unchanged(ApplyResult::Rejected(CommandRejection::Undecodable(
@@ -190,7 +193,7 @@ impl StateMachine {
                 value,
                 flags,
                 cas,
-            } => self.put(index, key, value.into(), flags, cas, &mut changes.kv),
+            } => self.put(index, key, value, flags, cas, &mut changes.kv),
             Command::KvDelete { key, cas } => self.delete(index, key, cas, &mut changes.kv),
             Command::KvDeleteTree { prefix } => {
                 let removed = self.kv.delete_tree(index, &prefix) as u64;
@@ -233,7 +236,7 @@ impl StateMachine {
         &mut self,
         index: u64,
         key: String,
-        value: Arc<[u8]>,
+        value: Bytes,
         flags: u64,
         cas: Option<u64>,
         changes: &mut KvChanges,

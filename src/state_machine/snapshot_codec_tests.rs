@@ -2,6 +2,7 @@ use super::*;
 use crate::state_machine::{ClientSequence, Envelope, TxnOp};
 use crate::wire::client_message::CatalogNode;
 use crate::wire::command::Command;
+use bytes::Bytes;
 use proptest::prelude::*;
 
 fn node(name: &str) -> CatalogNode {
@@ -16,13 +17,13 @@ fn node(name: &str) -> CatalogNode {
 fn put(key: &str, value: &[u8], flags: u64) -> Command {
     Command::KvPut {
         key: key.into(),
-        value: value.to_vec(),
+        value: Bytes::copy_from_slice(value),
         flags,
         cas: None,
     }
 }
 
-fn entry(command: &Command, ms: u64, client: Option<(u64, u64, u64)>) -> Vec<u8> {
+fn entry(command: &Command, ms: u64, client: Option<(u64, u64, u64)>) -> Bytes {
     let envelope = Envelope {
         timestamp_ms: ms,
         client: client.map(
@@ -33,9 +34,7 @@ fn entry(command: &Command, ms: u64, client: Option<(u64, u64, u64)>) -> Vec<u8>
             },
         ),
     };
-    let mut out = Vec::new();
-    envelope.encode(command, &mut out);
-    out
+    envelope.to_bytes(command)
 }
 
 /// Every section non-empty: records with flags, a catalog node, key and
@@ -46,7 +45,7 @@ fn sample() -> StateMachine {
         ops: vec![
             TxnOp::Set {
                 key: "web/c".into(),
-                value: b"3".to_vec(),
+                value: bytes::Bytes::from_static(b"3"),
                 flags: 9,
             },
             TxnOp::Get {
@@ -276,10 +275,10 @@ fn an_unknown_format_version_is_refused_by_number() {
 
 /// Entries over a few keys, three sessions (ids 1, 2 and a never
 /// registered 99), repeated sequences, acknowledgements and time jumps.
-fn arb_entry() -> impl Strategy<Value = Vec<u8>> {
+fn arb_entry() -> impl Strategy<Value = Bytes> {
     let key = proptest::sample::select(vec!["a", "a/b", "a/c", "b", "bb", "c/d"]);
     let prefix = proptest::sample::select(vec!["", "a", "a/", "b", "c/"]);
-    let value = proptest::collection::vec(any::<u8>(), 0..4);
+    let value = proptest::collection::vec(any::<u8>(), 0..4).prop_map(Bytes::from);
     let op = prop_oneof![
         (key.clone(), value.clone(), any::<u64>()).prop_map(|(k, value, flags)| TxnOp::Set {
             key: k.into(),

@@ -7,6 +7,7 @@
 use std::io::{self, Read, Write};
 
 use byteorder::{BigEndian, ByteOrder};
+use bytes::Bytes;
 use imbl::OrdMap;
 
 use crate::state_machine::answer_codec::{
@@ -193,7 +194,7 @@ impl<R: Read> CrcReader<R> {
             None
         };
         let record = KvRecord {
-            value: value.into(),
+            value: Bytes::copy_from_slice(&value),
             flags,
             create_index,
             modify_index,
@@ -212,7 +213,7 @@ impl<R: Read> CrcReader<R> {
         let value = self.bytes("kv.value", MAX_VALUE_BYTES)?;
         let (create_index, modify_index) = self.record_indexes(&key, applied_index)?;
         let record = KvRecord {
-            value: value.into(),
+            value: Bytes::copy_from_slice(&value),
             flags: 0,
             create_index,
             modify_index,

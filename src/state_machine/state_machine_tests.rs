@@ -8,13 +8,13 @@ use crate::wire::client_message::{CatalogNode, ErrorCode};
 fn put(key: &str, value: &[u8], cas: Option<u64>) -> Command {
     Command::KvPut {
         key: key.into(),
-        value: value.to_vec(),
+        value: Bytes::copy_from_slice(value),
         flags: 0,
         cas,
     }
 }
 
-fn in_session(command: &Command, client_id: u64, sequence: u64, acked: u64, ms: u64) -> Vec<u8> {
+fn in_session(command: &Command, client_id: u64, sequence: u64, acked: u64, ms: u64) -> Bytes {
     let envelope = Envelope {
         timestamp_ms: ms,
         client: Some(ClientSequence {
@@ -23,22 +23,18 @@ fn in_session(command: &Command, client_id: u64, sequence: u64, acked: u64, ms: 
             first_unacknowledged: acked,
         }),
     };
-    let mut out = Vec::new();
-    envelope.encode(command, &mut out);
-    out
+    envelope.to_bytes(command)
 }
 
-fn at_time(command: &Command, ms: u64) -> Vec<u8> {
-    let mut out = Vec::new();
+fn at_time(command: &Command, ms: u64) -> Bytes {
     Envelope {
         timestamp_ms: ms,
         client: None,
     }
-    .encode(command, &mut out);
-    out
+    .to_bytes(command)
 }
 
-fn txn(ops: Vec<TxnOp>) -> Vec<u8> {
+fn txn(ops: Vec<TxnOp>) -> Bytes {
     Command::Txn { ops }.to_bytes()
 }
 
@@ -73,7 +69,7 @@ fn cas_failure_is_a_result_not_a_write() {
 #[test]
 fn undecodable_command_is_rejected_and_consumes_its_index() {
     let mut sm = StateMachine::new();
-    let applied = sm.apply(1, &[0xde, 0xad]);
+    let applied = sm.apply(1, &Bytes::from_static(&[0xde, 0xad]));
     assert!(matches!(
         applied.result,
         ApplyResult::Rejected(CommandRejection::Undecodable(_))
@@ -196,7 +192,7 @@ fn a_failed_txn_applies_none_of_its_ops() {
         &txn(vec![
             TxnOp::Set {
                 key: "new".into(),
-                value: b"x".to_vec(),
+                value: bytes::Bytes::from_static(b"x"),
                 flags: 1,
             },
             TxnOp::Delete {
@@ -237,7 +233,7 @@ fn a_failed_txn_lists_every_failing_op_with_consuls_text() {
             TxnOp::Get { key: "nope".into() },
             TxnOp::Cas {
                 key: "k".into(),
-                value: vec![],
+                value: vec![].into(),
                 flags: 0,
                 index: 0,
             },
@@ -289,7 +285,7 @@ fn a_committed_txn_returns_consuls_entries_per_op_and_sees_earlier_ops() {
         &txn(vec![
             TxnOp::Set {
                 key: "t/c".into(),
-                value: b"3".to_vec(),
+                value: bytes::Bytes::from_static(b"3"),
                 flags: 42,
             },
             TxnOp::Get { key: "t/c".into() },

@@ -5,7 +5,7 @@
 //! The copy is O(1) (persistent maps), and only the paths the operations
 //! touch are copied.
 
-use std::sync::Arc;
+use bytes::Bytes;
 
 use crate::state_machine::apply_result::{TxnOpError, TxnOutcome};
 use crate::state_machine::changes::KvChanges;
@@ -125,13 +125,13 @@ fn set(
     store: &mut KvStore,
     index: u64,
     key: &str,
-    value: &[u8],
+    value: &Bytes,
     flags: u64,
     cas: Option<u64>,
     effects: &mut Effects,
 ) -> Result<(), String> {
     let outcome = store
-        .put(index, key, Arc::from(value), flags, cas)
+        .put(index, key, value.clone(), flags, cas)
         .map_err(|_| format!("failed to set key {}, index is stale", go_quoted(key)))?;
     if outcome.changed {
         effects.changes.add_key(key);

@@ -46,7 +46,9 @@ impl EntryRef<'_> {
             term: self.term,
             index: self.index,
             kind: self.kind,
-            data: self.data.to_vec(),
+            // The map is remapped and unmapped as the log changes: an entry
+            // read back owns its bytes.
+            data: bytes::Bytes::copy_from_slice(self.data),
         }
     }
 }
@@ -154,7 +156,7 @@ mod tests {
             term: 3,
             index,
             kind: EntryKind::Configuration,
-            data: data.to_vec(),
+            data: bytes::Bytes::copy_from_slice(data),
         }
     }
 

@@ -3,6 +3,8 @@
 //! Requests carry an ID chosen by the sender so one connection can carry many
 //! requests in flight; the response echoes it.
 
+use bytes::Bytes;
+
 use super::error::WireError;
 use super::message::Message;
 use super::reader::Reader;
@@ -38,9 +40,11 @@ pub enum RequestBody {
     },
     /// `cas`: `None` writes unconditionally; `Some(0)` creates only if the key
     /// is absent; `Some(i)` writes only if the key's ModifyIndex is `i`.
+    /// `value` shares the request's frame (see [`Reader::shared_bytes`]).
     KvPut {
         key: String,
-        value: Vec<u8>,
+        #[cfg_attr(feature = "fuzzing", arbitrary(with = super::arbitrary_bytes))]
+        value: Bytes,
         cas: Option<u64>,
     },
     KvDelete {
@@ -110,7 +114,10 @@ pub struct RpcError {
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub struct KvEntry {
     pub key: String,
-    pub value: Vec<u8>,
+    /// Shares the KV store's record: an answer copies the value only into
+    /// the connection's write buffer.
+    #[cfg_attr(feature = "fuzzing", arbitrary(with = super::arbitrary_bytes))]
+    pub value: Bytes,
     pub create_index: u64,
     pub modify_index: u64,
 }
@@ -341,7 +348,7 @@ fn encode_kv_entry(entry: &KvEntry, out: &mut Vec<u8>) {
 fn decode_kv_entry(r: &mut Reader<'_>) -> Result<KvEntry, WireError> {
     Ok(KvEntry {
         key: r.string("kv.key", MAX_KEY_BYTES)?,
-        value: r.bytes("kv.value", MAX_VALUE_BYTES)?.to_vec(),
+        value: r.shared_bytes("kv.value", MAX_VALUE_BYTES)?,
         create_index: r.u64()?,
         modify_index: r.u64()?,
     })
@@ -482,7 +489,7 @@ impl RequestBody {
             },
             TYPE_KV_PUT => RequestBody::KvPut {
                 key: r.string("kv_put.key", MAX_KEY_BYTES)?,
-                value: r.bytes("kv_put.value", MAX_VALUE_BYTES)?.to_vec(),
+                value: r.shared_bytes("kv_put.value", MAX_VALUE_BYTES)?,
                 cas: read_option_u64(r, "kv_put.cas")?,
             },
             TYPE_KV_DELETE => RequestBody::KvDelete {
@@ -532,10 +539,19 @@ impl Message for ClientRequest {
     }
 
     fn decode(message_type: u8, payload: &[u8]) -> Result<Self, WireError> {
+        ClientRequest::decode_from(message_type, Reader::new(payload))
+    }
+
+    fn decode_shared(message_type: u8, payload: &Bytes) -> Result<Self, WireError> {
+        ClientRequest::decode_from(message_type, Reader::shared(payload))
+    }
+}
+
+impl ClientRequest {
+    fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
         if !(TYPE_KV_GET..=TYPE_IDENTITY).contains(&message_type) {
             return Err(WireError::UnknownMessageType(message_type));
         }
-        let mut r = Reader::new(payload);
         let request_id = r.u64()?;
         let body = RequestBody::decode(message_type, &mut r)?;
         r.finish()?;
@@ -749,12 +765,21 @@ impl Message for ClientResponse {
     }
 
     fn decode(message_type: u8, payload: &[u8]) -> Result<Self, WireError> {
+        ClientResponse::decode_from(message_type, Reader::new(payload))
+    }
+
+    fn decode_shared(message_type: u8, payload: &Bytes) -> Result<Self, WireError> {
+        ClientResponse::decode_from(message_type, Reader::shared(payload))
+    }
+}
+
+impl ClientResponse {
+    fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
         let known = (TYPE_KV_VALUE_RESULT..=TYPE_IDENTITY_RESULT).contains(&message_type)
             || message_type == TYPE_ERROR_RESULT;
         if !known {
             return Err(WireError::UnknownMessageType(message_type));
         }
-        let mut r = Reader::new(payload);
         let request_id = r.u64()?;
         let body = ResponseBody::decode(message_type, &mut r)?;
         r.finish()?;
@@ -784,12 +809,12 @@ mod tests {
             },
             RequestBody::KvPut {
                 key: "a".into(),
-                value: vec![1, 2, 3],
+                value: Bytes::from_static(&[1, 2, 3]),
                 cas: Some(0),
             },
             RequestBody::KvPut {
                 key: "a".into(),
-                value: vec![],
+                value: Bytes::new(),
                 cas: None,
             },
             RequestBody::KvDelete {
@@ -822,7 +847,7 @@ mod tests {
     fn every_response_body_round_trips() {
         let entry = KvEntry {
             key: "k".into(),
-            value: b"v".to_vec(),
+            value: Bytes::from_static(b"v"),
             create_index: 3,
             modify_index: 8,
         };

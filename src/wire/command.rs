@@ -10,6 +10,8 @@
 //! are still decoded, so a log written by the previous build replays to the
 //! same state; only version 2 is written.
 
+use bytes::Bytes;
+
 use super::client_message::{CatalogNode, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use super::error::WireError;
 use super::reader::Reader;
@@ -26,6 +28,8 @@ pub const MAX_CATALOG_FIELD_BYTES: usize = 255;
 pub const MAX_TXN_OPS: usize = 128;
 /// Smallest encoding of one transaction operation: a verb and an empty key.
 const MIN_TXN_OP_BYTES: usize = 1 + 4;
+/// Version, timestamp, and a client (presence byte and three u64s).
+const ENVELOPE_MAX_BYTES: usize = 1 + 8 + 1 + 3 * 8;
 
 const TAG_KV_PUT: u8 = 0x01;
 const TAG_KV_DELETE: u8 = 0x02;
@@ -87,7 +91,8 @@ pub enum Command {
     /// `flags` is the client's opaque 64-bit word, stored with the value.
     KvPut {
         key: String,
-        value: Vec<u8>,
+        #[cfg_attr(feature = "fuzzing", arbitrary(with = super::arbitrary_bytes))]
+        value: Bytes,
         flags: u64,
         cas: Option<u64>,
     },
@@ -123,13 +128,15 @@ pub enum Command {
 pub enum TxnOp {
     Set {
         key: String,
-        value: Vec<u8>,
+        #[cfg_attr(feature = "fuzzing", arbitrary(with = super::arbitrary_bytes))]
+        value: Bytes,
         flags: u64,
     },
     /// `index` 0: create only if absent; otherwise only if ModifyIndex matches.
     Cas {
         key: String,
-        value: Vec<u8>,
+        #[cfg_attr(feature = "fuzzing", arbitrary(with = super::arbitrary_bytes))]
+        value: Bytes,
         flags: u64,
         index: u64,
     },
@@ -208,7 +215,7 @@ impl TxnOp {
         let key = r.string("txn.key", MAX_KEY_BYTES)?;
         let op = match verb {
             VERB_SET | VERB_CAS => {
-                let value = r.bytes("txn.value", MAX_VALUE_BYTES)?.to_vec();
+                let value = r.shared_bytes("txn.value", MAX_VALUE_BYTES)?;
                 let flags = r.u64()?;
                 if verb == VERB_SET {
                     TxnOp::Set { key, value, flags }
@@ -253,6 +260,15 @@ impl Envelope {
         client: None,
     };
 
+    /// A whole log entry (this envelope, then `command`) in a buffer of its
+    /// own, allocated once: the entry's data, which the Raft log, the disk
+    /// staging, the followers' frames and the KV store then share.
+    pub fn to_bytes(&self, command: &Command) -> Bytes {
+        let mut out = Vec::with_capacity(ENVELOPE_MAX_BYTES + command.body_len_bound());
+        self.encode(command, &mut out);
+        Bytes::from(out)
+    }
+
     /// Appends a whole log entry: this envelope, then `command`.
     pub fn encode(&self, command: &Command, out: &mut Vec<u8>) {
         out.put_u8(COMMAND_VERSION);
@@ -292,17 +308,24 @@ impl LogCommand {
         self.envelope.encode(&self.command, out);
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.encode(&mut out);
-        out
+    pub fn to_bytes(&self) -> Bytes {
+        self.envelope.to_bytes(&self.command)
     }
 
     /// Decodes a buffer holding exactly one entry (version 2, or version 1
     /// with an untimed envelope). Every length and count is checked against
     /// its limit and the remaining input before anything is copied.
     pub fn decode(bytes: &[u8]) -> Result<LogCommand, WireError> {
-        let mut r = Reader::new(bytes);
+        LogCommand::decode_from(Reader::new(bytes))
+    }
+
+    /// As [`LogCommand::decode`], from a log entry's shared buffer: values
+    /// are slices of it, not copies (see [`Reader::shared_bytes`]).
+    pub fn decode_shared(bytes: &Bytes) -> Result<LogCommand, WireError> {
+        LogCommand::decode_from(Reader::shared(bytes))
+    }
+
+    fn decode_from(mut r: Reader<'_>) -> Result<LogCommand, WireError> {
         let entry = match r.u8()? {
             COMMAND_VERSION => {
                 let envelope = Envelope::decode(&mut r)?;
@@ -336,10 +359,38 @@ impl Command {
         Envelope::UNTIMED.encode(self, out);
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.encode(&mut out);
-        out
+    pub fn to_bytes(&self) -> Bytes {
+        Envelope::UNTIMED.to_bytes(self)
+    }
+
+    /// At least the encoded size of the body (everything after the
+    /// envelope), so an entry's buffer is sized once: growing it by
+    /// doubling while a value is copied in would copy again and keep up to
+    /// twice the entry alive in the log.
+    pub fn body_len_bound(&self) -> usize {
+        // Tag; per field a u32 length, or a u64, or an option (1 + 8).
+        const LEN: usize = 4;
+        const OPTION: usize = 9;
+        1 + match self {
+            Command::KvPut { key, value, .. } => LEN + key.len() + LEN + value.len() + 8 + OPTION,
+            Command::KvDelete { key, .. } => LEN + key.len() + OPTION,
+            Command::KvDeleteTree { prefix } => LEN + prefix.len(),
+            Command::Txn { ops } => {
+                let op_bound = |op: &TxnOp| {
+                    1 + LEN + op.key().len() + LEN + op.value().map_or(0, <[u8]>::len) + 8 + 8
+                };
+                LEN + ops.iter().map(op_bound).sum::<usize>()
+            }
+            Command::CatalogRegister(node) => {
+                4 * LEN
+                    + node.name.len()
+                    + node.address.len()
+                    + node.role.len()
+                    + node.datacenter.len()
+            }
+            Command::CatalogDeregister { name } => LEN + name.len(),
+            Command::RegisterClient => 0,
+        }
     }
 
     /// Why the command could not be decoded if it were proposed as is, or
@@ -432,7 +483,7 @@ impl Command {
         let command = match r.u8()? {
             TAG_KV_PUT => Command::KvPut {
                 key: r.string("command.key", MAX_KEY_BYTES)?,
-                value: r.bytes("command.value", MAX_VALUE_BYTES)?.to_vec(),
+                value: r.shared_bytes("command.value", MAX_VALUE_BYTES)?,
                 flags: r.u64()?,
                 cas: read_option_u64(r, "command.cas_present")?,
             },
@@ -472,7 +523,7 @@ impl Command {
         let command = match r.u8()? {
             TAG_KV_PUT => Command::KvPut {
                 key: r.string("command.key", MAX_KEY_BYTES)?,
-                value: r.bytes("command.value", MAX_VALUE_BYTES)?.to_vec(),
+                value: r.shared_bytes("command.value", MAX_VALUE_BYTES)?,
                 flags: 0,
                 cas: read_option_u64(r, "command.cas_present")?,
             },

@@ -13,7 +13,7 @@ fn a_put_is_laid_out_byte_by_byte_as_the_spec_says() {
         },
         command: Command::KvPut {
             key: "a".into(),
-            value: vec![0xff],
+            value: Bytes::from_static(&[0xff]),
             flags: 42,
             cas: Some(7),
         },
@@ -40,7 +40,7 @@ fn a_version_1_entry_decodes_to_the_command_it_meant() {
             envelope: Envelope::UNTIMED,
             command: Command::KvPut {
                 key: "a".into(),
-                value: vec![0xff],
+                value: Bytes::from_static(&[0xff]),
                 flags: 0,
                 cas: Some(7)
             }
@@ -129,10 +129,84 @@ fn limits_error_names_what_would_not_decode() {
     assert!(Command::Txn { ops }.limits_error().is_some());
     let put = Command::KvPut {
         key: "k".repeat(MAX_KEY_BYTES + 1),
-        value: vec![],
+        value: Bytes::new(),
         flags: 0,
         cas: None,
     };
     assert!(put.limits_error().unwrap().contains("key"));
     assert_eq!(Command::RegisterClient.limits_error(), None);
+}
+
+#[test]
+fn an_entry_buffer_is_allocated_once_at_its_size_bound() {
+    let node = CatalogNode {
+        name: "n".into(),
+        address: "10.0.0.1".into(),
+        role: "server".into(),
+        datacenter: "dc1".into(),
+    };
+    let value = Bytes::from(vec![7; 300]);
+    let commands = [
+        Command::KvPut {
+            key: "k".repeat(MAX_KEY_BYTES),
+            value: value.clone(),
+            flags: u64::MAX,
+            cas: Some(1),
+        },
+        Command::KvDelete {
+            key: "k".into(),
+            cas: Some(2),
+        },
+        Command::KvDeleteTree { prefix: "p".into() },
+        Command::Txn {
+            ops: vec![
+                TxnOp::Cas {
+                    key: "a".into(),
+                    value: value.clone(),
+                    flags: 1,
+                    index: 2,
+                },
+                TxnOp::CheckIndex {
+                    key: "b".into(),
+                    index: 3,
+                },
+            ],
+        },
+        Command::CatalogRegister(node),
+        Command::CatalogDeregister { name: "n".into() },
+        Command::RegisterClient,
+    ];
+    let client = Envelope {
+        timestamp_ms: 1,
+        client: Some(ClientSequence {
+            client_id: 1,
+            sequence: 2,
+            first_unacknowledged: 1,
+        }),
+    };
+    for command in commands {
+        let mut unbounded = Vec::new();
+        client.encode(&command, &mut unbounded);
+        assert!(
+            unbounded.len() <= ENVELOPE_MAX_BYTES + command.body_len_bound(),
+            "{command:?}"
+        );
+        assert_eq!(client.to_bytes(&command), unbounded);
+    }
+}
+
+#[test]
+fn a_large_value_decoded_from_a_shared_entry_is_a_slice_of_it() {
+    let put = Command::KvPut {
+        key: "k".into(),
+        value: Bytes::from(vec![9; 1000]),
+        flags: 0,
+        cas: None,
+    };
+    let entry = put.to_bytes();
+    let Command::KvPut { value, .. } = LogCommand::decode_shared(&entry).unwrap().command else {
+        panic!("a put decodes to a put");
+    };
+    assert!(entry.as_ptr_range().contains(&value.as_ptr()));
+    assert_eq!(value, vec![9; 1000]);
 }

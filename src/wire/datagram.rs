@@ -217,7 +217,7 @@ mod tests {
             request_id,
             body: RequestBody::KvPut {
                 key: "k".into(),
-                value: vec![7; value_bytes],
+                value: vec![7; value_bytes].into(),
                 cas: None,
             },
         }

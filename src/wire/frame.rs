@@ -3,6 +3,7 @@
 //! Layout in `wire-spec.md`, sections "Preamble" and "Frame".
 
 use byteorder::{BigEndian, ByteOrder};
+use bytes::Bytes;
 
 use super::error::WireError;
 use super::message::Message;
@@ -95,16 +96,18 @@ pub fn encode_frame<M: Message>(message: &M, out: &mut Vec<u8>) {
     BigEndian::write_u32(&mut out[start..body_start], length);
 }
 
-/// A complete frame whose CRC has been checked; the payload is not yet decoded.
+/// A complete frame whose CRC has been checked; the payload is not yet
+/// decoded. The payload is the buffer the frame was assembled in, handed
+/// out without a copy; decoded values and log entries share it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     pub message_type: u8,
-    pub payload: Vec<u8>,
+    pub payload: Bytes,
 }
 
 impl Frame {
     pub fn decode<M: Message>(&self) -> Result<M, WireError> {
-        M::decode(self.message_type, &self.payload)
+        M::decode_shared(self.message_type, &self.payload)
     }
 }
 
@@ -234,7 +237,8 @@ impl FrameDecoder {
         payload.truncate(crc_at);
         Ok(Some(Frame {
             message_type,
-            payload,
+            // Takes the Vec's allocation as it is: no copy.
+            payload: Bytes::from(payload),
         }))
     }
 

@@ -1,6 +1,8 @@
 //! The contract every message family (Raft, client RPC, gossip) fulfils, so
 //! frames and datagrams can carry any of them through one code path.
 
+use bytes::Bytes;
+
 use super::error::WireError;
 
 pub trait Message: Sized {
@@ -14,4 +16,11 @@ pub trait Message: Sized {
     /// exactly: leftover bytes are [`WireError::TrailingBytes`], an undefined
     /// type is [`WireError::UnknownMessageType`].
     fn decode(message_type: u8, payload: &[u8]) -> Result<Self, WireError>;
+
+    /// As [`Message::decode`], from a received frame held as `Bytes`: a
+    /// family whose messages carry payloads (values, log entries) overrides
+    /// this so they share the frame instead of copying it.
+    fn decode_shared(message_type: u8, payload: &Bytes) -> Result<Self, WireError> {
+        Self::decode(message_type, payload)
+    }
 }

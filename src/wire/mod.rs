@@ -16,3 +16,11 @@ pub mod writer;
 
 pub use error::WireError;
 pub use message::Message;
+
+/// Fuzz inputs for `Bytes` fields (the `bytes` crate does not derive them).
+#[cfg(feature = "fuzzing")]
+pub fn arbitrary_bytes(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<bytes::Bytes> {
+    Ok(bytes::Bytes::from(
+        <Vec<u8> as arbitrary::Arbitrary>::arbitrary(u)?,
+    ))
+}

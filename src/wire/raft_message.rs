@@ -4,6 +4,8 @@
 //! The layout of each message is defined here and in `wire-spec.md`; the
 //! encode/decode functions live beside the types.
 
+use bytes::Bytes;
+
 use super::configuration::{decode_configuration, encode_configuration};
 use super::error::WireError;
 use super::frame::DEFAULT_MAX_FRAME_BYTES;
@@ -105,7 +107,10 @@ pub struct Entry {
     pub term: u64,
     pub index: u64,
     pub kind: EntryKind,
-    pub data: Vec<u8>,
+    /// Shared, not copied, by the log, the disk staging, the AppendEntries
+    /// frames and the state machine: cloning an entry is a reference count.
+    #[cfg_attr(feature = "fuzzing", arbitrary(with = super::arbitrary_bytes))]
+    pub data: Bytes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -193,7 +198,10 @@ pub fn decode_entry(reader: &mut Reader<'_>) -> Result<Entry, WireError> {
     let term = reader.u64()?;
     let index = reader.u64()?;
     let kind = EntryKind::from_byte(reader.u8()?)?;
-    let data = reader.bytes("entry.data", MAX_ENTRY_DATA_BYTES)?.to_vec();
+    // A single entry shares the AppendEntries frame; each entry of a batch
+    // gets its own copy, so a value the KV store keeps does not hold the
+    // whole batch's memory (`MAX_SHARED_BUFFER_RATIO`).
+    let data = reader.shared_bytes("entry.data", MAX_ENTRY_DATA_BYTES)?;
     Ok(Entry {
         term,
         index,
@@ -366,12 +374,21 @@ impl Message for RaftMessage {
     }
 
     fn decode(message_type: u8, payload: &[u8]) -> Result<Self, WireError> {
+        RaftMessage::decode_from(message_type, Reader::new(payload))
+    }
+
+    fn decode_shared(message_type: u8, payload: &Bytes) -> Result<Self, WireError> {
+        RaftMessage::decode_from(message_type, Reader::shared(payload))
+    }
+}
+
+impl RaftMessage {
+    fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
         // Check the type first so a message of another family is reported as
         // such, not as whatever its bytes fail on.
         if !(TYPE_REQUEST_VOTE..=TYPE_TIMEOUT_NOW).contains(&message_type) {
             return Err(WireError::UnknownMessageType(message_type));
         }
-        let mut r = Reader::new(payload);
         let cluster_id = r.u128()?;
         let from = r.u64()?;
         let to = r.u64()?;
@@ -414,13 +431,13 @@ mod tests {
                         term: 2,
                         index: 5,
                         kind: EntryKind::Command,
-                        data: b"put k v".to_vec(),
+                        data: Bytes::from_static(b"put k v"),
                     },
                     Entry {
                         term: 3,
                         index: 6,
                         kind: EntryKind::Noop,
-                        data: vec![],
+                        data: Bytes::new(),
                     },
                 ],
             },
@@ -470,6 +487,55 @@ mod tests {
             message.encode_payload(&mut payload);
             let decoded = RaftMessage::decode(message.message_type(), &payload).unwrap();
             assert_eq!(decoded, message);
+        }
+    }
+
+    fn append_of(entries: Vec<Entry>) -> Bytes {
+        let message = RaftMessage {
+            cluster_id: 1,
+            from: 1,
+            to: 2,
+            term: 1,
+            body: RaftBody::AppendEntries {
+                prev_log_index: 0,
+                prev_log_term: 0,
+                leader_commit: 0,
+                read_round: 0,
+                entries,
+            },
+        };
+        let mut payload = Vec::new();
+        message.encode_payload(&mut payload);
+        Bytes::from(payload)
+    }
+
+    fn decoded_entries(payload: &Bytes) -> Vec<Entry> {
+        match RaftMessage::decode_shared(TYPE_APPEND_ENTRIES, payload)
+            .unwrap()
+            .body
+        {
+            RaftBody::AppendEntries { entries, .. } => entries,
+            other => panic!("decoded {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lone_entry_shares_its_frame_and_a_batch_entry_gets_its_own_buffer() {
+        let entry = |index| Entry {
+            term: 1,
+            index,
+            kind: EntryKind::Command,
+            data: Bytes::from(vec![index as u8; 4096]),
+        };
+        let lone = append_of(vec![entry(1)]);
+        let decoded = decoded_entries(&lone);
+        assert_eq!(decoded, vec![entry(1)]);
+        assert!(lone.as_ptr_range().contains(&decoded[0].data.as_ptr()));
+        let batch = append_of((1..=4).map(entry).collect());
+        let decoded = decoded_entries(&batch);
+        assert_eq!(decoded, (1..=4).map(entry).collect::<Vec<_>>());
+        for entry in &decoded {
+            assert!(!batch.as_ptr_range().contains(&entry.data.as_ptr()));
         }
     }
 

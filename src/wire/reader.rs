@@ -4,17 +4,42 @@
 //! bytes that remain before anything is reserved.
 
 use byteorder::{BigEndian, ByteOrder};
+use bytes::Bytes;
 
 use super::error::WireError;
+
+/// A field read with [`Reader::shared_bytes`] shares the buffer it was read
+/// from only when that buffer is at most this many times its size. A kept
+/// slice keeps its whole buffer alive (in the Raft log, in the KV store): a
+/// short value beside a long key, or one entry of a batch of hundreds, would
+/// otherwise hold a frame's worth of memory each. Those get their own
+/// allocation instead (one copy of a field that is small next to its frame).
+pub const MAX_SHARED_BUFFER_RATIO: usize = 2;
 
 pub struct Reader<'a> {
     bytes: &'a [u8],
     position: usize,
+    /// `bytes` as a shared buffer, when the caller holds it so: fields read
+    /// with [`Reader::shared_bytes`] may then be slices of it, not copies.
+    shared: Option<&'a Bytes>,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        Reader { bytes, position: 0 }
+        Reader {
+            bytes,
+            position: 0,
+            shared: None,
+        }
+    }
+
+    /// A reader over a shared buffer (a received frame, a log entry).
+    pub fn shared(bytes: &'a Bytes) -> Self {
+        Reader {
+            bytes,
+            position: 0,
+            shared: Some(bytes),
+        }
     }
 
     pub fn remaining(&self) -> usize {
@@ -81,6 +106,30 @@ impl<'a> Reader<'a> {
             });
         }
         self.take(len)
+    }
+
+    /// As [`Reader::bytes`], as a `Bytes` that shares the reader's buffer
+    /// (no copy) when the reader was made with [`Reader::shared`] and the
+    /// field is large enough next to the buffer
+    /// ([`MAX_SHARED_BUFFER_RATIO`]); otherwise a copy.
+    pub fn shared_bytes(
+        &mut self,
+        field: &'static str,
+        max_len: usize,
+    ) -> Result<Bytes, WireError> {
+        let raw = self.bytes(field, max_len)?;
+        let end = self.position;
+        let start = end - raw.len();
+        Ok(match self.shared {
+            Some(buffer)
+                if !raw.is_empty()
+                    && raw.len().saturating_mul(MAX_SHARED_BUFFER_RATIO) >= buffer.len() =>
+            {
+                // In range: `take` checked `start..end` against this buffer.
+                buffer.slice(start..end)
+            }
+            _ => Bytes::copy_from_slice(raw),
+        })
     }
 
     /// A u32 length followed by that many bytes of UTF-8, at most `max_len`.
@@ -155,6 +204,25 @@ mod tests {
             r.bool("flag"),
             Err(WireError::InvalidValue { .. })
         ));
+    }
+
+    #[test]
+    fn a_large_field_shares_the_buffer_and_a_small_one_is_copied() {
+        let mut buffer = vec![0, 0, 0, 9];
+        buffer.extend_from_slice(b"large!!!!");
+        buffer.extend_from_slice(&[0, 0, 0, 1, b's']);
+        let buffer = Bytes::from(buffer);
+        let mut r = Reader::shared(&buffer);
+        let large = r.shared_bytes("large", 64).unwrap();
+        let small = r.shared_bytes("small", 64).unwrap();
+        r.finish().unwrap();
+        assert_eq!((&large[..], &small[..]), (&b"large!!!!"[..], &b"s"[..]));
+        let within = |b: &Bytes| buffer.as_ptr_range().contains(&b.as_ptr());
+        assert!(within(&large), "9 of 18 bytes: shared");
+        assert!(!within(&small), "1 of 18 bytes: copied");
+        // A plain reader copies.
+        let mut r = Reader::new(&buffer);
+        assert!(!within(&r.shared_bytes("large", 64).unwrap()));
     }
 
     #[test]

@@ -427,7 +427,7 @@ fn request_body(kind: OpKind, key: &str, value: &str, read_index: u64) -> Reques
     match kind {
         OpKind::Put | OpKind::CasCreate | OpKind::CasIndex => RequestBody::KvPut {
             key,
-            value: value.as_bytes().to_vec(),
+            value: bytes::Bytes::copy_from_slice(value.as_bytes()),
             cas: match kind {
                 OpKind::Put => None,
                 OpKind::CasCreate => Some(0),

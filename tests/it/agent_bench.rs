@@ -25,7 +25,7 @@ impl Handler for InstantKv {
         let result = match request.body {
             RequestBody::KvGet { key, .. } => RpcResult::KvValue(Some(KvEntry {
                 key,
-                value: vec![b'x'; 128],
+                value: vec![b'x'; 128].into(),
                 create_index: 1,
                 modify_index: 1,
             })),

@@ -21,7 +21,7 @@ fn a_recursive_get_larger_than_a_frame_is_a_clear_error_not_a_broken_connection(
     let put = |client: &mut RpcClient, i: usize| {
         client.call(RequestBody::KvPut {
             key: format!("big/{i:04}"),
-            value: vec![b'x'; MAX_VALUE_BYTES],
+            value: vec![b'x'; MAX_VALUE_BYTES].into(),
             cas: None,
         })
     };

@@ -57,7 +57,7 @@ impl Handler for TestHandler {
             request_id: request.request_id,
             body: ResponseBody::Ok(RpcResult::KvValue(Some(KvEntry {
                 key: "k".into(),
-                value: vec![7; self.reply_value_bytes],
+                value: vec![7; self.reply_value_bytes].into(),
                 create_index: request.request_id,
                 modify_index: request.request_id,
             }))),

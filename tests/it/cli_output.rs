@@ -21,7 +21,7 @@ struct ScriptedCluster;
 fn entry(key: &str, value: &str) -> KvEntry {
     KvEntry {
         key: key.into(),
-        value: value.as_bytes().to_vec(),
+        value: bytes::Bytes::copy_from_slice(value.as_bytes()),
         create_index: 3,
         modify_index: 4,
     }

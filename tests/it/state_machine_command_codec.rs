@@ -21,8 +21,8 @@ fn arb_string(max: usize) -> impl Strategy<Value = String> {
     })
 }
 
-fn arb_value() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(any::<u8>(), 0..32)
+fn arb_value() -> impl Strategy<Value = bytes::Bytes> {
+    proptest::collection::vec(any::<u8>(), 0..32).prop_map(bytes::Bytes::from)
 }
 
 fn arb_txn_op() -> impl Strategy<Value = TxnOp> {
@@ -124,8 +124,8 @@ proptest! {
         input.extend_from_slice(&bytes);
         let _ = LogCommand::decode(&input);
         let mut state = StateMachine::new();
-        let _ = state.apply(1, &input);
-        let _ = state.apply(2, &bytes);
+        let _ = state.apply(1, &input.into());
+        let _ = state.apply(2, &bytes.into());
     }
 }
 
@@ -194,7 +194,9 @@ fn a_txn_at_the_op_limit_decodes_and_one_more_does_not() {
 
 #[test]
 fn trailing_bytes_are_refused() {
-    let mut bytes = Command::CatalogDeregister { name: "n".into() }.to_bytes();
+    let mut bytes = Command::CatalogDeregister { name: "n".into() }
+        .to_bytes()
+        .to_vec();
     bytes.push(0);
     assert_eq!(LogCommand::decode(&bytes), Err(WireError::TrailingBytes(1)));
 }

@@ -18,7 +18,7 @@ fn put_request() -> ClientRequest {
         request_id: 7,
         body: RequestBody::KvPut {
             key: "web/config".into(),
-            value: b"hello".to_vec(),
+            value: bytes::Bytes::from_static(b"hello"),
             cas: Some(3),
         },
     }
@@ -39,7 +39,7 @@ fn append_entries() -> RaftMessage {
                 term: 5,
                 index: 10,
                 kind: EntryKind::Command,
-                data: b"cmd".to_vec(),
+                data: bytes::Bytes::from_static(b"cmd"),
             }],
         },
     }

@@ -67,7 +67,7 @@ fn entry() -> impl Strategy<Value = Entry> {
             term,
             index,
             kind,
-            data,
+            data: data.into(),
         })
 }
 
@@ -189,8 +189,13 @@ fn request_body() -> impl Strategy<Value = RequestBody> {
     prop_oneof![
         (key(), consistency())
             .prop_map(|(key, consistency)| RequestBody::KvGet { key, consistency }),
-        (key(), blob(300), option::of(any::<u64>()))
-            .prop_map(|(key, value, cas)| RequestBody::KvPut { key, value, cas }),
+        (key(), blob(300), option::of(any::<u64>())).prop_map(|(key, value, cas)| {
+            RequestBody::KvPut {
+                key,
+                value: value.into(),
+                cas,
+            }
+        }),
         (key(), any::<bool>()).prop_map(|(key, recurse)| RequestBody::KvDelete { key, recurse }),
         (key(), consistency()).prop_map(|(prefix, consistency)| RequestBody::KvList {
             prefix,
@@ -213,7 +218,7 @@ fn kv_entry() -> impl Strategy<Value = KvEntry> {
     (key(), blob(100), any::<u64>(), any::<u64>()).prop_map(
         |(key, value, create_index, modify_index)| KvEntry {
             key,
-            value,
+            value: value.into(),
             create_index,
             modify_index,
         },
@@ -357,8 +362,13 @@ fn through_frames<M: Message>(messages: &[M], piece_sizes: &[usize]) -> Vec<M> {
     decoded
 }
 
-/// Decoding a damaged payload may fail but must return, not panic.
-fn decode_damaged<M: Message>(message: &M, cut: usize, flips: &[(usize, u8)]) {
+/// Decoding a damaged payload may fail but must return, not panic, and
+/// says the same whether the payload is a slice or a shared frame buffer.
+fn decode_damaged<M: Message + PartialEq + std::fmt::Debug>(
+    message: &M,
+    cut: usize,
+    flips: &[(usize, u8)],
+) {
     let mut payload = payload_of(message);
     for &(at, mask) in flips {
         if !payload.is_empty() {
@@ -367,7 +377,12 @@ fn decode_damaged<M: Message>(message: &M, cut: usize, flips: &[(usize, u8)]) {
         }
     }
     payload.truncate(cut.min(payload.len()));
-    let _ = M::decode(message.message_type(), &payload);
+    let from_slice = M::decode(message.message_type(), &payload);
+    let shared = bytes::Bytes::from(payload);
+    assert_eq!(
+        M::decode_shared(message.message_type(), &shared),
+        from_slice
+    );
 }
 
 // ---- properties --------------------------------------------------------------

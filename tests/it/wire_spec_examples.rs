@@ -117,7 +117,7 @@ fn append_entries_example_matches_the_code() {
                     term: 5,
                     index: 10,
                     kind: EntryKind::Command,
-                    data: b"set".to_vec(),
+                    data: bytes::Bytes::from_static(b"set"),
                 }],
             },
         },
@@ -132,7 +132,7 @@ fn kv_put_request_example_matches_the_code() {
             request_id: 1,
             body: RequestBody::KvPut {
                 key: "web/port".into(),
-                value: b"8080".to_vec(),
+                value: bytes::Bytes::from_static(b"8080"),
                 cas: Some(0),
             },
         },

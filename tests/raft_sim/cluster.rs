@@ -749,7 +749,7 @@ impl Sim {
             Some(_) => {}
             None => {
                 self.committed
-                    .insert(entry.index, (entry.term, entry.data.clone()));
+                    .insert(entry.index, (entry.term, entry.data.to_vec()));
             }
         }
         self.complete_put(id, entry);
@@ -837,7 +837,7 @@ impl Sim {
                     Some(_) => {}
                     None => {
                         self.committed
-                            .insert(index, (entry.term, entry.data.clone()));
+                            .insert(index, (entry.term, entry.data.to_vec()));
                     }
                 }
             }
@@ -931,7 +931,7 @@ impl Sim {
             let (input, op) = if is_put {
                 let value = format!("v{op_id}");
                 let data = format!("{op_id}|{key}|{value}").into_bytes();
-                let Ok(index) = core.propose(data) else {
+                let Ok(index) = core.propose(data.into()) else {
                     continue;
                 };
                 (KvInput::Put { key, value }, ClientOp::Put { index, op_id })
@@ -1074,7 +1074,7 @@ impl Sim {
                 let core = self.nodes.get_mut(&leader).unwrap().core.as_mut().unwrap();
                 let still_valid =
                     proposed.is_some_and(|(l, term)| l == leader && term == core.term());
-                if !still_valid && let Ok(_) = core.propose(marker.clone()) {
+                if !still_valid && let Ok(_) = core.propose(marker.clone().into()) {
                     proposed = Some((leader, core.term()));
                 }
             }

@@ -178,21 +178,32 @@ impl Connection {
         self.write_buffer.len() - self.write_offset
     }
 
-    /// Queues one encoded frame, all or nothing. A peer that does not read
-    /// must not make us buffer without limit.
-    pub fn enqueue(&mut self, frame: &[u8]) -> Result<(), ConnectionError> {
-        let queued_bytes = self.queued_bytes();
-        if queued_bytes + frame.len() > self.max_write_queue_bytes {
-            return Err(ConnectionError::WriteQueueFull {
-                queued_bytes,
-                frame_bytes: frame.len(),
-            });
-        }
+    /// Queues what `encode` appends (one frame), all or nothing. It writes
+    /// straight into the buffer the socket is written from, so a message's
+    /// payload is copied once on its way out, not into a scratch buffer
+    /// first. A peer that does not read must not make us buffer without
+    /// limit: past the queue limit the frame is taken back out (it is
+    /// encoded first because its size is known only then, so the buffer
+    /// briefly holds the limit plus one frame).
+    pub fn enqueue_with(
+        &mut self,
+        encode: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), ConnectionError> {
         if self.write_offset > 0 && self.write_offset >= self.write_buffer.len() / 2 {
             self.write_buffer.drain(..self.write_offset);
             self.write_offset = 0;
         }
-        self.write_buffer.extend_from_slice(frame);
+        let start = self.write_buffer.len();
+        encode(&mut self.write_buffer);
+        let queued_bytes = start - self.write_offset;
+        let frame_bytes = self.write_buffer.len() - start;
+        if queued_bytes + frame_bytes > self.max_write_queue_bytes {
+            self.write_buffer.truncate(start);
+            return Err(ConnectionError::WriteQueueFull {
+                queued_bytes,
+                frame_bytes,
+            });
+        }
         Ok(())
     }
 
@@ -342,8 +353,9 @@ mod tests {
     #[test]
     fn the_write_queue_refuses_frames_beyond_its_limit() {
         let (mut connection, _client) = pair();
-        connection.enqueue(&[0; 60]).unwrap();
-        let refused = connection.enqueue(&[0; 41]).unwrap_err();
+        let bytes = |n: usize| move |out: &mut Vec<u8>| out.resize(out.len() + n, 0);
+        connection.enqueue_with(bytes(60)).unwrap();
+        let refused = connection.enqueue_with(bytes(41)).unwrap_err();
         assert!(matches!(
             refused,
             ConnectionError::WriteQueueFull {
@@ -351,7 +363,12 @@ mod tests {
                 frame_bytes: 41
             }
         ));
-        connection.enqueue(&[0; 40]).unwrap();
+        assert_eq!(
+            connection.queued_bytes(),
+            60,
+            "a refused frame is taken back out"
+        );
+        connection.enqueue_with(bytes(40)).unwrap();
         assert_eq!(connection.queued_bytes(), 100);
         assert!(connection.flush(Instant::now()).unwrap());
         assert_eq!(connection.queued_bytes(), 0);

@@ -91,7 +91,6 @@ pub struct EventLoop {
     stop_flag: Arc<AtomicBool>,
     waker: Arc<Waker>,
     read_chunk: Vec<u8>,
-    encode_buffer: Vec<u8>,
     /// Connections whose read budget ran out with data possibly left; mio is
     /// edge-triggered, so they are read again without waiting for an event.
     still_readable: Vec<ConnectionId>,
@@ -144,7 +143,6 @@ impl EventLoop {
             stop_flag: Arc::new(AtomicBool::new(false)),
             waker,
             read_chunk: vec![0; READ_CHUNK_BYTES],
-            encode_buffer: Vec::new(),
             still_readable: Vec::new(),
             udp_still_readable: false,
             listener_still_ready: false,
@@ -277,7 +275,7 @@ impl EventLoop {
         now: Instant,
         stop: &'a mut Option<StopReason>,
     ) -> LoopContext<'a> {
-        LoopContext::new(&mut self.transport, now, stop, &mut self.encode_buffer)
+        LoopContext::new(&mut self.transport, now, stop)
     }
 
     fn notify_closed<H: Handler>(

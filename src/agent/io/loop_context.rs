@@ -23,7 +23,6 @@ pub struct LoopContext<'a> {
     transport: &'a mut Transport,
     now: Instant,
     stop: &'a mut Option<StopReason>,
-    encode_buffer: &'a mut Vec<u8>,
 }
 
 impl<'a> LoopContext<'a> {
@@ -31,21 +30,17 @@ impl<'a> LoopContext<'a> {
         transport: &'a mut Transport,
         now: Instant,
         stop: &'a mut Option<StopReason>,
-        encode_buffer: &'a mut Vec<u8>,
     ) -> Self {
         LoopContext {
             transport,
             now,
             stop,
-            encode_buffer,
         }
     }
 
     fn send_frame<M: Message>(&mut self, to: ConnectionId, message: &M) -> Result<(), SendError> {
-        self.encode_buffer.clear();
-        encode_frame(message, self.encode_buffer);
         self.transport
-            .send_encoded(to, self.encode_buffer, self.now)
+            .send_with(to, |out| encode_frame(message, out), self.now)
     }
 }
 

@@ -371,21 +371,22 @@ impl Transport {
         self.closed.push(id);
     }
 
-    /// Queues an encoded frame on a connection; it is written at the end of
-    /// the loop's turn (`flush_scheduled`). A full queue closes client connections (the client is not
+    /// Queues a frame on a connection, encoded by `encode` straight into its
+    /// write queue ([`Connection::enqueue_with`]); it is written at the end
+    /// of the loop's turn (`flush_scheduled`). A full queue closes client connections (the client is not
     /// reading its answers) but only drops the message on a peer link
     /// (Raft retransmits; the rest of the queue is still worth sending).
-    pub(crate) fn send_encoded(
+    pub(crate) fn send_with(
         &mut self,
         id: ConnectionId,
-        frame: &[u8],
+        encode: impl FnOnce(&mut Vec<u8>),
         now: Instant,
     ) -> Result<(), SendError> {
         let connection = self
             .connections
             .get_mut(&id)
             .ok_or(SendError::UnknownConnection(id))?;
-        if let Err(err) = connection.enqueue(frame) {
+        if let Err(err) = connection.enqueue_with(encode) {
             self.stats.dropped_messages += 1;
             if connection.direction == Direction::Inbound {
                 self.close(id, CloseReason::Backpressure, now);

@@ -170,14 +170,14 @@ mod tests {
     fn writes_become_commands_with_the_same_fields() {
         let body = RequestBody::KvPut {
             key: "k".into(),
-            value: b"v".to_vec(),
+            value: bytes::Bytes::from_static(b"v"),
             cas: Some(3),
         };
         assert_eq!(
             classify(&body).unwrap(),
             RequestKind::Write(Command::KvPut {
                 key: "k".into(),
-                value: b"v".to_vec(),
+                value: bytes::Bytes::from_static(b"v"),
                 flags: 0,
                 cas: Some(3)
             })
@@ -194,17 +194,17 @@ mod tests {
         for body in [
             RequestBody::KvPut {
                 key: "".into(),
-                value: vec![],
+                value: vec![].into(),
                 cas: None,
             },
             RequestBody::KvPut {
                 key: "k".repeat(MAX_KEY_BYTES + 1),
-                value: vec![],
+                value: vec![].into(),
                 cas: None,
             },
             RequestBody::KvPut {
                 key: "k".into(),
-                value: vec![0; MAX_VALUE_BYTES + 1],
+                value: vec![0; MAX_VALUE_BYTES + 1].into(),
                 cas: None,
             },
             RequestBody::KvDelete {
@@ -222,7 +222,7 @@ mod tests {
         let put = |key: &str| {
             Command::KvPut {
                 key: key.into(),
-                value: b"v".to_vec(),
+                value: bytes::Bytes::from_static(b"v"),
                 flags: 0,
                 cas: None,
             }
@@ -257,7 +257,7 @@ mod tests {
         for i in 1..=count {
             let put = Command::KvPut {
                 key: format!("big/{i:04}"),
-                value: vec![7; MAX_VALUE_BYTES],
+                value: vec![7; MAX_VALUE_BYTES].into(),
                 flags: 0,
                 cas: None,
             }

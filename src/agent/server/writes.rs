@@ -33,17 +33,18 @@ impl RaftServer {
                 ),
             )));
         }
-        let mut data = Vec::with_capacity(64);
-        command.encode(&mut data);
-        let index = self.node.propose(data).map_err(|err| match err {
-            ProposeError::NotLeader { .. } | ProposeError::TransferInProgress => {
-                ProposalRefused::NotLeading
-            }
-            ProposeError::QueueFull => ProposalRefused::Answer(rpc_error(
-                ErrorCode::Internal,
-                "too many uncommitted writes; the write was not applied, retry".into(),
-            )),
-        })?;
+        let index = self
+            .node
+            .propose(command.to_bytes())
+            .map_err(|err| match err {
+                ProposeError::NotLeader { .. } | ProposeError::TransferInProgress => {
+                    ProposalRefused::NotLeading
+                }
+                ProposeError::QueueFull => ProposalRefused::Answer(rpc_error(
+                    ErrorCode::Internal,
+                    "too many uncommitted writes; the write was not applied, retry".into(),
+                )),
+            })?;
         let term = self.node.term();
         self.pending_writes
             .insert(
@@ -60,8 +61,6 @@ impl RaftServer {
 
     /// A proposal nobody waits for (catalog changes from reconciliation).
     pub fn propose_unanswered(&mut self, command: &Command) -> bool {
-        let mut data = Vec::with_capacity(64);
-        command.encode(&mut data);
-        self.node.propose(data).is_ok()
+        self.node.propose(command.to_bytes()).is_ok()
     }
 }

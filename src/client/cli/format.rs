@@ -186,7 +186,7 @@ mod tests {
         let mut out = Vec::new();
         let entry = |k: &str, v: &str| KvEntry {
             key: k.into(),
-            value: v.as_bytes().to_vec(),
+            value: bytes::Bytes::copy_from_slice(v.as_bytes()),
             create_index: 1,
             modify_index: 1,
         };

@@ -229,7 +229,7 @@ pub fn kv_put(
     let mut client = connect(options)?;
     let request = RequestBody::KvPut {
         key: key.to_owned(),
-        value: value.to_vec(),
+        value: bytes::Bytes::copy_from_slice(value),
         cas,
     };
     match client.call(request) {

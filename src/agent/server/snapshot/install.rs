@@ -200,7 +200,7 @@ mod tests {
                 term: 1,
                 index,
                 kind: EntryKind::Command,
-                data: vec![1; 10],
+                data: vec![1; 10].into(),
             })
             .collect();
         log.append(&entries).unwrap();
@@ -222,7 +222,7 @@ mod tests {
         let mut source = StateMachine::new();
         let put = Command::KvPut {
             key: "k".into(),
-            value: b"v".to_vec(),
+            value: bytes::Bytes::from_static(b"v"),
             flags: 0,
             cas: None,
         };

@@ -269,14 +269,13 @@ mod tests {
     fn snapshot_bytes(index: u64) -> Vec<u8> {
         let mut state = StateMachine::new();
         for i in 1..=index {
-            let mut data = Vec::new();
-            Command::KvPut {
+            let data = Command::KvPut {
                 key: format!("k{i}"),
-                value: vec![i as u8; 100],
+                value: vec![i as u8; 100].into(),
                 flags: 0,
                 cas: None,
             }
-            .encode(&mut data);
+            .to_bytes();
             state.apply(i, &data);
         }
         let mut out = Vec::new();
