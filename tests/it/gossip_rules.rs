@@ -315,6 +315,35 @@ fn datagrams_never_exceed_the_size_limit() {
 }
 
 #[test]
+fn a_gossip_round_reaches_every_member_when_there_are_no_more_than_its_fanout() {
+    let config = config();
+    assert!(config.gossip_nodes >= 2);
+    let mut g = with_members(config.clone(), 2);
+    let mut now = 0;
+    for round in 0..100u32 {
+        // A fresh broadcast each round, so every round has news to gossip.
+        let tags = Tags {
+            build_version: format!("0.1.{round}"),
+            ..tags()
+        };
+        g.set_local_tags(tags, now);
+        g.take_outputs();
+        now += config.gossip_interval_ms;
+        g.tick(now);
+        let mut gossiped_to: Vec<String> = g
+            .take_outputs()
+            .datagrams
+            .into_iter()
+            .filter(|(_, messages)| !messages.iter().any(GossipMessage::is_probe))
+            .map(|(to, _)| to)
+            .collect();
+        gossiped_to.sort();
+        gossiped_to.dedup();
+        assert_eq!(gossiped_to, vec![address(1), address(2)], "round {round}");
+    }
+}
+
+#[test]
 fn a_broadcast_is_retransmitted_a_bounded_number_of_times() {
     let config = config();
     let mut g = with_members(config.clone(), 3);
