@@ -294,6 +294,9 @@ impl Gossip {
             );
             return;
         }
+        // Still relayed: a requester that knows of a rejoin we missed holds
+        // a newer incarnation, and its probe must not lose our help.
+        self.tell_of_leave(from, &target_name);
         let seq_no = self.next_seq_no();
         self.probe.relays.insert(
             seq_no,

@@ -200,6 +200,169 @@ fn stale_alive_gossip_never_resurrects_a_left_member() {
     assert_eq!(g.member(&name(2)).unwrap().status, MemberStatus::Alive);
 }
 
+fn left(i: usize) -> GossipMessage {
+    GossipMessage::Left {
+        incarnation: 1,
+        name: name(i),
+    }
+}
+
+fn indirect_ping_of(i: usize) -> GossipMessage {
+    GossipMessage::IndirectPing {
+        seq_no: 9,
+        target_name: name(i),
+        target_address: address(i),
+        source_name: name(3),
+        want_nack: true,
+    }
+}
+
+/// Gossip can miss a member; a helper that knows of the leave tells the
+/// member whose probe shows it does not.
+#[test]
+fn a_helper_asked_to_probe_a_left_member_tells_the_requester_of_the_leave() {
+    let mut g = with_members(config(), 3);
+    g.receive_datagram(&address(2), vec![left(2)], 10);
+    g.take_outputs();
+    g.receive_datagram(&address(3), vec![indirect_ping_of(2)], 20);
+    let out = g.take_outputs();
+    let to_requester: Vec<_> = out
+        .datagrams
+        .iter()
+        .filter(|(to, _)| *to == address(3))
+        .map(|(_, messages)| messages.clone())
+        .collect();
+    // Alone in its datagram: no larger than the ping-req that prompted it.
+    assert_eq!(to_requester, vec![vec![left(2)]]);
+    // Still relayed, for a requester that knows of a rejoin we missed.
+    assert!(out.datagrams.iter().any(
+        |(to, messages)| *to == address(2) && matches!(messages[0], GossipMessage::Ping { .. })
+    ));
+    assert_eq!(g.member(&name(2)).unwrap().status, MemberStatus::Left);
+}
+
+#[test]
+fn a_helper_asked_to_probe_a_dead_or_live_member_does_not_call_it_left() {
+    let mut g = with_members(config(), 3);
+    let dead = GossipMessage::Dead {
+        incarnation: 1,
+        name: name(2),
+        from: name(1),
+    };
+    g.receive_datagram(&address(1), vec![dead], 10);
+    g.take_outputs();
+    g.receive_datagram(
+        &address(3),
+        vec![indirect_ping_of(2), indirect_ping_of(1)],
+        20,
+    );
+    let out = g.take_outputs();
+    assert!(
+        !sent(&out)
+            .iter()
+            .any(|m| matches!(m, GossipMessage::Left { .. }))
+    );
+}
+
+/// The helper n1 holds n2 and n3 as left, its own broadcasts long spent.
+fn helper_that_knows_of_two_leaves() -> Gossip {
+    let config = GossipConfig::lan(&name(1), &address(1), tags());
+    let mut helper = Gossip::new(config, 8, 0);
+    helper.receive_datagram(&address(0), vec![alive(0, 1), alive(2, 1), alive(3, 1)], 0);
+    helper.receive_datagram(&address(2), vec![left(2), left(3)], 0);
+    let mut now = 0;
+    while now < 10_000 {
+        now += 50;
+        helper.tick(now);
+        for (_, messages) in helper.take_outputs().datagrams {
+            // n0 answers every probe: no suspicion re-fills the queue.
+            for m in messages {
+                if let GossipMessage::Ping { seq_no, .. } = m {
+                    helper.receive_datagram(&address(0), vec![GossipMessage::Ack { seq_no }], now);
+                }
+            }
+        }
+    }
+    assert_eq!(
+        helper.pending_broadcasts(),
+        0,
+        "gossip about the leaves ran out"
+    );
+    helper
+}
+
+/// Seed 98373171 of the gossip simulator, by hand: the requester n0 never
+/// got the leave, the helper's gossip about it has run out, and the
+/// requester probes the leaver. It hears of the leave from the helper
+/// before its probe fails, instead of suspecting the leaver.
+#[test]
+fn a_member_that_missed_a_leave_learns_it_from_the_helpers_of_its_probe_of_the_leaver() {
+    let mut helper = helper_that_knows_of_two_leaves();
+    let mut requester = with_members(config(), 3);
+    let mut now = 10_000;
+    // The first probe of a leaver (probes of the helper acked).
+    let (target, seq_no) = loop {
+        now += 50;
+        requester.tick(now);
+        let out = requester.take_outputs();
+        let Some((target, seq_no)) = sent(&out).iter().find_map(|m| match m {
+            GossipMessage::Ping {
+                target_name,
+                seq_no,
+                ..
+            } => Some((target_name.clone(), *seq_no)),
+            _ => None,
+        }) else {
+            continue;
+        };
+        if target != name(1) {
+            break (target, seq_no);
+        }
+        requester.receive_datagram(&address(1), vec![GossipMessage::Ack { seq_no }], now);
+    };
+    let probe_end = now + config().probe_interval_ms;
+    let mut asked_helper = false;
+    let mut events = Vec::new();
+    let mut log_lines = Vec::new();
+    while now <= probe_end + 500 {
+        now += 50;
+        requester.tick(now);
+        helper.tick(now);
+        let out = requester.take_outputs();
+        events.extend(out.events);
+        log_lines.extend(out.log_lines.into_iter().map(|l| l.message));
+        for (to, messages) in out.datagrams {
+            if to == address(1) {
+                asked_helper |= messages.iter().any(
+                    |m| matches!(m, GossipMessage::IndirectPing { seq_no: s, .. } if *s == seq_no),
+                );
+                helper.receive_datagram(&address(0), messages, now);
+            }
+        }
+        for (to, messages) in helper.take_outputs().datagrams {
+            if to == address(0) {
+                requester.receive_datagram(&address(1), messages, now);
+            }
+        }
+    }
+    assert!(
+        asked_helper,
+        "the probe of {target} went indirect through n1"
+    );
+    assert_eq!(
+        requester.member(&target).unwrap().status,
+        MemberStatus::Left
+    );
+    assert!(
+        !log_lines.iter().any(|l| l.starts_with("Suspect")),
+        "{log_lines:?}"
+    );
+    assert!(
+        !events.iter().any(|e| matches!(e, MemberEvent::Failed(_))),
+        "{events:?}"
+    );
+}
+
 #[test]
 fn a_live_name_at_another_address_is_refused_at_join() {
     let mut g = with_members(config(), 3);
@@ -311,6 +474,35 @@ fn datagrams_never_exceed_the_size_limit() {
             let encoded = concord::wire::datagram::encode_datagram(&messages).unwrap();
             assert_eq!(encoded.len(), datagram_len(&messages));
         }
+    }
+}
+
+#[test]
+fn a_gossip_round_reaches_every_member_when_there_are_no_more_than_its_fanout() {
+    let config = config();
+    assert!(config.gossip_nodes >= 2);
+    let mut g = with_members(config.clone(), 2);
+    let mut now = 0;
+    for round in 0..100u32 {
+        // A fresh broadcast each round, so every round has news to gossip.
+        let tags = Tags {
+            build_version: format!("0.1.{round}"),
+            ..tags()
+        };
+        g.set_local_tags(tags, now);
+        g.take_outputs();
+        now += config.gossip_interval_ms;
+        g.tick(now);
+        let mut gossiped_to: Vec<String> = g
+            .take_outputs()
+            .datagrams
+            .into_iter()
+            .filter(|(_, messages)| !messages.iter().any(GossipMessage::is_probe))
+            .map(|(to, _)| to)
+            .collect();
+        gossiped_to.sort();
+        gossiped_to.dedup();
+        assert_eq!(gossiped_to, vec![address(1), address(2)], "round {round}");
     }
 }
 
