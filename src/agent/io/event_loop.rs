@@ -1,8 +1,9 @@
 //! The agent's single event loop: one mio `Poll` over the TCP listener, the
-//! UDP socket, every connection, the signal pipe and a waker. It turns
-//! readiness into calls on a [`Handler`] (client requests, Raft messages,
-//! gossip frames and datagrams, a tick every 10 ms, signals); handlers act
-//! through a [`Context`]. The Raft node, storage, gossip and the state
+//! UDP socket, every connection, the HTTP API listener and its connections,
+//! the signal pipe and a waker. It turns readiness into calls on a
+//! [`Handler`] (client requests, HTTP requests, Raft messages, gossip frames
+//! and datagrams, a tick every 10 ms, signals); handlers act through a
+//! [`Context`]. The Raft node, storage, gossip and the state
 //! machine plug in as one `Handler`, so they stay free of sockets.
 
 use std::io;
@@ -21,6 +22,7 @@ use crate::wire::raft_message::RaftMessage;
 pub use crate::agent::seam::{Context, Handler, Io, OffLoopWork, Signal, StopReason};
 
 use crate::agent::io::connection::{ConnectionId, Direction, Inbound};
+use crate::agent::io::http_server::{HTTP_LISTENER_TOKEN, HttpServer, HttpServerLimits};
 use crate::agent::io::loop_context::LoopContext;
 use crate::agent::io::transport::{
     BindError, CloseReason, LISTENER_TOKEN, SIGNAL_TOKEN, Transport, TransportLimits,
@@ -76,17 +78,32 @@ impl StopHandle {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventLoopConfig {
     pub bind: SocketAddr,
     pub limits: TransportLimits,
     /// Install SIGINT/SIGTERM/SIGHUP handling (the agent process; not tests).
     pub handle_signals: bool,
+    /// The HTTP API listener; `None` serves no HTTP.
+    pub http: Option<HttpListen>,
+}
+
+/// Where the HTTP API listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpListen {
+    pub address: SocketAddr,
+    /// The address was given explicitly, so failing to bind it fails the
+    /// start. The default address is often another agent's on the same
+    /// machine (several servers on 127.0.0.x): then this one warns and runs
+    /// without HTTP.
+    pub required: bool,
+    pub limits: HttpServerLimits,
 }
 
 pub struct EventLoop {
     poll: Poll,
     transport: Transport,
+    http: Option<HttpServer>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     stop_flag: Arc<AtomicBool>,
     waker: Arc<Waker>,
@@ -97,11 +114,16 @@ pub struct EventLoop {
     still_readable: Vec<ConnectionId>,
     udp_still_readable: bool,
     listener_still_ready: bool,
+    listener_still_ready_http: bool,
 }
 
 #[derive(Debug)]
 pub enum EventLoopError {
     Bind(BindError),
+    HttpBind {
+        address: SocketAddr,
+        source: io::Error,
+    },
     Io(io::Error),
 }
 
@@ -109,6 +131,9 @@ impl std::fmt::Display for EventLoopError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EventLoopError::Bind(err) => write!(f, "{err}"),
+            EventLoopError::HttpBind { address, source } => {
+                write!(f, "cannot bind the HTTP API to {address}: {source}")
+            }
             EventLoopError::Io(err) => write!(f, "event loop: {err}"),
         }
     }
@@ -137,9 +162,14 @@ impl EventLoop {
         } else {
             None
         };
+        let http = match config.http {
+            Some(listen) => bind_http(listen, poll.registry())?,
+            None => None,
+        };
         Ok(EventLoop {
             poll,
             transport,
+            http,
             signals,
             stop_flag: Arc::new(AtomicBool::new(false)),
             waker,
@@ -148,11 +178,17 @@ impl EventLoop {
             still_readable: Vec::new(),
             udp_still_readable: false,
             listener_still_ready: false,
+            listener_still_ready_http: false,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.transport.local_addr()
+    }
+
+    /// Where the HTTP API listens, when it does.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(HttpServer::local_addr)
     }
 
     pub fn stats(&self) -> TransportStats {
@@ -185,6 +221,10 @@ impl EventLoop {
             }
             if now >= next_expiry {
                 self.transport.expire(now);
+                if let Some(http) = self.http.as_mut() {
+                    http.expire(now);
+                    http.flush_scheduled(now);
+                }
                 next_expiry = now + EXPIRY_INTERVAL;
             }
             self.notify_closed(handler, now, &mut stop);
@@ -199,7 +239,9 @@ impl EventLoop {
             }
             let busy = !self.still_readable.is_empty()
                 || self.udp_still_readable
-                || self.listener_still_ready;
+                || self.listener_still_ready
+                || self.listener_still_ready_http
+                || self.http.as_ref().is_some_and(|h| !h.to_read.is_empty());
             let timeout = if busy {
                 Duration::ZERO
             } else {
@@ -218,7 +260,14 @@ impl EventLoop {
         let mut ctx = self.context(now, stop);
         handler.on_tick(&mut ctx);
         handler.on_turn_end(&mut ctx);
+        self.flush_all(now);
+    }
+
+    fn flush_all(&mut self, now: Instant) {
         self.transport.flush_scheduled(now);
+        if let Some(http) = self.http.as_mut() {
+            http.flush_scheduled(now);
+        }
     }
 
     /// Every queued write went out (or can no longer go).
@@ -227,6 +276,7 @@ impl EventLoop {
             .connections
             .values()
             .all(|c| c.queued_bytes() == 0 || !c.connected)
+            && self.http.as_ref().is_none_or(HttpServer::drained)
     }
 
     /// One poll's readiness events, then the turn's end (group commit).
@@ -244,10 +294,23 @@ impl EventLoop {
         if std::mem::take(&mut self.listener_still_ready) {
             self.listener_still_ready = self.transport.accept_pending(now);
         }
+        let http_again = self
+            .http
+            .as_mut()
+            .map(|http| std::mem::take(&mut http.to_read))
+            .unwrap_or_default();
         for event in events.iter() {
             match event.token() {
                 LISTENER_TOKEN => {
                     self.listener_still_ready = self.transport.accept_pending(now);
+                }
+                HTTP_LISTENER_TOKEN => {
+                    if let Some(http) = self.http.as_mut() {
+                        self.listener_still_ready_http = http.accept_pending(now);
+                    }
+                }
+                Token(token) if ConnectionId(token).is_http() => {
+                    self.on_http_event(ConnectionId(token), event, handler, now, stop);
                 }
                 UDP_TOKEN => self.read_datagrams(handler, now, stop),
                 SIGNAL_TOKEN => self.read_signals(handler, now, stop),
@@ -267,9 +330,58 @@ impl EventLoop {
         for id in again {
             self.on_readable(id, handler, now, stop);
         }
+        for id in http_again {
+            self.on_http_readable(id, handler, now, stop);
+        }
+        if std::mem::take(&mut self.listener_still_ready_http)
+            && let Some(http) = self.http.as_mut()
+        {
+            self.listener_still_ready_http = http.accept_pending(now);
+        }
         let mut ctx = self.context(now, stop);
         handler.on_turn_end(&mut ctx);
-        self.transport.flush_scheduled(now);
+        self.flush_all(now);
+    }
+
+    fn on_http_event<H: Handler>(
+        &mut self,
+        id: ConnectionId,
+        event: &mio::event::Event,
+        handler: &mut H,
+        now: Instant,
+        stop: &mut Option<StopReason>,
+    ) {
+        let Some(http) = self.http.as_mut() else {
+            return;
+        };
+        if event.is_writable() || event.is_error() {
+            http.flush_one(id, now);
+        }
+        if event.is_read_closed() || event.is_error() {
+            http.on_read_closed(id);
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.on_http_readable(id, handler, now, stop);
+        }
+    }
+
+    /// Reads the connection's next request and hands it to the handler;
+    /// one at a time, so answers leave in request order.
+    fn on_http_readable<H: Handler>(
+        &mut self,
+        id: ConnectionId,
+        handler: &mut H,
+        now: Instant,
+        stop: &mut Option<StopReason>,
+    ) {
+        let Some(http) = self.http.as_mut() else {
+            return;
+        };
+        let request = http.read(id, &mut self.read_chunk, now);
+        if let Some(request) = request {
+            let mut ctx = self.context(now, stop);
+            handler.on_http_request(id, request, &mut ctx);
+        }
     }
 
     fn context<'a>(
@@ -277,7 +389,13 @@ impl EventLoop {
         now: Instant,
         stop: &'a mut Option<StopReason>,
     ) -> LoopContext<'a> {
-        LoopContext::new(&mut self.transport, now, stop, &mut self.encode_buffer)
+        LoopContext::new(
+            &mut self.transport,
+            self.http.as_mut(),
+            now,
+            stop,
+            &mut self.encode_buffer,
+        )
     }
 
     fn notify_closed<H: Handler>(
@@ -288,7 +406,10 @@ impl EventLoop {
     ) {
         // Bounded: each close is reported once and closes made while
         // reporting are picked up by the next pass of the loop.
-        let closed = std::mem::take(&mut self.transport.closed);
+        let mut closed = std::mem::take(&mut self.transport.closed);
+        if let Some(http) = self.http.as_mut() {
+            closed.append(&mut http.closed);
+        }
         for id in closed {
             let mut ctx = self.context(now, stop);
             handler.on_connection_closed(id, &mut ctx);
@@ -483,6 +604,27 @@ impl EventLoop {
             log::info!(target: "agent", "caught signal {signal:?}");
             let mut ctx = self.context(now, stop);
             handler.on_signal(signal, &mut ctx);
+        }
+    }
+}
+
+/// Binds the HTTP API listener: an explicit address must bind, the default
+/// one may be taken (then the agent says so and serves no HTTP).
+fn bind_http(
+    listen: HttpListen,
+    registry: &mio::Registry,
+) -> Result<Option<HttpServer>, EventLoopError> {
+    match HttpServer::bind(listen.address, registry, listen.limits) {
+        Ok(server) => Ok(Some(server)),
+        Err(source) if listen.required => Err(EventLoopError::HttpBind {
+            address: listen.address,
+            source,
+        }),
+        Err(source) => {
+            log::warn!(target: "agent",
+                "cannot bind the HTTP API to {} ({source}); running without HTTP (set --http-addr)",
+                listen.address);
+            Ok(None)
         }
     }
 }
