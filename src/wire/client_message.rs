@@ -3,6 +3,11 @@
 //! Requests carry an ID chosen by the sender so one connection can carry many
 //! requests in flight; the response echoes it.
 
+use super::client_kv::{
+    KvRead, KvReadAnswer, KvRemoveMode, ReadMeta, TxnAnswer, decode_kv_remove, decode_kv_set,
+    decode_txn, encode_kv_remove, encode_kv_set, encode_txn,
+};
+use super::command::TxnOp;
 use super::error::WireError;
 use super::message::Message;
 use super::reader::Reader;
@@ -62,6 +67,27 @@ pub enum RequestBody {
     CatalogNodes,
     /// Server to server: "who are you" ([`ServerIdentity`]).
     Identity,
+    /// Consul's KV PUT: `flags` stored with the value; `cas` as in
+    /// `KvPut`. A failed check is the answer `applied: false`, not an error.
+    KvSet {
+        key: String,
+        value: Vec<u8>,
+        flags: u64,
+        cas: Option<u64>,
+    },
+    /// Consul's KV DELETE, answered `applied` (false: a cas that failed).
+    KvRemove {
+        key: String,
+        mode: KvRemoveMode,
+    },
+    /// Consul's KV GET, with its blocking-query index and wait.
+    KvRead(KvRead),
+    /// Consul's `/v1/txn`: applied as one entry, or (without write verbs)
+    /// read with `consistency`.
+    Txn {
+        ops: Vec<TxnOp>,
+        consistency: Consistency,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +121,8 @@ pub enum ErrorCode {
     /// Refused because the peer belongs to another cluster.
     ClusterMismatch,
     Internal,
+    /// A bound on waiting work (blocking queries) is reached; retry later.
+    TooManyRequests,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +210,23 @@ pub enum RpcResult {
     Info(Vec<InfoSection>),
     CatalogNodes(Vec<CatalogNode>),
     Identity(ServerIdentity),
+    /// A `KvSet` or `KvRemove` applied at `index`; `applied` is false when
+    /// its check-and-set failed.
+    KvApplied {
+        applied: bool,
+        index: u64,
+    },
+    /// A `KvRead`'s entries or keys, with what the serving server knew.
+    KvRead {
+        meta: ReadMeta,
+        answer: KvReadAnswer,
+    },
+    /// A transaction's outcome; `meta.index` is its entry's index for one
+    /// that wrote.
+    Txn {
+        meta: ReadMeta,
+        answer: TxnAnswer,
+    },
 }
 
 /// What one agent asks another about itself, server to server: the leader
@@ -231,6 +276,10 @@ pub const TYPE_PEERS: u8 = 0x27;
 pub const TYPE_INFO: u8 = 0x28;
 pub const TYPE_CATALOG_NODES: u8 = 0x29;
 pub const TYPE_IDENTITY: u8 = 0x2A;
+pub const TYPE_KV_SET: u8 = 0x2B;
+pub const TYPE_KV_REMOVE: u8 = 0x2C;
+pub const TYPE_KV_READ: u8 = 0x2D;
+pub const TYPE_TXN: u8 = 0x2E;
 
 /// Message type bytes of client responses (range 0x40-0x5F).
 pub const TYPE_KV_VALUE_RESULT: u8 = 0x40;
@@ -244,6 +293,9 @@ pub const TYPE_PEERS_RESULT: u8 = 0x47;
 pub const TYPE_INFO_RESULT: u8 = 0x48;
 pub const TYPE_CATALOG_NODES_RESULT: u8 = 0x49;
 pub const TYPE_IDENTITY_RESULT: u8 = 0x4A;
+pub const TYPE_KV_APPLIED_RESULT: u8 = 0x4B;
+pub const TYPE_KV_READ_RESULT: u8 = 0x4C;
+pub const TYPE_TXN_RESULT: u8 = 0x4D;
 pub const TYPE_ERROR_RESULT: u8 = 0x5F;
 
 /// Minimum encodings, for [`Reader::count`]: each string or byte field is at
@@ -297,6 +349,7 @@ impl ErrorCode {
             ErrorCode::Timeout => 7,
             ErrorCode::ClusterMismatch => 8,
             ErrorCode::Internal => 9,
+            ErrorCode::TooManyRequests => 10,
         }
     }
 
@@ -311,6 +364,7 @@ impl ErrorCode {
             7 => Ok(ErrorCode::Timeout),
             8 => Ok(ErrorCode::ClusterMismatch),
             9 => Ok(ErrorCode::Internal),
+            10 => Ok(ErrorCode::TooManyRequests),
             other => Err(WireError::InvalidValue {
                 field: "error.code",
                 value: u64::from(other),
@@ -434,6 +488,10 @@ impl RequestBody {
             RequestBody::Info => TYPE_INFO,
             RequestBody::CatalogNodes => TYPE_CATALOG_NODES,
             RequestBody::Identity => TYPE_IDENTITY,
+            RequestBody::KvSet { .. } => TYPE_KV_SET,
+            RequestBody::KvRemove { .. } => TYPE_KV_REMOVE,
+            RequestBody::KvRead(_) => TYPE_KV_READ,
+            RequestBody::Txn { .. } => TYPE_TXN,
         }
     }
 
@@ -471,6 +529,15 @@ impl RequestBody {
             | RequestBody::Info
             | RequestBody::CatalogNodes
             | RequestBody::Identity => {}
+            RequestBody::KvSet {
+                key,
+                value,
+                flags,
+                cas,
+            } => encode_kv_set(key, value, *flags, *cas, out),
+            RequestBody::KvRemove { key, mode } => encode_kv_remove(key, *mode, out),
+            RequestBody::KvRead(read) => read.encode(out),
+            RequestBody::Txn { ops, consistency } => encode_txn(ops, *consistency, out),
         }
     }
 
@@ -515,6 +582,24 @@ impl RequestBody {
             TYPE_INFO => RequestBody::Info,
             TYPE_CATALOG_NODES => RequestBody::CatalogNodes,
             TYPE_IDENTITY => RequestBody::Identity,
+            TYPE_KV_SET => {
+                let (key, value, flags, cas) = decode_kv_set(r)?;
+                RequestBody::KvSet {
+                    key,
+                    value,
+                    flags,
+                    cas,
+                }
+            }
+            TYPE_KV_REMOVE => {
+                let (key, mode) = decode_kv_remove(r)?;
+                RequestBody::KvRemove { key, mode }
+            }
+            TYPE_KV_READ => RequestBody::KvRead(KvRead::decode(r)?),
+            TYPE_TXN => {
+                let (ops, consistency) = decode_txn(r)?;
+                RequestBody::Txn { ops, consistency }
+            }
             other => return Err(WireError::UnknownMessageType(other)),
         })
     }
@@ -532,7 +617,7 @@ impl Message for ClientRequest {
     }
 
     fn decode(message_type: u8, payload: &[u8]) -> Result<Self, WireError> {
-        if !(TYPE_KV_GET..=TYPE_IDENTITY).contains(&message_type) {
+        if !(TYPE_KV_GET..=TYPE_TXN).contains(&message_type) {
             return Err(WireError::UnknownMessageType(message_type));
         }
         let mut r = Reader::new(payload);
@@ -559,6 +644,9 @@ impl ResponseBody {
                 RpcResult::Info(_) => TYPE_INFO_RESULT,
                 RpcResult::CatalogNodes(_) => TYPE_CATALOG_NODES_RESULT,
                 RpcResult::Identity(_) => TYPE_IDENTITY_RESULT,
+                RpcResult::KvApplied { .. } => TYPE_KV_APPLIED_RESULT,
+                RpcResult::KvRead { .. } => TYPE_KV_READ_RESULT,
+                RpcResult::Txn { .. } => TYPE_TXN_RESULT,
             },
         }
     }
@@ -669,6 +757,18 @@ impl RpcResult {
                     out.put_u64(*id);
                 }
             }
+            RpcResult::KvApplied { applied, index } => {
+                out.put_bool(*applied);
+                out.put_u64(*index);
+            }
+            RpcResult::KvRead { meta, answer } => {
+                meta.encode(out);
+                answer.encode(out);
+            }
+            RpcResult::Txn { meta, answer } => {
+                meta.encode(out);
+                answer.encode(out);
+            }
         }
     }
 
@@ -731,6 +831,18 @@ impl RpcResult {
                 })?)
             }
             TYPE_IDENTITY_RESULT => RpcResult::Identity(decode_identity(r)?),
+            TYPE_KV_APPLIED_RESULT => RpcResult::KvApplied {
+                applied: r.bool("kv_applied.applied")?,
+                index: r.u64()?,
+            },
+            TYPE_KV_READ_RESULT => RpcResult::KvRead {
+                meta: ReadMeta::decode(r)?,
+                answer: KvReadAnswer::decode(r)?,
+            },
+            TYPE_TXN_RESULT => RpcResult::Txn {
+                meta: ReadMeta::decode(r)?,
+                answer: TxnAnswer::decode(r)?,
+            },
             other => return Err(WireError::UnknownMessageType(other)),
         })
     }
@@ -749,7 +861,7 @@ impl Message for ClientResponse {
     }
 
     fn decode(message_type: u8, payload: &[u8]) -> Result<Self, WireError> {
-        let known = (TYPE_KV_VALUE_RESULT..=TYPE_IDENTITY_RESULT).contains(&message_type)
+        let known = (TYPE_KV_VALUE_RESULT..=TYPE_TXN_RESULT).contains(&message_type)
             || message_type == TYPE_ERROR_RESULT;
         if !known {
             return Err(WireError::UnknownMessageType(message_type));
@@ -765,6 +877,7 @@ impl Message for ClientResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::client_kv::KvDirEntry;
 
     fn round_trip<M: Message + PartialEq + std::fmt::Debug>(message: &M) {
         let mut payload = Vec::new();
@@ -809,6 +922,47 @@ mod tests {
             RequestBody::Info,
             RequestBody::CatalogNodes,
             RequestBody::Identity,
+            RequestBody::KvSet {
+                key: "a".into(),
+                value: vec![9],
+                flags: u64::MAX,
+                cas: Some(0),
+            },
+            RequestBody::KvSet {
+                key: "a".into(),
+                value: vec![],
+                flags: 0,
+                cas: None,
+            },
+            RequestBody::KvRemove {
+                key: "a".into(),
+                mode: KvRemoveMode::Cas { index: 4 },
+            },
+            RequestBody::KvRemove {
+                key: "".into(),
+                mode: KvRemoveMode::Tree,
+            },
+            RequestBody::KvRead(KvRead {
+                key: "a/".into(),
+                kind: crate::wire::client_kv::KvReadKind::Keys {
+                    separator: Some("/".into()),
+                },
+                consistency: Consistency::Stale,
+                min_index: 7,
+                wait_ms: 300_000,
+            }),
+            RequestBody::Txn {
+                ops: vec![
+                    TxnOp::Get { key: "a".into() },
+                    TxnOp::Cas {
+                        key: "b".into(),
+                        value: vec![1],
+                        flags: 2,
+                        index: 3,
+                    },
+                ],
+                consistency: Consistency::Default,
+            },
         ];
         for body in bodies {
             round_trip(&ClientRequest {
@@ -878,6 +1032,46 @@ mod tests {
                 committed_servers: None,
             }),
         ];
+        let dir_entry = KvDirEntry {
+            key: "k".into(),
+            value: b"v".to_vec(),
+            flags: 1 << 63,
+            create_index: 2,
+            modify_index: 3,
+            lock_index: 0,
+            session: Some("s".into()),
+        };
+        let meta = ReadMeta {
+            index: 9,
+            known_leader: true,
+            last_contact_ms: 12,
+        };
+        let results = results.into_iter().chain([
+            RpcResult::KvApplied {
+                applied: false,
+                index: 4,
+            },
+            RpcResult::KvRead {
+                meta,
+                answer: KvReadAnswer::Entries(vec![dir_entry.clone()]),
+            },
+            RpcResult::KvRead {
+                meta,
+                answer: KvReadAnswer::Keys(vec!["a/".into(), "b".into()]),
+            },
+            RpcResult::Txn {
+                meta,
+                answer: TxnAnswer::Committed {
+                    results: vec![dir_entry],
+                },
+            },
+            RpcResult::Txn {
+                meta,
+                answer: TxnAnswer::Failed {
+                    errors: vec![(1, "key \"a\" exists".into())],
+                },
+            },
+        ]);
         for result in results {
             round_trip(&ClientResponse {
                 request_id: 5,
