@@ -60,11 +60,8 @@ pub struct Translation<'a> {
     pub random: u64,
 }
 
-fn not_implemented(what: &str) -> Translated {
-    Translated::Answer(HttpResponse::text(
-        501,
-        &format!("{what} is not implemented by this agent yet"),
-    ))
+fn not_implemented(what: &str) -> HttpResponse {
+    HttpResponse::text(501, &format!("{what} is not implemented by this agent yet"))
 }
 
 fn consistency(mode: HttpConsistency) -> Consistency {
@@ -78,12 +75,11 @@ fn consistency(mode: HttpConsistency) -> Consistency {
 impl Translation<'_> {
     /// Consul answers `No path to datacenter` for a datacenter it cannot
     /// reach; a name the client got wrong is its mistake, so 400.
-    fn check_datacenter(&self, datacenter: Option<&str>) -> Result<(), Translated> {
+    fn check_datacenter(&self, datacenter: Option<&str>) -> Result<(), HttpResponse> {
         match datacenter {
-            Some(dc) if dc != self.datacenter => Err(Translated::Answer(HttpResponse::text(
-                400,
-                "No path to datacenter",
-            ))),
+            Some(dc) if dc != self.datacenter => {
+                Err(HttpResponse::text(400, "No path to datacenter"))
+            }
             _ => Ok(()),
         }
     }
@@ -103,10 +99,10 @@ impl Translation<'_> {
             )),
             other => Ok(Translated::Agent(other)),
         };
-        translated.unwrap_or_else(|answer| answer)
+        translated.unwrap_or_else(Translated::Answer)
     }
 
-    fn kv_get(&self, get: KvGet) -> Result<Translated, Translated> {
+    fn kv_get(&self, get: KvGet) -> Result<Translated, HttpResponse> {
         let blocking = &get.blocking;
         self.check_datacenter(blocking.datacenter.as_deref())?;
         let (kind, shape) = if get.keys_only {
@@ -134,7 +130,7 @@ impl Translation<'_> {
         }))
     }
 
-    fn kv_put(&self, put: KvPut) -> Result<Translated, Translated> {
+    fn kv_put(&self, put: KvPut) -> Result<Translated, HttpResponse> {
         self.check_datacenter(put.datacenter.as_deref())?;
         let cas = match put.mode {
             KvPutMode::Set => None,
@@ -151,7 +147,7 @@ impl Translation<'_> {
         }))
     }
 
-    fn kv_delete(&self, delete: KvDelete) -> Result<Translated, Translated> {
+    fn kv_delete(&self, delete: KvDelete) -> Result<Translated, HttpResponse> {
         self.check_datacenter(delete.datacenter.as_deref())?;
         let mode = match delete.mode {
             KvDeleteMode::Single => KvRemoveMode::Single,
@@ -164,7 +160,7 @@ impl Translation<'_> {
         }))
     }
 
-    fn txn(&self, txn: TxnRequest) -> Result<Translated, Translated> {
+    fn txn(&self, txn: TxnRequest) -> Result<Translated, HttpResponse> {
         self.check_datacenter(txn.blocking.datacenter.as_deref())?;
         let read_only = txn.is_read_only();
         // Consul honours the read options only for a transaction that
@@ -189,7 +185,7 @@ impl Translation<'_> {
         &self,
         blocking: BlockingParams,
         shape: AnswerShape,
-    ) -> Result<Translated, Translated> {
+    ) -> Result<Translated, HttpResponse> {
         self.check_datacenter(blocking.datacenter.as_deref())?;
         Ok(Translated::Internal(Internal {
             body: RequestBody::Peers,
@@ -209,7 +205,7 @@ fn write(body: RequestBody) -> Translated {
 
 /// One operation with the state machine's verbs; the session verbs come
 /// with sessions.
-fn txn_op(op: TxnKvOp) -> Result<TxnOp, Translated> {
+fn txn_op(op: TxnKvOp) -> Result<TxnOp, HttpResponse> {
     let TxnKvOp {
         verb,
         key,

@@ -23,6 +23,28 @@ pub enum HttpPhase {
     /// An answer is queued; once it is written the next request is read,
     /// or the connection closes.
     Writing { close_after: bool },
+    /// The last answer is written and our side shut: what the client still
+    /// sends is read and dropped for a moment before the close, so the
+    /// close does not reset the connection before the client has read the
+    /// answer (Go's `closeWriteAndWait`).
+    Draining {
+        until: Instant,
+        dropped_bytes: usize,
+    },
+}
+
+/// How long a closing connection drains (Go's `rstAvoidanceDelay`).
+pub const LINGER: Duration = Duration::from_millis(500);
+/// The most a closing connection reads and drops before closing anyway.
+pub const MAX_DRAINED_BYTES: usize = 1024 * 1024;
+
+/// What to do once the write queue is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFlush {
+    Close,
+    /// Read the next request, or drain.
+    Read,
+    Nothing,
 }
 
 /// What reading a connection produced.
@@ -49,6 +71,8 @@ pub enum HttpExpiry {
     SlowRequest,
     /// The client does not read its answer.
     NotReading,
+    /// A closing connection drained long enough.
+    Drained,
 }
 
 pub struct HttpConnection {
@@ -90,6 +114,9 @@ impl HttpConnection {
     /// Reads and decodes until a whole request is there, the socket has
     /// nothing more, or `budget` bytes were read.
     pub fn read(&mut self, scratch: &mut [u8], budget: &mut usize, now: Instant) -> ReadOutcome {
+        if let HttpPhase::Draining { .. } = self.phase {
+            return self.drain(scratch, budget);
+        }
         loop {
             if self.phase != HttpPhase::Reading {
                 return ReadOutcome::Idle;
@@ -134,6 +161,32 @@ impl HttpConnection {
                     self.request_started.get_or_insert(now);
                     let taken = self.decoder.feed(&scratch[..n]);
                     self.unfed.extend_from_slice(&scratch[taken..n]);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Idle,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return ReadOutcome::Failed(err),
+            }
+        }
+    }
+
+    /// Reads and drops what a closing connection's client still sends.
+    fn drain(&mut self, scratch: &mut [u8], budget: &mut usize) -> ReadOutcome {
+        loop {
+            let HttpPhase::Draining { dropped_bytes, .. } = &mut self.phase else {
+                return ReadOutcome::Idle;
+            };
+            if *dropped_bytes >= MAX_DRAINED_BYTES {
+                return ReadOutcome::PeerClosed;
+            }
+            if *budget == 0 {
+                return ReadOutcome::BudgetSpent;
+            }
+            let want = scratch.len().min(*budget);
+            match self.stream.read(&mut scratch[..want]) {
+                Ok(0) => return ReadOutcome::PeerClosed,
+                Ok(n) => {
+                    *budget -= n;
+                    *dropped_bytes += n;
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return ReadOutcome::Idle,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -195,14 +248,20 @@ impl HttpConnection {
         Ok(true)
     }
 
-    /// After the queue emptied: `Some(true)` to close, `Some(false)` to read
-    /// the next request, `None` when nothing changes.
-    pub fn after_flush(&mut self, now: Instant) -> Option<bool> {
+    /// After the queue emptied: what the connection does next.
+    pub fn after_flush(&mut self, now: Instant) -> AfterFlush {
         let HttpPhase::Writing { close_after } = self.phase else {
-            return None;
+            return AfterFlush::Nothing;
         };
         if close_after {
-            return Some(true);
+            if self.stream.shutdown(std::net::Shutdown::Write).is_err() {
+                return AfterFlush::Close;
+            }
+            self.phase = HttpPhase::Draining {
+                until: now + LINGER,
+                dropped_bytes: 0,
+            };
+            return AfterFlush::Read;
         }
         self.phase = HttpPhase::Reading;
         // Pipelined bytes already here belong to the next request: its
@@ -211,7 +270,7 @@ impl HttpConnection {
             self.request_started = Some(now);
         }
         self.last_activity = now;
-        Some(false)
+        AfterFlush::Read
     }
 
     /// Which timer, if any, has run out.
@@ -235,6 +294,8 @@ impl HttpConnection {
             HttpPhase::Answering(_) => None,
             HttpPhase::Writing { .. } if idle >= idle_timeout => Some(HttpExpiry::NotReading),
             HttpPhase::Writing { .. } => None,
+            HttpPhase::Draining { until, .. } if now >= until => Some(HttpExpiry::Drained),
+            HttpPhase::Draining { .. } => None,
         }
     }
 }

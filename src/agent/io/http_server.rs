@@ -15,7 +15,9 @@ use mio::{Interest, Registry, Token};
 use crate::http::{HttpLimits, HttpRequest, HttpResponse};
 
 use crate::agent::io::connection::{ConnectionId, FIRST_HTTP_CONNECTION_ID};
-use crate::agent::io::http_connection::{HttpConnection, HttpExpiry, HttpPhase, ReadOutcome};
+use crate::agent::io::http_connection::{
+    AfterFlush, HttpConnection, HttpExpiry, HttpPhase, ReadOutcome,
+};
 use crate::agent::io::transport::SendError;
 
 pub(crate) const HTTP_LISTENER_TOKEN: Token = Token(4);
@@ -240,9 +242,9 @@ impl HttpServer {
         };
         match connection.flush(now) {
             Ok(true) => match connection.after_flush(now) {
-                Some(true) => self.close(id, "answer written, connection not kept"),
-                Some(false) => self.to_read.push(id),
-                None => {}
+                AfterFlush::Close => self.close(id, "answer written, connection not kept"),
+                AfterFlush::Read => self.to_read.push(id),
+                AfterFlush::Nothing => {}
             },
             Ok(false) => {}
             Err(err) => self.close(id, &err.to_string()),
@@ -264,6 +266,7 @@ impl HttpServer {
                     self.stats.closed_idle += 1;
                     self.close(id, "idle");
                 }
+                HttpExpiry::Drained => self.close(id, "answer written, connection not kept"),
                 HttpExpiry::NotReading => {
                     self.stats.closed_not_reading += 1;
                     self.close(id, "the client does not read its answer");
