@@ -430,3 +430,60 @@ fn writes_through_every_agent_are_seen_through_every_other() {
         });
     }
 }
+
+#[test]
+fn agent_self_members_and_datacenters_have_consuls_shapes() {
+    let agent = single_server("127.0.80.7");
+    let http = agent.http();
+    let me = http.get("/v1/agent/self").json();
+    for section in [
+        "Config",
+        "DebugConfig",
+        "Coord",
+        "Member",
+        "Stats",
+        "Meta",
+        "xDS",
+    ] {
+        assert!(me.get(section).is_some(), "{section} in {me}");
+    }
+    let config = &me["Config"];
+    assert_eq!(config["Datacenter"], "dc1");
+    assert_eq!(config["NodeName"], "solo");
+    assert_eq!(config["Server"], true);
+    assert!(config["NodeID"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(config["Version"].is_string() && config["Revision"].is_string());
+    let consul = &me["Stats"]["consul"];
+    assert_eq!(consul["leader"], "true");
+    assert_eq!(consul["leader_addr"], "127.0.80.7:18300");
+    assert_eq!(consul["server"], "true");
+    assert_eq!(consul["bootstrap"], "true");
+    assert_eq!(consul["known_datacenters"], "1");
+    assert_eq!(me["Stats"]["raft"]["state"], "LEADER");
+
+    let members = http.get("/v1/agent/members").json();
+    let members = members.as_array().unwrap();
+    assert_eq!(members.len(), 1);
+    let member = &members[0];
+    assert_eq!(member["Name"], "solo");
+    assert_eq!(member["Addr"], "127.0.80.7");
+    assert_eq!(member["Port"], 18300);
+    assert_eq!(member["Status"], 1);
+    assert_eq!(member["Tags"]["role"], "consul");
+    assert_eq!(member["Tags"]["dc"], "dc1");
+    assert_eq!(member["Tags"]["port"], "18300");
+    for field in [
+        "ProtocolMin",
+        "ProtocolMax",
+        "ProtocolCur",
+        "DelegateMin",
+        "DelegateMax",
+        "DelegateCur",
+    ] {
+        assert!(member[field].is_u64(), "{field} in {member}");
+    }
+    assert_eq!(me["Member"], *member);
+    assert_eq!(http.get("/v1/catalog/datacenters").json(), json!(["dc1"]));
+    let later = http.get("/v1/agent/metrics");
+    assert_eq!(later.status, 501, "not yet: {}", later.text());
+}

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::storage::LogOptions;
 use crate::storage::member_list::{MemberList, MemberListStore};
 
 use crate::agent::config::{AgentConfig, ConfigError, DEFAULT_HTTP_ADDR, HttpAddr, RunOptions};
@@ -73,6 +74,10 @@ fn open_member_list(config: &AgentConfig) -> (Option<MemberListStore>, MemberLis
         }
     }
 }
+
+/// Log segments of a `--dev` agent: room for the largest entry (a 512 KiB
+/// value, or a transaction body of 512 KiB) several times over.
+pub const DEV_SEGMENT_SIZE_BYTES: u64 = 4 * 1024 * 1024;
 
 fn http_listen(http: HttpAddr) -> Option<HttpListen> {
     let (address, required) = match http {
@@ -156,7 +161,21 @@ pub fn run(mut config: AgentConfig, options: RunOptions) -> Result<(), AgentErro
     let (store, remembered) = open_member_list(&config);
     let seed = process_seed();
     let raft = if config.server {
-        let opened = RaftServer::open(&config.data_dir, &config.node_name, config.advertise, seed);
+        // A dev agent starts in well under a second: a full segment is 64
+        // MiB of zeros written and fsynced before the first entry.
+        let log = match options.temporary_data_dir {
+            true => LogOptions {
+                segment_size_bytes: DEV_SEGMENT_SIZE_BYTES,
+            },
+            false => LogOptions::default(),
+        };
+        let opened = RaftServer::open_with_log_options(
+            &config.data_dir,
+            &config.node_name,
+            config.advertise,
+            seed,
+            log,
+        );
         Some(opened.map_err(AgentError::Raft)?)
     } else {
         None

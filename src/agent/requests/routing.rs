@@ -119,11 +119,30 @@ fn classify_kv_remove(key: &str, mode: KvRemoveMode) -> Result<RequestKind, RpcE
     }))
 }
 
+fn txn_value_len(op: &TxnOp) -> usize {
+    match op {
+        TxnOp::Set { value, .. } | TxnOp::Cas { value, .. } => value.len(),
+        _ => 0,
+    }
+}
+
 /// A transaction is one `Txn` entry, unless it only reads.
 fn classify_txn(ops: &[TxnOp]) -> Result<RequestKind, RpcError> {
     let command = Command::Txn { ops: ops.to_vec() };
     if let Some(error) = command.limits_error() {
         return Err(invalid(error));
+    }
+    // Consul's txn_max_req_len bounds a whole transaction as the HTTP API
+    // takes it; a forwarded one is held to the same, so one entry stays
+    // the size of one value.
+    let bytes: usize = ops
+        .iter()
+        .map(|op| op.key().len() + txn_value_len(op))
+        .sum();
+    if bytes > MAX_VALUE_BYTES {
+        return Err(invalid(format!(
+            "transaction carries {bytes} bytes of keys and values, limit {MAX_VALUE_BYTES}"
+        )));
     }
     let writes = ops.iter().any(|op| {
         !matches!(
