@@ -390,3 +390,147 @@ impl TxnAnswer {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::client_message::{
+        ClientRequest, ClientResponse, RequestBody, ResponseBody, RpcResult,
+    };
+    use crate::wire::message::Message;
+
+    fn round_trip<M: Message + PartialEq + std::fmt::Debug>(message: &M) {
+        let mut payload = Vec::new();
+        message.encode_payload(&mut payload);
+        assert_eq!(
+            &M::decode(message.message_type(), &payload).unwrap(),
+            message
+        );
+    }
+
+    #[test]
+    fn every_consul_request_round_trips() {
+        let bodies = vec![
+            RequestBody::KvSet {
+                key: "a".into(),
+                value: vec![9],
+                flags: u64::MAX,
+                cas: Some(0),
+            },
+            RequestBody::KvSet {
+                key: "a".into(),
+                value: vec![],
+                flags: 0,
+                cas: None,
+            },
+            RequestBody::KvRemove {
+                key: "a".into(),
+                mode: KvRemoveMode::Cas { index: 4 },
+            },
+            RequestBody::KvRemove {
+                key: "".into(),
+                mode: KvRemoveMode::Tree,
+            },
+            RequestBody::KvRead(KvRead {
+                key: "a/".into(),
+                kind: KvReadKind::Keys {
+                    separator: Some("/".into()),
+                },
+                consistency: Consistency::Stale,
+                min_index: 7,
+                wait_ms: 300_000,
+            }),
+            RequestBody::Txn {
+                ops: vec![
+                    TxnOp::Get { key: "a".into() },
+                    TxnOp::Cas {
+                        key: "b".into(),
+                        value: vec![1],
+                        flags: 2,
+                        index: 3,
+                    },
+                ],
+                consistency: Consistency::Default,
+            },
+        ];
+        for body in bodies {
+            round_trip(&ClientRequest {
+                request_id: 3,
+                body,
+            });
+        }
+    }
+
+    #[test]
+    fn every_consul_answer_round_trips() {
+        let dir_entry = KvDirEntry {
+            key: "k".into(),
+            value: b"v".to_vec(),
+            flags: 1 << 63,
+            create_index: 2,
+            modify_index: 3,
+            lock_index: 0,
+            session: Some("s".into()),
+        };
+        let meta = ReadMeta {
+            index: 9,
+            known_leader: true,
+            last_contact_ms: 12,
+        };
+        let results = [
+            RpcResult::KvApplied {
+                applied: false,
+                index: 4,
+            },
+            RpcResult::KvRead {
+                meta,
+                answer: KvReadAnswer::Entries(vec![dir_entry.clone()]),
+            },
+            RpcResult::KvRead {
+                meta,
+                answer: KvReadAnswer::Keys(vec!["a/".into(), "b".into()]),
+            },
+            RpcResult::Txn {
+                meta,
+                answer: TxnAnswer::Committed {
+                    results: vec![dir_entry],
+                },
+            },
+            RpcResult::Txn {
+                meta,
+                answer: TxnAnswer::Failed {
+                    errors: vec![(1, "key \"a\" exists".into())],
+                },
+            },
+        ];
+        for result in results {
+            round_trip(&ClientResponse {
+                request_id: 4,
+                body: ResponseBody::Ok(result),
+            });
+        }
+    }
+
+    #[test]
+    fn a_transaction_of_more_than_128_ops_is_refused() {
+        let txn = |n: usize| ClientRequest {
+            request_id: 1,
+            body: RequestBody::Txn {
+                ops: vec![TxnOp::Get { key: "k".into() }; n],
+                consistency: Consistency::Default,
+            },
+        };
+        let mut payload = Vec::new();
+        txn(MAX_TXN_OPS).encode_payload(&mut payload);
+        assert!(ClientRequest::decode(txn(1).message_type(), &payload).is_ok());
+        payload.clear();
+        txn(MAX_TXN_OPS + 1).encode_payload(&mut payload);
+        assert!(matches!(
+            ClientRequest::decode(txn(1).message_type(), &payload),
+            Err(WireError::FieldTooLong {
+                field: "txn.ops",
+                ..
+            })
+        ));
+    }
+}

@@ -877,7 +877,6 @@ impl Message for ClientResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::client_kv::KvDirEntry;
 
     fn round_trip<M: Message + PartialEq + std::fmt::Debug>(message: &M) {
         let mut payload = Vec::new();
@@ -922,47 +921,6 @@ mod tests {
             RequestBody::Info,
             RequestBody::CatalogNodes,
             RequestBody::Identity,
-            RequestBody::KvSet {
-                key: "a".into(),
-                value: vec![9],
-                flags: u64::MAX,
-                cas: Some(0),
-            },
-            RequestBody::KvSet {
-                key: "a".into(),
-                value: vec![],
-                flags: 0,
-                cas: None,
-            },
-            RequestBody::KvRemove {
-                key: "a".into(),
-                mode: KvRemoveMode::Cas { index: 4 },
-            },
-            RequestBody::KvRemove {
-                key: "".into(),
-                mode: KvRemoveMode::Tree,
-            },
-            RequestBody::KvRead(KvRead {
-                key: "a/".into(),
-                kind: crate::wire::client_kv::KvReadKind::Keys {
-                    separator: Some("/".into()),
-                },
-                consistency: Consistency::Stale,
-                min_index: 7,
-                wait_ms: 300_000,
-            }),
-            RequestBody::Txn {
-                ops: vec![
-                    TxnOp::Get { key: "a".into() },
-                    TxnOp::Cas {
-                        key: "b".into(),
-                        value: vec![1],
-                        flags: 2,
-                        index: 3,
-                    },
-                ],
-                consistency: Consistency::Default,
-            },
         ];
         for body in bodies {
             round_trip(&ClientRequest {
@@ -1032,46 +990,6 @@ mod tests {
                 committed_servers: None,
             }),
         ];
-        let dir_entry = KvDirEntry {
-            key: "k".into(),
-            value: b"v".to_vec(),
-            flags: 1 << 63,
-            create_index: 2,
-            modify_index: 3,
-            lock_index: 0,
-            session: Some("s".into()),
-        };
-        let meta = ReadMeta {
-            index: 9,
-            known_leader: true,
-            last_contact_ms: 12,
-        };
-        let results = results.into_iter().chain([
-            RpcResult::KvApplied {
-                applied: false,
-                index: 4,
-            },
-            RpcResult::KvRead {
-                meta,
-                answer: KvReadAnswer::Entries(vec![dir_entry.clone()]),
-            },
-            RpcResult::KvRead {
-                meta,
-                answer: KvReadAnswer::Keys(vec!["a/".into(), "b".into()]),
-            },
-            RpcResult::Txn {
-                meta,
-                answer: TxnAnswer::Committed {
-                    results: vec![dir_entry],
-                },
-            },
-            RpcResult::Txn {
-                meta,
-                answer: TxnAnswer::Failed {
-                    errors: vec![(1, "key \"a\" exists".into())],
-                },
-            },
-        ]);
         for result in results {
             round_trip(&ClientResponse {
                 request_id: 5,

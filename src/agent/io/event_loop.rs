@@ -23,11 +23,14 @@ pub use crate::agent::seam::{Context, Handler, Io, OffLoopWork, Signal, StopReas
 
 use crate::agent::io::connection::{ConnectionId, Direction, Inbound};
 use crate::agent::io::http_server::{HTTP_LISTENER_TOKEN, HttpServer, HttpServerLimits};
+
+mod http_events;
 use crate::agent::io::loop_context::LoopContext;
 use crate::agent::io::transport::{
     BindError, CloseReason, LISTENER_TOKEN, SIGNAL_TOKEN, Transport, TransportLimits,
     TransportStats, UDP_TOKEN, WAKER_TOKEN,
 };
+use http_events::bind_http;
 
 /// Raft and gossip timers count in ticks of this length.
 pub const TICK_INTERVAL: Duration = Duration::from_millis(10);
@@ -343,47 +346,6 @@ impl EventLoop {
         self.flush_all(now);
     }
 
-    fn on_http_event<H: Handler>(
-        &mut self,
-        id: ConnectionId,
-        event: &mio::event::Event,
-        handler: &mut H,
-        now: Instant,
-        stop: &mut Option<StopReason>,
-    ) {
-        let Some(http) = self.http.as_mut() else {
-            return;
-        };
-        if event.is_writable() || event.is_error() {
-            http.flush_one(id, now);
-        }
-        if event.is_read_closed() || event.is_error() {
-            http.on_read_closed(id);
-        }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.on_http_readable(id, handler, now, stop);
-        }
-    }
-
-    /// Reads the connection's next request and hands it to the handler;
-    /// one at a time, so answers leave in request order.
-    fn on_http_readable<H: Handler>(
-        &mut self,
-        id: ConnectionId,
-        handler: &mut H,
-        now: Instant,
-        stop: &mut Option<StopReason>,
-    ) {
-        let Some(http) = self.http.as_mut() else {
-            return;
-        };
-        let request = http.read(id, &mut self.read_chunk, now);
-        if let Some(request) = request {
-            let mut ctx = self.context(now, stop);
-            handler.on_http_request(id, request, &mut ctx);
-        }
-    }
-
     fn context<'a>(
         &'a mut self,
         now: Instant,
@@ -604,27 +566,6 @@ impl EventLoop {
             log::info!(target: "agent", "caught signal {signal:?}");
             let mut ctx = self.context(now, stop);
             handler.on_signal(signal, &mut ctx);
-        }
-    }
-}
-
-/// Binds the HTTP API listener: an explicit address must bind, the default
-/// one may be taken (then the agent says so and serves no HTTP).
-fn bind_http(
-    listen: HttpListen,
-    registry: &mio::Registry,
-) -> Result<Option<HttpServer>, EventLoopError> {
-    match HttpServer::bind(listen.address, registry, listen.limits) {
-        Ok(server) => Ok(Some(server)),
-        Err(source) if listen.required => Err(EventLoopError::HttpBind {
-            address: listen.address,
-            source,
-        }),
-        Err(source) => {
-            log::warn!(target: "agent",
-                "cannot bind the HTTP API to {} ({source}); running without HTTP (set --http-addr)",
-                listen.address);
-            Ok(None)
         }
     }
 }
