@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use concord::agent::address::{DEFAULT_PORT, parse_address};
-use concord::agent::config::{AgentConfig, Bootstrap, default_node_name};
+use concord::agent::address::{DEFAULT_HTTP_PORT, DEFAULT_PORT, parse_address};
+use concord::agent::config::{
+    AgentConfig, Bootstrap, DEFAULT_HTTP_ADDR, HttpAddr, RunOptions, default_node_name,
+};
 use concord::client::bench::{BenchOperation, BenchOptions};
 use concord::client::cli::{self, CliError, ClientOptions};
 use concord::client::rpc_client::RpcTimeouts;
@@ -101,6 +103,15 @@ struct AgentArgs {
     /// Address of a member to join at start; repeat for several.
     #[arg(long, value_name = "ADDR", value_parser = parse_peer_address)]
     join: Vec<SocketAddr>,
+    /// Address of Consul's HTTP API: IP or IP:PORT (port 8500 when omitted);
+    /// "" serves no HTTP. By default 127.0.0.1:8500, or no HTTP (with a
+    /// warning) when another agent on the machine already has it.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_http_address)]
+    http_addr: Option<HttpAddr>,
+    /// Development mode: a bootstrapped server with its data in a fresh
+    /// temporary directory (removed at exit) and HTTP on 127.0.0.1:8500.
+    #[arg(long, conflicts_with_all = ["data_dir", "bootstrap_expect"])]
+    dev: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -196,6 +207,15 @@ fn parse_peer_address(input: &str) -> Result<SocketAddr, String> {
     parse_address(input, DEFAULT_PORT).map_err(|e| e.to_string())
 }
 
+fn parse_http_address(input: &str) -> Result<HttpAddr, String> {
+    if input.trim().is_empty() {
+        return Ok(HttpAddr::Off);
+    }
+    parse_address(input, DEFAULT_HTTP_PORT)
+        .map(HttpAddr::At)
+        .map_err(|e| e.to_string())
+}
+
 fn client_options(rpc_addr: Option<SocketAddr>) -> Result<ClientOptions, CliError> {
     let rpc_addr = match rpc_addr {
         Some(address) => address,
@@ -211,13 +231,25 @@ fn client_options(rpc_addr: Option<SocketAddr>) -> Result<ClientOptions, CliErro
     })
 }
 
-fn agent_config(args: AgentArgs) -> AgentConfig {
-    let bootstrap = match (args.bootstrap, args.bootstrap_expect) {
+/// The agent's settings and how it runs. `--dev` is a bootstrapped server
+/// whose HTTP address must bind (a newcomer's first command must not
+/// quietly serve nothing).
+fn agent_config(args: AgentArgs) -> (AgentConfig, RunOptions) {
+    let bootstrap = match (args.bootstrap || args.dev, args.bootstrap_expect) {
         (true, _) => Bootstrap::Single,
         (false, Some(n)) => Bootstrap::Expect(n),
         (false, None) => Bootstrap::None,
     };
-    AgentConfig {
+    let http = match (args.http_addr, args.dev) {
+        (Some(http), _) => http,
+        (None, true) => HttpAddr::At(DEFAULT_HTTP_ADDR),
+        (None, false) => HttpAddr::Default,
+    };
+    let options = RunOptions {
+        http,
+        temporary_data_dir: args.dev,
+    };
+    let config = AgentConfig {
         server: args.server || bootstrap != Bootstrap::None,
         bootstrap,
         data_dir: args.data_dir,
@@ -226,15 +258,19 @@ fn agent_config(args: AgentArgs) -> AgentConfig {
         node_name: args.node_name.unwrap_or_else(default_node_name),
         datacenter: args.datacenter,
         join: args.join,
-    }
+    };
+    (config, options)
 }
 
 fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
-        Command::Agent(args) => concord::agent::io::run::run(agent_config(args))
-            .map_err(|e| CliError::Message(e.to_string())),
+        Command::Agent(args) => {
+            let (config, options) = agent_config(args);
+            concord::agent::io::run::run(config, options)
+                .map_err(|e| CliError::Message(e.to_string()))
+        }
         Command::Join { addresses } => cli::join(&client_options(rpc_addr)?, &addresses, &mut out),
         Command::Leave => cli::leave(&client_options(rpc_addr)?, &mut out),
         Command::Members => cli::members(&client_options(rpc_addr)?, &mut out),

@@ -7,6 +7,8 @@ use std::net::{IpAddr, SocketAddr};
 
 /// The peer port (TCP for Raft and RPC, UDP for gossip), as Consul's 8300.
 pub const DEFAULT_PORT: u16 = 8300;
+/// The HTTP API's port, as Consul's 8500.
+pub const DEFAULT_HTTP_PORT: u16 = 8500;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressError {

@@ -31,6 +31,42 @@ pub struct AgentConfig {
     pub join: Vec<SocketAddr>,
 }
 
+/// Where the HTTP API listens (`--http-addr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpAddr {
+    /// Not given: [`DEFAULT_HTTP_ADDR`] if it is free (several agents on
+    /// one machine cannot all have it), else no HTTP, with a warning.
+    Default,
+    /// Given: must bind, or the agent does not start.
+    At(SocketAddr),
+    /// `--http-addr ""`: no HTTP API.
+    Off,
+}
+
+/// Consul's default HTTP address.
+pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    crate::agent::address::DEFAULT_HTTP_PORT,
+));
+
+/// How `node agent` runs, beyond the agent's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    pub http: HttpAddr,
+    /// `--dev`: the data directory is a fresh temporary one, removed when
+    /// the agent exits.
+    pub temporary_data_dir: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            http: HttpAddr::Default,
+            temporary_data_dir: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError(pub String);
 

@@ -2,13 +2,17 @@
 //! hands it to the room that owns it: client requests to the router
 //! ([`crate::agent::requests`]), Raft messages and the Ready to the Raft
 //! host ([`crate::agent::server`]), datagrams and push/pull frames to the
-//! gossip host ([`crate::agent::gossip_host`]), and leader reconciliation,
+//! gossip host ([`crate::agent::gossip_host`]), HTTP requests to the HTTP
+//! API ([`crate::agent::http_api`]), and leader reconciliation,
 //! bootstrap-expect and the graceful leave to [`crate::agent::cluster`].
-//! It only dispatches; each concern's code is in its room.
+//! It only dispatches; each concern's code is in its room. Every input runs
+//! behind a [`ReplyTap`], so answers to HTTP requests, wherever they are
+//! given, become HTTP responses.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::http::HttpRequest;
 use crate::storage::member_list::{MemberList, MemberListStore};
 use crate::wire::client_message::{ClientRequest, ClientResponse, ErrorCode, RequestBody};
 use crate::wire::frame::Frame;
@@ -19,6 +23,8 @@ use crate::agent::cluster::reconciler::Reconciler;
 use crate::agent::config::{AgentConfig, Bootstrap};
 use crate::agent::gossip_host::Membership;
 use crate::agent::gossip_host::joins::Joins;
+use crate::agent::http_api::HttpApi;
+use crate::agent::http_api::reply_tap::ReplyTap;
 use crate::agent::io::connection::ConnectionId;
 use crate::agent::requests::outstanding::{Outstanding, Purpose};
 use crate::agent::requests::reply::{reply_error, reply_result, rpc_error};
@@ -41,6 +47,7 @@ pub struct AgentHandler {
     pub(crate) reconciler: Reconciler,
     pub(crate) next_bootstrap_check: Option<Instant>,
     storage_failed: bool,
+    pub(crate) http: HttpApi,
 }
 
 impl AgentHandler {
@@ -85,6 +92,7 @@ impl AgentHandler {
             reconciler: Reconciler::default(),
             next_bootstrap_check: None,
             storage_failed: false,
+            http: HttpApi::new(seed.rotate_left(29)),
         }
     }
 
@@ -131,6 +139,45 @@ impl AgentHandler {
             .collect()
     }
 
+    /// Runs one input behind a [`ReplyTap`], then answers the HTTP
+    /// requests it answered.
+    fn tapped(&mut self, ctx: &mut Context, input: impl FnOnce(&mut Self, &mut Context)) {
+        let mut tap = ReplyTap::new(ctx);
+        input(self, &mut tap);
+        let (ctx, answers) = tap.into_parts();
+        if !answers.is_empty() {
+            self.http.deliver(ctx, answers);
+        }
+    }
+
+    /// A request of the native protocol, or one an HTTP request became:
+    /// about the agent (answered here, or a join or leave), or for the
+    /// cluster (to the router).
+    pub(crate) fn serve_client_request(
+        &mut self,
+        from: ConnectionId,
+        request: ClientRequest,
+        ctx: &mut Context,
+    ) {
+        self.last_now = ctx.now();
+        let id = request.request_id;
+        match &request.body {
+            RequestBody::Join { .. } if self.leave.is_leaving() => {
+                let leaving = rpc_error(ErrorCode::Internal, "the agent is leaving".into());
+                reply_error(ctx, from, id, leaving);
+            }
+            RequestBody::Join { addresses } => {
+                self.joins
+                    .start_client_join(&mut self.membership, addresses, from, id, ctx);
+            }
+            RequestBody::Leave => self.start_leave(Some((from, id)), ctx),
+            body => match self.answer(body) {
+                Some(answer) => reply_result(ctx, from, id, answer),
+                None => self.route(ctx, from, request),
+            },
+        }
+    }
+
     /// KV and catalog requests: to the router.
     fn route(&mut self, ctx: &mut Context, from: ConnectionId, request: ClientRequest) {
         let servers = self.alive_server_addresses();
@@ -165,39 +212,19 @@ impl AgentHandler {
     }
 }
 
-impl Handler for AgentHandler {
-    fn on_client_request(&mut self, from: ConnectionId, request: ClientRequest, ctx: &mut Context) {
-        self.last_now = ctx.now();
-        let id = request.request_id;
-        match &request.body {
-            RequestBody::Join { .. } if self.leave.is_leaving() => {
-                let leaving = rpc_error(ErrorCode::Internal, "the agent is leaving".into());
-                reply_error(ctx, from, id, leaving);
-            }
-            RequestBody::Join { addresses } => {
-                self.joins
-                    .start_client_join(&mut self.membership, addresses, from, id, ctx);
-            }
-            RequestBody::Leave => self.start_leave(Some((from, id)), ctx),
-            body => match self.answer(body) {
-                Some(answer) => reply_result(ctx, from, id, answer),
-                None => self.route(ctx, from, request),
-            },
-        }
-    }
-
-    fn on_gossip_sync_frame(&mut self, from: ConnectionId, frame: Frame, ctx: &mut Context) {
+impl AgentHandler {
+    fn handle_gossip_sync_frame(&mut self, from: ConnectionId, frame: Frame, ctx: &mut Context) {
         self.membership.on_gossip_sync_frame(from, frame, ctx);
         self.joins.finish(&mut self.membership, ctx);
     }
 
-    fn on_raft_message(&mut self, from: ConnectionId, message: RaftMessage, _ctx: &mut Context) {
+    fn handle_raft_message(&mut self, from: ConnectionId, message: RaftMessage, ctx: &mut Context) {
         if let Some(raft) = self.raft.as_mut() {
-            raft.on_raft_message(from, message);
+            raft.on_raft_message(from, message, ctx.now());
         }
     }
 
-    fn on_client_response(
+    fn handle_client_response(
         &mut self,
         _from: ConnectionId,
         response: ClientResponse,
@@ -220,7 +247,7 @@ impl Handler for AgentHandler {
     }
 
     /// Group commit: the Raft Ready of everything this turn brought.
-    fn on_turn_end(&mut self, ctx: &mut Context) {
+    fn handle_turn_end(&mut self, ctx: &mut Context) {
         let Some(raft) = self.raft.as_mut() else {
             return;
         };
@@ -243,11 +270,11 @@ impl Handler for AgentHandler {
         }
     }
 
-    fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8], ctx: &mut Context) {
+    fn handle_datagram(&mut self, from: SocketAddr, bytes: &[u8], ctx: &mut Context) {
         self.membership.on_datagram(from, bytes, ctx);
     }
 
-    fn on_tick(&mut self, ctx: &mut Context) {
+    fn handle_tick(&mut self, ctx: &mut Context) {
         let now = ctx.now();
         self.last_now = now;
         if let Some(raft) = self.raft.as_mut() {
@@ -267,9 +294,15 @@ impl Handler for AgentHandler {
         self.advance_leave(ctx);
     }
 
-    fn on_connection_closed(&mut self, id: ConnectionId, ctx: &mut Context) {
+    fn handle_connection_closed(&mut self, id: ConnectionId, ctx: &mut Context) {
         if let Some(raft) = self.raft.as_mut() {
             raft.on_connection_closed(id);
+        }
+        if id.is_http() {
+            self.http.forget(id);
+            // Its forwarded requests' answers would match nothing now; a
+            // blocking query would hold its table entry for its whole wait.
+            self.router.outstanding().forget_from(id);
         }
         let lost = self.router.outstanding().take_on_link(id);
         self.settle_unanswered(ctx, lost, true);
@@ -280,7 +313,7 @@ impl Handler for AgentHandler {
     /// SIGINT leaves gracefully (a second one stops at once); SIGTERM stops
     /// without leaving, so the others see this agent fail and it rejoins by
     /// itself when restarted; SIGHUP reloads and never stops.
-    fn on_signal(&mut self, signal: Signal, ctx: &mut Context) {
+    fn handle_signal(&mut self, signal: Signal, ctx: &mut Context) {
         match signal {
             Signal::Interrupt if self.leave.is_leaving() => ctx.stop(StopReason::Left),
             Signal::Interrupt => self.start_leave(None, ctx),
@@ -296,6 +329,61 @@ impl Handler for AgentHandler {
                 log::info!(target: "agent", "no configuration file to reload; the agent keeps running");
             }
         }
+    }
+}
+
+impl Handler for AgentHandler {
+    fn on_client_request(&mut self, from: ConnectionId, request: ClientRequest, ctx: &mut Context) {
+        self.tapped(ctx, |agent, ctx| {
+            agent.serve_client_request(from, request, ctx)
+        });
+    }
+
+    fn on_http_request(&mut self, from: ConnectionId, request: HttpRequest, ctx: &mut Context) {
+        self.tapped(ctx, |agent, ctx| agent.serve_http(from, request, ctx));
+    }
+
+    fn on_gossip_sync_frame(&mut self, from: ConnectionId, frame: Frame, ctx: &mut Context) {
+        self.tapped(ctx, |agent, ctx| {
+            agent.handle_gossip_sync_frame(from, frame, ctx)
+        });
+    }
+
+    fn on_raft_message(&mut self, from: ConnectionId, message: RaftMessage, ctx: &mut Context) {
+        self.tapped(ctx, |agent, ctx| {
+            agent.handle_raft_message(from, message, ctx)
+        });
+    }
+
+    fn on_client_response(
+        &mut self,
+        from: ConnectionId,
+        response: ClientResponse,
+        ctx: &mut Context,
+    ) {
+        self.tapped(ctx, |agent, ctx| {
+            agent.handle_client_response(from, response, ctx)
+        });
+    }
+
+    fn on_turn_end(&mut self, ctx: &mut Context) {
+        self.tapped(ctx, |agent, ctx| agent.handle_turn_end(ctx));
+    }
+
+    fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8], ctx: &mut Context) {
+        self.tapped(ctx, |agent, ctx| agent.handle_datagram(from, bytes, ctx));
+    }
+
+    fn on_tick(&mut self, ctx: &mut Context) {
+        self.tapped(ctx, |agent, ctx| agent.handle_tick(ctx));
+    }
+
+    fn on_connection_closed(&mut self, id: ConnectionId, ctx: &mut Context) {
+        self.tapped(ctx, |agent, ctx| agent.handle_connection_closed(id, ctx));
+    }
+
+    fn on_signal(&mut self, signal: Signal, ctx: &mut Context) {
+        self.tapped(ctx, |agent, ctx| agent.handle_signal(signal, ctx));
     }
 }
 

@@ -5,6 +5,9 @@
 //!   and threads. It calls the [`io::event_loop::Handler`] for every input.
 //! - [`handler`]: the type the loop calls; it dispatches each input to the
 //!   room that owns it.
+//! - [`http_api`]: Consul's HTTP API: an HTTP request becomes the same
+//!   internal request a native client sends, and its answer an HTTP
+//!   response.
 //! - [`requests`]: how a client request is routed (served here, forwarded to
 //!   the leader or to a server, or held until there is a leader).
 //! - [`server`]: the Raft host of a server agent: recovery from its data
@@ -22,6 +25,7 @@ pub mod cluster;
 pub mod config;
 pub mod gossip_host;
 pub mod handler;
+pub mod http_api;
 pub mod io;
 pub mod requests;
 pub mod seam;

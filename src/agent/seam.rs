@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use crate::agent::io::connection::ConnectionId;
 use crate::agent::io::transport::{SendError, TransportStats};
+use crate::http::{HttpRequest, HttpResponse};
 use crate::wire::client_message::{ClientRequest, ClientResponse};
 use crate::wire::frame::Frame;
 use crate::wire::gossip_message::GossipMessage;
@@ -76,6 +77,12 @@ pub trait Io {
 
     /// Answers a client request on the connection it came from.
     fn reply(&mut self, to: ConnectionId, response: &ClientResponse) -> Result<(), SendError>;
+
+    /// Answers the HTTP request the connection `to` is waiting on (each
+    /// connection has at most one: the next pipelined request is handed
+    /// over only after this answer is written). The connection closes after
+    /// it when the request asked for that.
+    fn respond_http(&mut self, to: ConnectionId, response: &HttpResponse) -> Result<(), SendError>;
 
     /// Sends a Raft message on our connection to `peer`, dialling it when
     /// needed. While the peer is in reconnect backoff the message is dropped
@@ -188,6 +195,15 @@ pub trait Handler {
         let _ = ctx;
         log::debug!(target: "agent",
             "ignoring Raft message from node {:x} on connection {}", message.from, from.0);
+    }
+
+    /// A complete request from an HTTP API connection; answer it with
+    /// [`Io::respond_http`] (now or later: the connection waits).
+    fn on_http_request(&mut self, from: ConnectionId, request: HttpRequest, ctx: &mut Context) {
+        log::debug!(target: "agent",
+            "no HTTP API here for {} {} on connection {}", request.method, request.path, from.0);
+        let refused = HttpResponse::text(501, "this agent does not serve the HTTP API");
+        let _ = ctx.respond_http(from, &refused);
     }
 
     /// The answer to a request sent with [`Io::forward_client_request`].

@@ -23,5 +23,5 @@ pub use blocking::{BlockingParams, Consistency};
 pub use error::HttpError;
 pub use limits::HttpLimits;
 pub use request::{HttpRequest, RequestDecoder};
-pub use response::HttpResponse;
+pub use response::{HttpResponse, ResponseFraming};
 pub use routes::{RouteError, RoutedRequest, route};

@@ -16,6 +16,25 @@ pub const CONTINUE_RESPONSE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
 pub const JSON_CONTENT_TYPE: &str = "application/json";
 
+/// What the encoding of an answer depends on in its request: whether the
+/// connection stays open, the HTTP version, and whether it was a HEAD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResponseFraming {
+    pub keep_alive: bool,
+    pub minor_version: u8,
+    pub head: bool,
+}
+
+impl ResponseFraming {
+    pub fn of(request: &HttpRequest) -> Self {
+        ResponseFraming {
+            keep_alive: request.keep_alive,
+            minor_version: request.minor_version,
+            head: request.method == "HEAD",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     pub status: u16,
@@ -37,6 +56,7 @@ pub fn reason_phrase(status: u16) -> Option<&'static str> {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         409 => "Conflict",
         413 => "Request Entity Too Large",
         417 => "Expectation Failed",
@@ -109,12 +129,18 @@ impl HttpResponse {
     /// otherwise), and a HEAD answer has its length but not its body, as in
     /// Go's server, so the next pipelined answer is not misread.
     pub fn encode_for(&self, request: &HttpRequest, out: &mut Vec<u8>) {
-        let connection = match (request.keep_alive, request.minor_version) {
+        self.encode_framed(ResponseFraming::of(request), out);
+    }
+
+    /// [`Self::encode_for`] from what was kept of the request once its
+    /// body was handed on.
+    pub fn encode_framed(&self, framing: ResponseFraming, out: &mut Vec<u8>) {
+        let connection = match (framing.keep_alive, framing.minor_version) {
             (false, _) => Some("close"),
             (true, 0) => Some("keep-alive"),
             (true, _) => None,
         };
-        self.encode_with(connection, request.method != "HEAD", out);
+        self.encode_with(connection, !framing.head, out);
     }
 
     fn encode_with(&self, connection: Option<&str>, send_body: bool, out: &mut Vec<u8>) {

@@ -138,6 +138,15 @@ impl StateMachine {
         self.kv.read_keys(prefix, separator)
     }
 
+    /// A transaction without write verbs, evaluated on the current state
+    /// (Consul's `Txn.Read`): nothing changes. Write verbs, if any, act on
+    /// a scratch copy that is dropped.
+    pub fn txn_read(&self, ops: &[TxnOp]) -> TxnOutcome {
+        let mut scratch = self.kv.clone();
+        let index = self.applied_index.max(scratch.table_index());
+        txn::apply_txn(&mut scratch, index, ops).0
+    }
+
     /// Records that a log entry without a command (a leader's no-op, a
     /// configuration change) was applied, so `applied_index` tracks the log.
     pub fn skip(&mut self, index: u64) {

@@ -5,6 +5,11 @@
 
 use bytes::Bytes;
 
+use super::client_kv::{
+    KvRead, KvReadAnswer, KvRemoveMode, ReadMeta, TxnAnswer, decode_kv_remove, decode_kv_set,
+    decode_txn, encode_kv_remove, encode_kv_set, encode_txn,
+};
+use super::command::TxnOp;
 use super::error::WireError;
 use super::message::Message;
 use super::reader::Reader;
@@ -66,6 +71,27 @@ pub enum RequestBody {
     CatalogNodes,
     /// Server to server: "who are you" ([`ServerIdentity`]).
     Identity,
+    /// Consul's KV PUT: `flags` stored with the value; `cas` as in
+    /// `KvPut`. A failed check is the answer `applied: false`, not an error.
+    KvSet {
+        key: String,
+        value: Vec<u8>,
+        flags: u64,
+        cas: Option<u64>,
+    },
+    /// Consul's KV DELETE, answered `applied` (false: a cas that failed).
+    KvRemove {
+        key: String,
+        mode: KvRemoveMode,
+    },
+    /// Consul's KV GET, with its blocking-query index and wait.
+    KvRead(KvRead),
+    /// Consul's `/v1/txn`: applied as one entry, or (without write verbs)
+    /// read with `consistency`.
+    Txn {
+        ops: Vec<TxnOp>,
+        consistency: Consistency,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +125,8 @@ pub enum ErrorCode {
     /// Refused because the peer belongs to another cluster.
     ClusterMismatch,
     Internal,
+    /// A bound on waiting work (blocking queries) is reached; retry later.
+    TooManyRequests,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +217,23 @@ pub enum RpcResult {
     Info(Vec<InfoSection>),
     CatalogNodes(Vec<CatalogNode>),
     Identity(ServerIdentity),
+    /// A `KvSet` or `KvRemove` applied at `index`; `applied` is false when
+    /// its check-and-set failed.
+    KvApplied {
+        applied: bool,
+        index: u64,
+    },
+    /// A `KvRead`'s entries or keys, with what the serving server knew.
+    KvRead {
+        meta: ReadMeta,
+        answer: KvReadAnswer,
+    },
+    /// A transaction's outcome; `meta.index` is its entry's index for one
+    /// that wrote.
+    Txn {
+        meta: ReadMeta,
+        answer: TxnAnswer,
+    },
 }
 
 /// What one agent asks another about itself, server to server: the leader
@@ -238,6 +283,10 @@ pub const TYPE_PEERS: u8 = 0x27;
 pub const TYPE_INFO: u8 = 0x28;
 pub const TYPE_CATALOG_NODES: u8 = 0x29;
 pub const TYPE_IDENTITY: u8 = 0x2A;
+pub const TYPE_KV_SET: u8 = 0x2B;
+pub const TYPE_KV_REMOVE: u8 = 0x2C;
+pub const TYPE_KV_READ: u8 = 0x2D;
+pub const TYPE_TXN: u8 = 0x2E;
 
 /// Message type bytes of client responses (range 0x40-0x5F).
 pub const TYPE_KV_VALUE_RESULT: u8 = 0x40;
@@ -251,6 +300,9 @@ pub const TYPE_PEERS_RESULT: u8 = 0x47;
 pub const TYPE_INFO_RESULT: u8 = 0x48;
 pub const TYPE_CATALOG_NODES_RESULT: u8 = 0x49;
 pub const TYPE_IDENTITY_RESULT: u8 = 0x4A;
+pub const TYPE_KV_APPLIED_RESULT: u8 = 0x4B;
+pub const TYPE_KV_READ_RESULT: u8 = 0x4C;
+pub const TYPE_TXN_RESULT: u8 = 0x4D;
 pub const TYPE_ERROR_RESULT: u8 = 0x5F;
 
 /// Minimum encodings, for [`Reader::count`]: each string or byte field is at
@@ -304,6 +356,7 @@ impl ErrorCode {
             ErrorCode::Timeout => 7,
             ErrorCode::ClusterMismatch => 8,
             ErrorCode::Internal => 9,
+            ErrorCode::TooManyRequests => 10,
         }
     }
 
@@ -318,6 +371,7 @@ impl ErrorCode {
             7 => Ok(ErrorCode::Timeout),
             8 => Ok(ErrorCode::ClusterMismatch),
             9 => Ok(ErrorCode::Internal),
+            10 => Ok(ErrorCode::TooManyRequests),
             other => Err(WireError::InvalidValue {
                 field: "error.code",
                 value: u64::from(other),
@@ -441,6 +495,10 @@ impl RequestBody {
             RequestBody::Info => TYPE_INFO,
             RequestBody::CatalogNodes => TYPE_CATALOG_NODES,
             RequestBody::Identity => TYPE_IDENTITY,
+            RequestBody::KvSet { .. } => TYPE_KV_SET,
+            RequestBody::KvRemove { .. } => TYPE_KV_REMOVE,
+            RequestBody::KvRead(_) => TYPE_KV_READ,
+            RequestBody::Txn { .. } => TYPE_TXN,
         }
     }
 
@@ -478,6 +536,15 @@ impl RequestBody {
             | RequestBody::Info
             | RequestBody::CatalogNodes
             | RequestBody::Identity => {}
+            RequestBody::KvSet {
+                key,
+                value,
+                flags,
+                cas,
+            } => encode_kv_set(key, value, *flags, *cas, out),
+            RequestBody::KvRemove { key, mode } => encode_kv_remove(key, *mode, out),
+            RequestBody::KvRead(read) => read.encode(out),
+            RequestBody::Txn { ops, consistency } => encode_txn(ops, *consistency, out),
         }
     }
 
@@ -522,6 +589,24 @@ impl RequestBody {
             TYPE_INFO => RequestBody::Info,
             TYPE_CATALOG_NODES => RequestBody::CatalogNodes,
             TYPE_IDENTITY => RequestBody::Identity,
+            TYPE_KV_SET => {
+                let (key, value, flags, cas) = decode_kv_set(r)?;
+                RequestBody::KvSet {
+                    key,
+                    value,
+                    flags,
+                    cas,
+                }
+            }
+            TYPE_KV_REMOVE => {
+                let (key, mode) = decode_kv_remove(r)?;
+                RequestBody::KvRemove { key, mode }
+            }
+            TYPE_KV_READ => RequestBody::KvRead(KvRead::decode(r)?),
+            TYPE_TXN => {
+                let (ops, consistency) = decode_txn(r)?;
+                RequestBody::Txn { ops, consistency }
+            }
             other => return Err(WireError::UnknownMessageType(other)),
         })
     }
@@ -549,7 +634,7 @@ impl Message for ClientRequest {
 
 impl ClientRequest {
     fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
-        if !(TYPE_KV_GET..=TYPE_IDENTITY).contains(&message_type) {
+        if !(TYPE_KV_GET..=TYPE_TXN).contains(&message_type) {
             return Err(WireError::UnknownMessageType(message_type));
         }
         let request_id = r.u64()?;
@@ -575,6 +660,9 @@ impl ResponseBody {
                 RpcResult::Info(_) => TYPE_INFO_RESULT,
                 RpcResult::CatalogNodes(_) => TYPE_CATALOG_NODES_RESULT,
                 RpcResult::Identity(_) => TYPE_IDENTITY_RESULT,
+                RpcResult::KvApplied { .. } => TYPE_KV_APPLIED_RESULT,
+                RpcResult::KvRead { .. } => TYPE_KV_READ_RESULT,
+                RpcResult::Txn { .. } => TYPE_TXN_RESULT,
             },
         }
     }
@@ -685,6 +773,18 @@ impl RpcResult {
                     out.put_u64(*id);
                 }
             }
+            RpcResult::KvApplied { applied, index } => {
+                out.put_bool(*applied);
+                out.put_u64(*index);
+            }
+            RpcResult::KvRead { meta, answer } => {
+                meta.encode(out);
+                answer.encode(out);
+            }
+            RpcResult::Txn { meta, answer } => {
+                meta.encode(out);
+                answer.encode(out);
+            }
         }
     }
 
@@ -747,6 +847,18 @@ impl RpcResult {
                 })?)
             }
             TYPE_IDENTITY_RESULT => RpcResult::Identity(decode_identity(r)?),
+            TYPE_KV_APPLIED_RESULT => RpcResult::KvApplied {
+                applied: r.bool("kv_applied.applied")?,
+                index: r.u64()?,
+            },
+            TYPE_KV_READ_RESULT => RpcResult::KvRead {
+                meta: ReadMeta::decode(r)?,
+                answer: KvReadAnswer::decode(r)?,
+            },
+            TYPE_TXN_RESULT => RpcResult::Txn {
+                meta: ReadMeta::decode(r)?,
+                answer: TxnAnswer::decode(r)?,
+            },
             other => return Err(WireError::UnknownMessageType(other)),
         })
     }
@@ -775,7 +887,7 @@ impl Message for ClientResponse {
 
 impl ClientResponse {
     fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
-        let known = (TYPE_KV_VALUE_RESULT..=TYPE_IDENTITY_RESULT).contains(&message_type)
+        let known = (TYPE_KV_VALUE_RESULT..=TYPE_TXN_RESULT).contains(&message_type)
             || message_type == TYPE_ERROR_RESULT;
         if !known {
             return Err(WireError::UnknownMessageType(message_type));

@@ -187,7 +187,7 @@ impl TxnOp {
         }
     }
 
-    fn encode(&self, out: &mut Vec<u8>) {
+    pub(super) fn encode(&self, out: &mut Vec<u8>) {
         let (verb, index) = match self {
             TxnOp::Set { .. } => (VERB_SET, None),
             TxnOp::Cas { index, .. } => (VERB_CAS, Some(*index)),
@@ -210,7 +210,7 @@ impl TxnOp {
         }
     }
 
-    fn decode(r: &mut Reader<'_>) -> Result<TxnOp, WireError> {
+    pub(super) fn decode(r: &mut Reader<'_>) -> Result<TxnOp, WireError> {
         let verb = r.u8()?;
         let key = r.string("txn.key", MAX_KEY_BYTES)?;
         let op = match verb {

@@ -8,6 +8,7 @@ use concord::agent::io::connection::ConnectionId;
 use concord::agent::io::transport::{SendError, TransportStats};
 use concord::agent::seam::{Io, OffLoopWork, StopReason};
 use concord::deterministic_rng::SplitMix64;
+use concord::http::HttpResponse;
 use concord::wire::client_message::{ClientRequest, ClientResponse};
 use concord::wire::datagram::MAX_DATAGRAM_BYTES;
 use concord::wire::frame::encode_frame;
@@ -111,6 +112,17 @@ impl Io for SimIo<'_> {
 
     fn reply(&mut self, to: ConnectionId, response: &ClientResponse) -> Result<(), SendError> {
         self.send_on(to, response)
+    }
+
+    /// The answer's bytes go out on the connection, as the loop writes them.
+    fn respond_http(&mut self, to: ConnectionId, response: &HttpResponse) -> Result<(), SendError> {
+        let (conn, side) = self
+            .net
+            .agent_side(self.agent, to)
+            .ok_or(SendError::UnknownConnection(to))?;
+        self.net
+            .send(self.now_us, conn, side, response.to_bytes(true));
+        Ok(())
     }
 
     fn send_raft(

@@ -113,6 +113,11 @@ impl ScriptedCluster {
                 role: "server".into(),
                 datacenter: "dc1".into(),
             }])),
+            // The HTTP API's requests; the CLI never sends them.
+            RequestBody::KvSet { .. }
+            | RequestBody::KvRemove { .. }
+            | RequestBody::KvRead(_)
+            | RequestBody::Txn { .. } => error(ErrorCode::InvalidRequest, "not a CLI request"),
         }
     }
 }

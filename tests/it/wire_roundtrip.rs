@@ -3,7 +3,9 @@
 //! a UDP datagram; and a damaged encoding never makes a decoder panic.
 
 use concord::wire::Message;
+use concord::wire::client_kv::*;
 use concord::wire::client_message::*;
+use concord::wire::command::TxnOp;
 use concord::wire::datagram::{
     DATAGRAM_HEADER_BYTES, DatagramBuilder, MAX_DATAGRAM_BYTES, decode_datagram, encode_datagram,
 };
@@ -207,6 +209,106 @@ fn request_body() -> impl Strategy<Value = RequestBody> {
         Just(RequestBody::Peers),
         Just(RequestBody::Info),
         Just(RequestBody::CatalogNodes),
+        consul_request_body(),
+    ]
+}
+
+fn txn_op() -> impl Strategy<Value = TxnOp> {
+    prop_oneof![
+        (key(), blob(50), any::<u64>()).prop_map(|(key, value, flags)| TxnOp::Set {
+            key,
+            value: value.into(),
+            flags
+        }),
+        (key(), blob(50), any::<u64>(), any::<u64>()).prop_map(|(key, value, flags, index)| {
+            TxnOp::Cas {
+                key,
+                value: value.into(),
+                flags,
+                index,
+            }
+        }),
+        key().prop_map(|key| TxnOp::Get { key }),
+        key().prop_map(|prefix| TxnOp::DeleteTree { prefix }),
+        (key(), any::<u64>()).prop_map(|(key, index)| TxnOp::DeleteCas { key, index }),
+    ]
+}
+
+/// The requests an agent forwards for Consul's HTTP API.
+fn consul_request_body() -> impl Strategy<Value = RequestBody> {
+    let kind = prop_oneof![
+        Just(KvReadKind::Entry),
+        Just(KvReadKind::Tree),
+        option::of(text(3)).prop_map(|separator| KvReadKind::Keys { separator }),
+    ];
+    let mode = prop_oneof![
+        Just(KvRemoveMode::Single),
+        Just(KvRemoveMode::Tree),
+        any::<u64>().prop_map(|index| KvRemoveMode::Cas { index }),
+    ];
+    prop_oneof![
+        (key(), blob(300), any::<u64>(), option::of(any::<u64>())).prop_map(
+            |(key, value, flags, cas)| RequestBody::KvSet {
+                key,
+                value,
+                flags,
+                cas
+            }
+        ),
+        (key(), mode).prop_map(|(key, mode)| RequestBody::KvRemove { key, mode }),
+        (key(), kind, consistency(), any::<u64>(), any::<u64>()).prop_map(
+            |(key, kind, consistency, min_index, wait_ms)| RequestBody::KvRead(KvRead {
+                key,
+                kind,
+                consistency,
+                min_index,
+                wait_ms,
+            })
+        ),
+        (vec(txn_op(), 0..6), consistency())
+            .prop_map(|(ops, consistency)| RequestBody::Txn { ops, consistency }),
+    ]
+}
+
+fn dir_entry() -> impl Strategy<Value = KvDirEntry> {
+    (key(), blob(60), any::<[u64; 4]>(), option::of(text(8))).prop_map(
+        |(key, value, [flags, create_index, modify_index, lock_index], session)| KvDirEntry {
+            key,
+            value,
+            flags,
+            create_index,
+            modify_index,
+            lock_index,
+            session,
+        },
+    )
+}
+
+fn read_meta() -> impl Strategy<Value = ReadMeta> {
+    (any::<u64>(), any::<bool>(), any::<u64>()).prop_map(
+        |(index, known_leader, last_contact_ms)| ReadMeta {
+            index,
+            known_leader,
+            last_contact_ms,
+        },
+    )
+}
+
+/// The answers of the requests above.
+fn consul_result() -> impl Strategy<Value = RpcResult> {
+    let read = prop_oneof![
+        vec(dir_entry(), 0..3).prop_map(KvReadAnswer::Entries),
+        vec(key(), 0..3).prop_map(KvReadAnswer::Keys),
+    ];
+    let txn = prop_oneof![
+        vec(dir_entry(), 0..3).prop_map(|results| TxnAnswer::Committed { results }),
+        vec((any::<u32>(), text(20)), 0..3).prop_map(|errors| TxnAnswer::Failed { errors }),
+    ];
+    prop_oneof![
+        (any::<bool>(), any::<u64>())
+            .prop_map(|(applied, index)| RpcResult::KvApplied { applied, index }),
+        (read_meta(), read).prop_map(|(meta, answer)| RpcResult::KvRead { meta, answer }),
+        (read_meta(), txn).prop_map(|(meta, answer)| RpcResult::Txn { meta, answer }),
     ]
 }
 
@@ -240,6 +342,7 @@ fn error_code() -> impl Strategy<Value = ErrorCode> {
         Just(ErrorCode::Timeout),
         Just(ErrorCode::ClusterMismatch),
         Just(ErrorCode::Internal),
+        Just(ErrorCode::TooManyRequests),
     ]
 }
 
@@ -306,6 +409,7 @@ fn rpc_result() -> impl Strategy<Value = RpcResult> {
             0..4
         )
         .prop_map(RpcResult::CatalogNodes),
+        consul_result(),
     ]
 }
 

@@ -16,6 +16,18 @@ use crate::wire::raft_message::NodeId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(pub usize);
 
+/// HTTP API connections take IDs from here up, peer-port connections stay
+/// below: an answer addressed to an ID says by its range which side of the
+/// agent (the HTTP API or the peer port) it belongs to.
+pub const FIRST_HTTP_CONNECTION_ID: usize = 1 << (usize::BITS - 2);
+
+impl ConnectionId {
+    /// A connection of the HTTP API listener.
+    pub fn is_http(self) -> bool {
+        self.0 >= FIRST_HTTP_CONNECTION_ID
+    }
+}
+
 /// A connection we dial and keep: one per key, redialled with backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LinkKey {

@@ -1,8 +1,9 @@
 //! The agent's single event loop: one mio `Poll` over the TCP listener, the
-//! UDP socket, every connection, the signal pipe and a waker. It turns
-//! readiness into calls on a [`Handler`] (client requests, Raft messages,
-//! gossip frames and datagrams, a tick every 10 ms, signals); handlers act
-//! through a [`Context`]. The Raft node, storage, gossip and the state
+//! UDP socket, every connection, the HTTP API listener and its connections,
+//! the signal pipe and a waker. It turns readiness into calls on a
+//! [`Handler`] (client requests, HTTP requests, Raft messages, gossip frames
+//! and datagrams, a tick every 10 ms, signals); handlers act through a
+//! [`Context`]. The Raft node, storage, gossip and the state
 //! machine plug in as one `Handler`, so they stay free of sockets.
 
 use std::io;
@@ -21,11 +22,15 @@ use crate::wire::raft_message::RaftMessage;
 pub use crate::agent::seam::{Context, Handler, Io, OffLoopWork, Signal, StopReason};
 
 use crate::agent::io::connection::{ConnectionId, Direction, Inbound};
+use crate::agent::io::http_server::{HTTP_LISTENER_TOKEN, HttpServer, HttpServerLimits};
+
+mod http_events;
 use crate::agent::io::loop_context::LoopContext;
 use crate::agent::io::transport::{
     BindError, CloseReason, LISTENER_TOKEN, SIGNAL_TOKEN, Transport, TransportLimits,
     TransportStats, UDP_TOKEN, WAKER_TOKEN,
 };
+use http_events::bind_http;
 
 /// Raft and gossip timers count in ticks of this length.
 pub const TICK_INTERVAL: Duration = Duration::from_millis(10);
@@ -76,17 +81,32 @@ impl StopHandle {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventLoopConfig {
     pub bind: SocketAddr,
     pub limits: TransportLimits,
     /// Install SIGINT/SIGTERM/SIGHUP handling (the agent process; not tests).
     pub handle_signals: bool,
+    /// The HTTP API listener; `None` serves no HTTP.
+    pub http: Option<HttpListen>,
+}
+
+/// Where the HTTP API listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpListen {
+    pub address: SocketAddr,
+    /// The address was given explicitly, so failing to bind it fails the
+    /// start. The default address is often another agent's on the same
+    /// machine (several servers on 127.0.0.x): then this one warns and runs
+    /// without HTTP.
+    pub required: bool,
+    pub limits: HttpServerLimits,
 }
 
 pub struct EventLoop {
     poll: Poll,
     transport: Transport,
+    http: Option<HttpServer>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     stop_flag: Arc<AtomicBool>,
     waker: Arc<Waker>,
@@ -96,11 +116,16 @@ pub struct EventLoop {
     still_readable: Vec<ConnectionId>,
     udp_still_readable: bool,
     listener_still_ready: bool,
+    listener_still_ready_http: bool,
 }
 
 #[derive(Debug)]
 pub enum EventLoopError {
     Bind(BindError),
+    HttpBind {
+        address: SocketAddr,
+        source: io::Error,
+    },
     Io(io::Error),
 }
 
@@ -108,6 +133,9 @@ impl std::fmt::Display for EventLoopError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             EventLoopError::Bind(err) => write!(f, "{err}"),
+            EventLoopError::HttpBind { address, source } => {
+                write!(f, "cannot bind the HTTP API to {address}: {source}")
+            }
             EventLoopError::Io(err) => write!(f, "event loop: {err}"),
         }
     }
@@ -136,9 +164,14 @@ impl EventLoop {
         } else {
             None
         };
+        let http = match config.http {
+            Some(listen) => bind_http(listen, poll.registry())?,
+            None => None,
+        };
         Ok(EventLoop {
             poll,
             transport,
+            http,
             signals,
             stop_flag: Arc::new(AtomicBool::new(false)),
             waker,
@@ -146,11 +179,17 @@ impl EventLoop {
             still_readable: Vec::new(),
             udp_still_readable: false,
             listener_still_ready: false,
+            listener_still_ready_http: false,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.transport.local_addr()
+    }
+
+    /// Where the HTTP API listens, when it does.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(HttpServer::local_addr)
     }
 
     pub fn stats(&self) -> TransportStats {
@@ -183,6 +222,10 @@ impl EventLoop {
             }
             if now >= next_expiry {
                 self.transport.expire(now);
+                if let Some(http) = self.http.as_mut() {
+                    http.expire(now);
+                    http.flush_scheduled(now);
+                }
                 next_expiry = now + EXPIRY_INTERVAL;
             }
             self.notify_closed(handler, now, &mut stop);
@@ -197,7 +240,9 @@ impl EventLoop {
             }
             let busy = !self.still_readable.is_empty()
                 || self.udp_still_readable
-                || self.listener_still_ready;
+                || self.listener_still_ready
+                || self.listener_still_ready_http
+                || self.http.as_ref().is_some_and(|h| !h.to_read.is_empty());
             let timeout = if busy {
                 Duration::ZERO
             } else {
@@ -216,7 +261,14 @@ impl EventLoop {
         let mut ctx = self.context(now, stop);
         handler.on_tick(&mut ctx);
         handler.on_turn_end(&mut ctx);
+        self.flush_all(now);
+    }
+
+    fn flush_all(&mut self, now: Instant) {
         self.transport.flush_scheduled(now);
+        if let Some(http) = self.http.as_mut() {
+            http.flush_scheduled(now);
+        }
     }
 
     /// Every queued write went out (or can no longer go).
@@ -225,6 +277,7 @@ impl EventLoop {
             .connections
             .values()
             .all(|c| c.queued_bytes() == 0 || !c.connected)
+            && self.http.as_ref().is_none_or(HttpServer::drained)
     }
 
     /// One poll's readiness events, then the turn's end (group commit).
@@ -242,10 +295,23 @@ impl EventLoop {
         if std::mem::take(&mut self.listener_still_ready) {
             self.listener_still_ready = self.transport.accept_pending(now);
         }
+        let http_again = self
+            .http
+            .as_mut()
+            .map(|http| std::mem::take(&mut http.to_read))
+            .unwrap_or_default();
         for event in events.iter() {
             match event.token() {
                 LISTENER_TOKEN => {
                     self.listener_still_ready = self.transport.accept_pending(now);
+                }
+                HTTP_LISTENER_TOKEN => {
+                    if let Some(http) = self.http.as_mut() {
+                        self.listener_still_ready_http = http.accept_pending(now);
+                    }
+                }
+                Token(token) if ConnectionId(token).is_http() => {
+                    self.on_http_event(ConnectionId(token), event, handler, now, stop);
                 }
                 UDP_TOKEN => self.read_datagrams(handler, now, stop),
                 SIGNAL_TOKEN => self.read_signals(handler, now, stop),
@@ -265,9 +331,17 @@ impl EventLoop {
         for id in again {
             self.on_readable(id, handler, now, stop);
         }
+        for id in http_again {
+            self.on_http_readable(id, handler, now, stop);
+        }
+        if std::mem::take(&mut self.listener_still_ready_http)
+            && let Some(http) = self.http.as_mut()
+        {
+            self.listener_still_ready_http = http.accept_pending(now);
+        }
         let mut ctx = self.context(now, stop);
         handler.on_turn_end(&mut ctx);
-        self.transport.flush_scheduled(now);
+        self.flush_all(now);
     }
 
     fn context<'a>(
@@ -275,7 +349,7 @@ impl EventLoop {
         now: Instant,
         stop: &'a mut Option<StopReason>,
     ) -> LoopContext<'a> {
-        LoopContext::new(&mut self.transport, now, stop)
+        LoopContext::new(&mut self.transport, self.http.as_mut(), now, stop)
     }
 
     fn notify_closed<H: Handler>(
@@ -286,7 +360,10 @@ impl EventLoop {
     ) {
         // Bounded: each close is reported once and closes made while
         // reporting are picked up by the next pass of the loop.
-        let closed = std::mem::take(&mut self.transport.closed);
+        let mut closed = std::mem::take(&mut self.transport.closed);
+        if let Some(http) = self.http.as_mut() {
+            closed.append(&mut http.closed);
+        }
         for id in closed {
             let mut ctx = self.context(now, stop);
             handler.on_connection_closed(id, &mut ctx);

@@ -14,13 +14,16 @@ use crate::wire::message::Message;
 use crate::wire::raft_message::{NodeId, RaftMessage};
 
 use crate::agent::io::connection::{ConnectionId, LinkKey};
+use crate::agent::io::http_server::HttpServer;
 use crate::agent::io::transport::{CloseReason, SendError, Transport, TransportStats};
 use crate::agent::seam::{Io, OffLoopWork, StopReason};
+use crate::http::HttpResponse;
 
 /// The loop's side of the seam for one turn: what a handler's calls on
 /// [`Io`] do to the transport.
 pub struct LoopContext<'a> {
     transport: &'a mut Transport,
+    http: Option<&'a mut HttpServer>,
     now: Instant,
     stop: &'a mut Option<StopReason>,
 }
@@ -28,11 +31,13 @@ pub struct LoopContext<'a> {
 impl<'a> LoopContext<'a> {
     pub(crate) fn new(
         transport: &'a mut Transport,
+        http: Option<&'a mut HttpServer>,
         now: Instant,
         stop: &'a mut Option<StopReason>,
     ) -> Self {
         LoopContext {
             transport,
+            http,
             now,
             stop,
         }
@@ -63,6 +68,9 @@ impl Io for LoopContext<'_> {
 
     fn flush_now(&mut self) {
         self.transport.flush_scheduled(self.now);
+        if let Some(http) = self.http.as_deref_mut() {
+            http.flush_scheduled(self.now);
+        }
     }
 
     fn local_addr(&self) -> SocketAddr {
@@ -78,10 +86,16 @@ impl Io for LoopContext<'_> {
     }
 
     fn remote_addr(&self, id: ConnectionId) -> Option<SocketAddr> {
+        if id.is_http() {
+            return self.http.as_deref().and_then(|http| http.remote_addr(id));
+        }
         self.transport.connections.get(&id).map(|c| c.remote)
     }
 
     fn queued_bytes(&self, id: ConnectionId) -> Option<usize> {
+        if id.is_http() {
+            return self.http.as_deref().and_then(|http| http.queued_bytes(id));
+        }
         self.transport
             .connections
             .get(&id)
@@ -90,6 +104,13 @@ impl Io for LoopContext<'_> {
 
     fn reply(&mut self, to: ConnectionId, response: &ClientResponse) -> Result<(), SendError> {
         self.send_frame(to, response)
+    }
+
+    fn respond_http(&mut self, to: ConnectionId, response: &HttpResponse) -> Result<(), SendError> {
+        match self.http.as_deref_mut() {
+            Some(http) => http.respond(to, response),
+            None => Err(SendError::UnknownConnection(to)),
+        }
     }
 
     fn send_raft(
@@ -157,6 +178,12 @@ impl Io for LoopContext<'_> {
     }
 
     fn close(&mut self, id: ConnectionId) {
+        if id.is_http() {
+            if let Some(http) = self.http.as_deref_mut() {
+                http.close(id, "closed by the agent");
+            }
+            return;
+        }
         self.transport.close(id, CloseReason::Requested, self.now);
     }
 

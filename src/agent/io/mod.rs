@@ -1,10 +1,12 @@
 //! The only part of the agent that touches sockets, clocks and threads: the
-//! mio loop, the peer transport, connections with bounded write queues, and
-//! the reconnect backoff.
+//! mio loop, the peer transport, connections with bounded write queues, the
+//! reconnect backoff, and the HTTP API listener with its connections.
 
 pub mod backoff;
 pub mod connection;
 pub mod event_loop;
+pub mod http_connection;
+pub mod http_server;
 pub mod loop_context;
 pub mod run;
 pub mod transport;

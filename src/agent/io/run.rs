@@ -1,13 +1,19 @@
-//! `node agent`: binds the loop, opens the data directory, builds the
-//! agent and runs it until it leaves or is stopped.
+//! `node agent`: binds the loop (peer port and HTTP API), opens the data
+//! directory (a temporary one with `--dev`), builds the agent and runs it
+//! until it leaves or is stopped.
 
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::storage::LogOptions;
 use crate::storage::member_list::{MemberList, MemberListStore};
 
-use crate::agent::config::{AgentConfig, ConfigError};
+use crate::agent::config::{AgentConfig, ConfigError, DEFAULT_HTTP_ADDR, HttpAddr, RunOptions};
 use crate::agent::handler::AgentHandler;
-use crate::agent::io::event_loop::{EventLoop, EventLoopConfig, EventLoopError, StopReason};
+use crate::agent::io::event_loop::{
+    EventLoop, EventLoopConfig, EventLoopError, HttpListen, StopReason,
+};
+use crate::agent::io::http_server::HttpServerLimits;
 use crate::agent::io::transport::TransportLimits;
 use crate::agent::server::{RaftServer, RaftServerError};
 
@@ -69,16 +75,79 @@ fn open_member_list(config: &AgentConfig) -> (Option<MemberListStore>, MemberLis
     }
 }
 
+/// Log segments of a `--dev` agent: room for the largest entry (a 512 KiB
+/// value, or a transaction body of 512 KiB) several times over.
+pub const DEV_SEGMENT_SIZE_BYTES: u64 = 4 * 1024 * 1024;
+
+fn http_listen(http: HttpAddr) -> Option<HttpListen> {
+    let (address, required) = match http {
+        HttpAddr::Default => (DEFAULT_HTTP_ADDR, false),
+        HttpAddr::At(address) => (address, true),
+        HttpAddr::Off => return None,
+    };
+    Some(HttpListen {
+        address,
+        required,
+        limits: HttpServerLimits::default(),
+    })
+}
+
+/// A `--dev` data directory: created fresh, removed when dropped (the agent
+/// returns from its loop on every stop, so this runs at every exit but a
+/// kill -9).
+struct TemporaryDataDir(PathBuf);
+
+impl TemporaryDataDir {
+    fn create() -> Result<TemporaryDataDir, AgentError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!("concord-dev-{}-{nanos:09}", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir(&path).map_err(|source| AgentError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(TemporaryDataDir(path))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TemporaryDataDir {
+    fn drop(&mut self) {
+        match std::fs::remove_dir_all(&self.0) {
+            Ok(()) => log::info!(target: "agent",
+                "dev mode: removed the data directory {}", self.0.display()),
+            Err(err) => log::warn!(target: "agent",
+                "dev mode: cannot remove the data directory {}: {err}", self.0.display()),
+        }
+    }
+}
+
 /// Runs the agent until it leaves or is stopped.
-pub fn run(config: AgentConfig) -> Result<(), AgentError> {
+pub fn run(mut config: AgentConfig, options: RunOptions) -> Result<(), AgentError> {
     config.validate().map_err(AgentError::Config)?;
     // Bind first: an agent that cannot have its port leaves nothing behind.
     let mut event_loop = EventLoop::new(EventLoopConfig {
         bind: config.bind,
         limits: TransportLimits::default(),
         handle_signals: true,
+        http: http_listen(options.http),
     })
     .map_err(AgentError::EventLoop)?;
+    let temporary = match options.temporary_data_dir {
+        true => Some(TemporaryDataDir::create()?),
+        false => None,
+    };
+    if let Some(temporary) = &temporary {
+        config.data_dir = temporary.path().to_path_buf();
+        log::info!(target: "agent",
+            "dev mode: data in {} (removed at exit)", config.data_dir.display());
+    }
     std::fs::create_dir_all(&config.data_dir).map_err(|source| AgentError::DataDir {
         path: config.data_dir.clone(),
         source,
@@ -86,10 +155,27 @@ pub fn run(config: AgentConfig) -> Result<(), AgentError> {
     log::info!(target: "agent",
         "concord agent running: node {} ({}), datacenter {}, bound to {} (TCP and UDP)",
         config.node_name, config.role(), config.datacenter, event_loop.local_addr());
+    if let Some(http) = event_loop.http_addr() {
+        log::info!(target: "agent", "Started HTTP server on {http} (tcp)");
+    }
     let (store, remembered) = open_member_list(&config);
     let seed = process_seed();
     let raft = if config.server {
-        let opened = RaftServer::open(&config.data_dir, &config.node_name, config.advertise, seed);
+        // A dev agent starts in well under a second: a full segment is 64
+        // MiB of zeros written and fsynced before the first entry.
+        let log = match options.temporary_data_dir {
+            true => LogOptions {
+                segment_size_bytes: DEV_SEGMENT_SIZE_BYTES,
+            },
+            false => LogOptions::default(),
+        };
+        let opened = RaftServer::open_with_log_options(
+            &config.data_dir,
+            &config.node_name,
+            config.advertise,
+            seed,
+            log,
+        );
         Some(opened.map_err(AgentError::Raft)?)
     } else {
         None

@@ -83,6 +83,8 @@ pub struct TransportStats {
 pub enum SendError {
     /// The connection is gone (closed by the peer or by us).
     UnknownConnection(ConnectionId),
+    /// An HTTP answer for a connection with no request waiting for one.
+    NoRequestWaiting(ConnectionId),
     /// The connection's write queue is full; the message was dropped.
     QueueFull(ConnectionError),
     /// The peer is in reconnect backoff; the message was dropped.
@@ -100,6 +102,13 @@ impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::UnknownConnection(id) => write!(f, "connection {} is closed", id.0),
+            SendError::NoRequestWaiting(id) => {
+                write!(
+                    f,
+                    "no HTTP request waits for an answer on connection {}",
+                    id.0
+                )
+            }
             SendError::QueueFull(err) => write!(f, "{err}"),
             SendError::PeerBackingOff { retry_in } => {
                 write!(

@@ -100,6 +100,14 @@ impl OutstandingRequests {
         self.take_where(|o| o.link == link)
     }
 
+    /// Forgets the requests forwarded for a client whose connection closed:
+    /// nobody reads their answers, which will match nothing.
+    pub fn forget_from(&mut self, client: ConnectionId) {
+        self.entries.retain(
+            |_, o| !matches!(&o.purpose, Purpose::Forwarded { from, .. } if *from == client),
+        );
+    }
+
     /// Every request whose deadline has passed.
     pub fn take_expired(&mut self, now: Instant) -> Vec<Outstanding> {
         self.take_where(|o| o.deadline <= now)

@@ -21,8 +21,8 @@ use crate::wire::client_message::{
 
 use crate::agent::io::connection::ConnectionId;
 use crate::agent::requests::outstanding::{Outstanding, OutstandingRequests, Purpose};
-use crate::agent::requests::reply::{reply, reply_error, reply_result, rpc_error};
-use crate::agent::requests::routing::{RequestKind, answer_read, classify};
+use crate::agent::requests::reply::{reply, reply_error, rpc_error};
+use crate::agent::requests::routing::{RequestKind, blocking_wait, classify, write_answer};
 use crate::agent::seam::Context;
 use crate::agent::server::{ProposalRefused, RaftServer};
 
@@ -43,7 +43,11 @@ const WRITE_FATE_UNKNOWN: &str = "the write may or may not have been applied";
 struct Waiting {
     from: ConnectionId,
     request: ClientRequest,
+    /// Until when it may wait for a leader.
     deadline: Instant,
+    /// Until when its client waits: later than `deadline` by a blocking
+    /// query's wait.
+    client_deadline: Instant,
 }
 
 /// Where the next forward goes, from what the agent knows now.
@@ -130,6 +134,29 @@ impl Router {
         request: ClientRequest,
         deadline: Instant,
     ) {
+        let client_deadline = deadline + blocking_wait(&request.body);
+        let waiting = Waiting {
+            from,
+            request,
+            deadline,
+            client_deadline,
+        };
+        self.route_waiting(ctx, raft, servers, waiting);
+    }
+
+    fn route_waiting(
+        &mut self,
+        ctx: &mut Context,
+        raft: Option<&mut RaftServer>,
+        servers: &[SocketAddr],
+        waiting: Waiting,
+    ) {
+        let Waiting {
+            from,
+            request,
+            deadline,
+            client_deadline,
+        } = waiting;
         let kind = match classify(&request.body) {
             Ok(kind) => kind,
             Err(err) => return reply_error(ctx, from, request.request_id, err),
@@ -152,7 +179,7 @@ impl Router {
                 from,
                 &request,
                 address,
-                deadline,
+                client_deadline,
             )
         {
             return;
@@ -165,6 +192,7 @@ impl Router {
             from,
             request,
             deadline,
+            client_deadline,
         });
     }
 
@@ -178,7 +206,7 @@ impl Router {
         let waiting = std::mem::take(&mut self.waiting);
         for w in waiting {
             let raft = raft.as_deref_mut();
-            self.route(ctx, raft, servers, w.from, w.request, w.deadline);
+            self.route_waiting(ctx, raft, servers, w);
         }
     }
 
@@ -207,6 +235,7 @@ impl Router {
                 from,
                 request,
                 deadline: client_deadline,
+                client_deadline,
             });
             return;
         }
@@ -241,9 +270,14 @@ fn serve_here(
     let leader = raft.is_leader();
     let id = request.request_id;
     let outcome = match (kind, &request.body) {
-        (RequestKind::Write(command), _) if leader => raft.propose(command, from, id, ctx.now()),
+        (RequestKind::Write(command), body) if leader => {
+            raft.propose(command, write_answer(body), from, id, ctx.now())
+        }
         (RequestKind::Read, body) => match read_consistency(body) {
-            Consistency::Stale => return answer_now(ctx, raft, from, id, body),
+            Consistency::Stale => {
+                raft.read_stale(ctx, from, id, body.clone());
+                return Served::Done;
+            }
             // Default reads are confirmed like consistent ones: a leader's
             // own state is not enough. A new leader may not yet have applied
             // writes the last one acknowledged, and a leader cut off from
@@ -251,7 +285,7 @@ fn serve_here(
             // two election timeouts, while the others elect a new one after
             // one (the agent simulator found both, seeds 5 and 11).
             Consistency::Default | Consistency::Consistent if leader => {
-                raft.read_consistent(from, id, body.clone())
+                raft.read_consistent(from, id, body.clone(), ctx.now())
             }
             _ => return Served::Elsewhere,
         },
@@ -267,23 +301,35 @@ fn serve_here(
     }
 }
 
-fn answer_now(
-    ctx: &mut Context,
-    raft: &RaftServer,
-    from: ConnectionId,
-    request_id: u64,
-    body: &RequestBody,
-) -> Served {
-    reply_result(ctx, from, request_id, answer_read(raft.state(), body));
-    Served::Done
-}
-
 fn read_consistency(body: &RequestBody) -> Consistency {
     match body {
-        RequestBody::KvGet { consistency, .. } | RequestBody::KvList { consistency, .. } => {
-            *consistency
-        }
+        RequestBody::KvGet { consistency, .. }
+        | RequestBody::KvList { consistency, .. }
+        | RequestBody::Txn { consistency, .. } => *consistency,
+        RequestBody::KvRead(read) => read.consistency,
         _ => Consistency::Default,
+    }
+}
+
+/// The request as it is sent on at `now`: a blocking query's wait cut so
+/// that its answer comes back before its client's deadline.
+fn trimmed_for_forwarding(
+    request: &ClientRequest,
+    id: u64,
+    now: Instant,
+    client_deadline: Instant,
+) -> ClientRequest {
+    let mut body = request.body.clone();
+    if let RequestBody::KvRead(read) = &mut body
+        && read.is_blocking()
+    {
+        let left = client_deadline.saturating_duration_since(now + NO_LEADER_WAIT);
+        let left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+        read.wait_ms = read.wait_ms.min(left_ms);
+    }
+    ClientRequest {
+        request_id: id,
+        body,
     }
 }
 
@@ -298,10 +344,8 @@ fn forward(
     client_deadline: Instant,
 ) -> bool {
     let id = table.allocate();
-    let outgoing = ClientRequest {
-        request_id: id,
-        body: request.body.clone(),
-    };
+    let outgoing = trimmed_for_forwarding(request, id, ctx.now(), client_deadline);
+    let held_for = blocking_wait(&outgoing.body);
     match ctx.forward_client_request(target, &outgoing) {
         Ok(link) => {
             table.insert(
@@ -313,7 +357,7 @@ fn forward(
                         client_deadline,
                     },
                     link,
-                    deadline: ctx.now() + FORWARD_TIMEOUT,
+                    deadline: ctx.now() + FORWARD_TIMEOUT + held_for,
                 },
             );
             true

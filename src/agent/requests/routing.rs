@@ -3,12 +3,16 @@
 //! [`StateMachine`]. Requests about the agent itself (join, leave, members,
 //! peers, info) are neither and stay with the agent.
 
+use crate::wire::client_kv::{KvReadKind, KvRemoveMode};
 use crate::wire::client_message::{
     CatalogNode, ErrorCode, MAX_KEY_BYTES, MAX_VALUE_BYTES, RequestBody, RpcError, RpcResult,
 };
-use crate::wire::command::Command;
+use crate::wire::command::{Command, TxnOp};
 use crate::wire::frame::DEFAULT_MAX_FRAME_BYTES;
 
+use crate::agent::requests::kv_answers::{ServingView, answer_kv_read, answer_txn_read};
+use crate::agent::server::pending_writes::WriteAnswer;
+use crate::agent::server::reads::MAX_HELD_WAIT;
 use crate::state_machine::StateMachine;
 
 /// Room in a response frame for everything but the listed items (frame
@@ -50,6 +54,110 @@ fn check_key(key: &str, allow_empty: bool) -> Result<(), RpcError> {
         )));
     }
     Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<(), RpcError> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(invalid(format!(
+            "value is {} bytes, limit {MAX_VALUE_BYTES}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// How long a blocking query may be held by the server that serves it
+/// (zero for every other request): the agents forwarding it wait that much
+/// longer for its answer.
+pub fn blocking_wait(body: &RequestBody) -> std::time::Duration {
+    match body {
+        RequestBody::KvRead(read) if read.is_blocking() => {
+            std::time::Duration::from_millis(read.wait_ms).min(MAX_HELD_WAIT)
+        }
+        _ => std::time::Duration::ZERO,
+    }
+}
+
+/// Which protocol's answer a write gets.
+pub fn write_answer(body: &RequestBody) -> WriteAnswer {
+    match body {
+        RequestBody::KvSet { .. } | RequestBody::KvRemove { .. } | RequestBody::Txn { .. } => {
+            WriteAnswer::Consul
+        }
+        _ => WriteAnswer::Native,
+    }
+}
+
+/// Consul's KV PUT: the same command as the native put, with flags.
+fn classify_kv_set(
+    key: &str,
+    value: &[u8],
+    flags: u64,
+    cas: Option<u64>,
+) -> Result<RequestKind, RpcError> {
+    check_key(key, false)?;
+    check_value(value)?;
+    Ok(RequestKind::Write(Command::KvPut {
+        key: key.to_owned(),
+        value: bytes::Bytes::copy_from_slice(value),
+        flags,
+        cas,
+    }))
+}
+
+/// Consul's KV DELETE: a delete, a delete-cas or a delete-tree.
+fn classify_kv_remove(key: &str, mode: KvRemoveMode) -> Result<RequestKind, RpcError> {
+    check_key(key, mode == KvRemoveMode::Tree)?;
+    let key = key.to_owned();
+    Ok(RequestKind::Write(match mode {
+        KvRemoveMode::Single => Command::KvDelete { key, cas: None },
+        KvRemoveMode::Cas { index } => Command::KvDelete {
+            key,
+            cas: Some(index),
+        },
+        KvRemoveMode::Tree => Command::KvDeleteTree { prefix: key },
+    }))
+}
+
+fn txn_value_len(op: &TxnOp) -> usize {
+    match op {
+        TxnOp::Set { value, .. } | TxnOp::Cas { value, .. } => value.len(),
+        _ => 0,
+    }
+}
+
+/// A transaction is one `Txn` entry, unless it only reads.
+fn classify_txn(ops: &[TxnOp]) -> Result<RequestKind, RpcError> {
+    let command = Command::Txn { ops: ops.to_vec() };
+    if let Some(error) = command.limits_error() {
+        return Err(invalid(error));
+    }
+    // Consul's txn_max_req_len bounds a whole transaction as the HTTP API
+    // takes it; a forwarded one is held to the same, so one entry stays
+    // the size of one value.
+    let bytes: usize = ops
+        .iter()
+        .map(|op| op.key().len() + txn_value_len(op))
+        .sum();
+    if bytes > MAX_VALUE_BYTES {
+        return Err(invalid(format!(
+            "transaction carries {bytes} bytes of keys and values, limit {MAX_VALUE_BYTES}"
+        )));
+    }
+    let writes = ops.iter().any(|op| {
+        !matches!(
+            op,
+            TxnOp::Get { .. }
+                | TxnOp::GetTree { .. }
+                | TxnOp::CheckIndex { .. }
+                | TxnOp::CheckNotExists { .. }
+        )
+    });
+    Ok(if writes {
+        RequestKind::Write(command)
+    } else {
+        RequestKind::Read
+    })
 }
 
 /// Classifies a request, refusing invalid writes before they reach the log
@@ -99,6 +207,18 @@ pub fn classify(body: &RequestBody) -> Result<RequestKind, RpcError> {
         | RequestBody::Peers
         | RequestBody::Info
         | RequestBody::Identity => Ok(RequestKind::Agent),
+        RequestBody::KvSet {
+            key,
+            value,
+            flags,
+            cas,
+        } => classify_kv_set(key, value, *flags, *cas),
+        RequestBody::KvRemove { key, mode } => classify_kv_remove(key, *mode),
+        RequestBody::KvRead(read) => {
+            check_key(&read.key, read.kind != KvReadKind::Entry)?;
+            Ok(RequestKind::Read)
+        }
+        RequestBody::Txn { ops, .. } => classify_txn(ops),
     }
 }
 
@@ -128,8 +248,14 @@ fn too_large(what: &str, count: usize, bytes: usize) -> RpcError {
 /// Answers a read from the state machine. A list whose answer would exceed
 /// [`MAX_ANSWER_BYTES`] is an error (sizes are summed before anything is
 /// copied); so is a request that is not a read.
-pub fn answer_read(state: &StateMachine, body: &RequestBody) -> Result<RpcResult, RpcError> {
+pub fn answer_read(
+    state: &StateMachine,
+    body: &RequestBody,
+    view: ServingView,
+) -> Result<RpcResult, RpcError> {
     match body {
+        RequestBody::KvRead(read) => answer_kv_read(state, read, view),
+        RequestBody::Txn { ops, .. } => answer_txn_read(state, ops, view),
         RequestBody::KvGet { key, .. } => Ok(RpcResult::KvValue(state.kv().entry(key))),
         RequestBody::KvList { prefix, .. } => {
             let mut bytes = 0usize;
@@ -164,6 +290,11 @@ pub fn answer_read(state: &StateMachine, body: &RequestBody) -> Result<RpcResult
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const VIEW: ServingView = ServingView {
+        known_leader: true,
+        last_contact_ms: 0,
+    };
     use crate::wire::client_message::Consistency;
 
     #[test]
@@ -236,7 +367,7 @@ mod tests {
             consistency: Consistency::Stale,
         };
         assert_eq!(classify(&get).unwrap(), RequestKind::Read);
-        let Ok(RpcResult::KvValue(Some(entry))) = answer_read(&state, &get) else {
+        let Ok(RpcResult::KvValue(Some(entry))) = answer_read(&state, &get, VIEW) else {
             panic!("a/2 exists");
         };
         assert_eq!(entry.modify_index, 2);
@@ -244,11 +375,11 @@ mod tests {
             prefix: "a/".into(),
             consistency: Consistency::Default,
         };
-        let Ok(RpcResult::KvEntries(entries)) = answer_read(&state, &list) else {
+        let Ok(RpcResult::KvEntries(entries)) = answer_read(&state, &list, VIEW) else {
             panic!("list answers");
         };
         assert_eq!(entries.len(), 2);
-        assert!(answer_read(&state, &RequestBody::Members).is_err());
+        assert!(answer_read(&state, &RequestBody::Members, VIEW).is_err());
     }
 
     /// Values of 512 KiB: 40 of them exceed a 16 MiB frame.
@@ -275,7 +406,7 @@ mod tests {
             prefix: "big/".into(),
             consistency: Consistency::Stale,
         };
-        let err = answer_read(&state, &list).unwrap_err();
+        let err = answer_read(&state, &list, VIEW).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidRequest);
         assert!(err.message.contains("result too large"), "{}", err.message);
     }
@@ -292,7 +423,7 @@ mod tests {
             prefix: "big/".into(),
             consistency: Consistency::Stale,
         };
-        let result = answer_read(&state, &list).unwrap();
+        let result = answer_read(&state, &list, VIEW).unwrap();
         let response = ClientResponse {
             request_id: u64::MAX,
             body: ResponseBody::Ok(result),
@@ -318,7 +449,7 @@ mod tests {
             .to_bytes();
             state.apply(i as u64 + 1, &register);
         }
-        let err = answer_read(&state, &RequestBody::CatalogNodes).unwrap_err();
+        let err = answer_read(&state, &RequestBody::CatalogNodes, VIEW).unwrap_err();
         assert!(err.message.contains("result too large"), "{}", err.message);
     }
 }

@@ -5,9 +5,10 @@
 //! one fsync for everything the turn appended), in the order
 //! `src/raft/ready.rs` gives.
 
+pub mod blocked_queries;
 pub mod committed_configuration;
 pub mod pending_writes;
-mod reads;
+pub mod reads;
 mod ready_driver;
 mod recovery;
 pub mod snapshot;
@@ -28,6 +29,7 @@ use crate::wire::raft_message::{ClusterId, NodeId, RaftMessage};
 use crate::agent::io::connection::ConnectionId;
 use crate::agent::requests::reply::{reply_error, rpc_error};
 use crate::agent::seam::{Context, OffLoopResult};
+use crate::agent::server::blocked_queries::BlockedQueries;
 use crate::agent::server::pending_writes::PendingWrites;
 use crate::agent::server::snapshot::install::SnapshotInstall;
 use crate::agent::server::snapshot::receiver::SnapshotReceiver;
@@ -73,12 +75,16 @@ impl From<StorageError> for RaftServerError {
     }
 }
 
-/// A consistent read waiting for its ReadIndex confirmation.
+/// A read waiting for its ReadIndex confirmation, for the state machine to
+/// reach its index, or (a blocking query) for a change.
 #[derive(Debug, Clone)]
 pub(crate) struct WaitingRead {
-    connection: ConnectionId,
-    request_id: u64,
-    body: RequestBody,
+    pub(crate) connection: ConnectionId,
+    pub(crate) request_id: u64,
+    pub(crate) body: RequestBody,
+    /// A blocking query's end: from then on it is answered whatever its
+    /// index. `None` for a read that does not block.
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// Why a server did not take a client's request.
@@ -109,10 +115,19 @@ pub struct RaftServer {
     highest_commit_seen: u64,
     state: StateMachine,
     pending_writes: PendingWrites,
-    /// Reads given to the core, by read id.
-    reads_in_flight: HashMap<u64, WaitingRead>,
+    /// Reads given to the core, by read id: one read, or every blocking
+    /// query one turn woke (they share a confirmation).
+    reads_in_flight: HashMap<u64, Vec<WaitingRead>>,
     /// Confirmed reads waiting for the state machine to reach their index.
     reads_to_serve: Vec<(u64, WaitingRead)>,
+    /// Blocking queries held until a change concerns them.
+    blocked: BlockedQueries,
+    /// Blocking queries woken (or timed out) and not yet read again.
+    woken: Vec<WaitingRead>,
+    /// When a message from the leader last arrived (`X-Consul-LastContact`).
+    last_leader_contact: Option<Instant>,
+    /// The loop's time at the first tick: the contact age before any.
+    first_tick: Option<Instant>,
     next_read_id: u64,
     /// The snapshot arriving from the leader, streamed to its staging file.
     receiver: SnapshotReceiver,
@@ -214,30 +229,38 @@ impl RaftServer {
             .and_then(|s| s.address.parse().ok())
     }
 
-    pub fn on_raft_message(&mut self, from: ConnectionId, message: RaftMessage) {
+    pub fn on_raft_message(&mut self, from: ConnectionId, message: RaftMessage, now: Instant) {
         self.inbound_links.insert(message.from, from);
         if !self.receiver.on_install_snapshot(&message) {
             return;
         }
+        let sender = message.from;
         self.node.step(message);
+        if self.node.leader() == Some(sender) {
+            self.last_leader_contact = Some(now);
+        }
     }
 
     pub fn on_connection_closed(&mut self, id: ConnectionId) {
         self.inbound_links.retain(|_, link| *link != id);
-        let reads: Vec<u64> = self
-            .reads_in_flight
-            .iter()
-            .filter(|(_, r)| r.connection == id)
-            .map(|(k, _)| *k)
-            .collect();
-        for read in reads {
-            self.reads_in_flight.remove(&read);
+        // A group emptied here stays until its confirmation comes: the
+        // core holds its read ID.
+        for group in self.reads_in_flight.values_mut() {
+            group.retain(|r| r.connection != id);
         }
         self.reads_to_serve.retain(|(_, r)| r.connection != id);
+        self.blocked.forget_connection(id);
+        self.woken.retain(|r| r.connection != id);
     }
 
     pub fn tick(&mut self, ctx: &mut Context) {
         self.node.tick();
+        self.first_tick.get_or_insert(ctx.now());
+        let expired = self.blocked.take_expired(ctx.now());
+        if !expired.is_empty() {
+            self.woken.extend(expired);
+            self.serve_woken(ctx);
+        }
         for (_, write) in self.pending_writes.expire(ctx.now()) {
             reply_error(
                 ctx,

@@ -10,6 +10,15 @@ use std::time::Instant;
 
 use crate::agent::io::connection::ConnectionId;
 
+/// Which protocol's answer a write gets once applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteAnswer {
+    /// The native CLI's (`KvWritten`, a failed CAS as an error).
+    Native,
+    /// Consul's HTTP API's (`KvApplied` true or false, transaction results).
+    Consul,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PendingWrite {
     /// The term the entry was proposed in.
@@ -18,6 +27,7 @@ pub struct PendingWrite {
     pub request_id: u64,
     /// When to give up and answer `Timeout`.
     pub deadline: Instant,
+    pub answer: WriteAnswer,
 }
 
 /// What became of a pending write when its index was applied.
@@ -147,6 +157,7 @@ mod tests {
             connection: ConnectionId(16),
             request_id,
             deadline,
+            answer: WriteAnswer::Native,
         }
     }
 

@@ -8,9 +8,10 @@ use crate::raft::{RaftEvent, Ready, Role};
 use crate::wire::client_message::ErrorCode;
 use crate::wire::raft_message::{Entry, EntryKind};
 
+use crate::agent::requests::kv_answers::consul_write_answer;
 use crate::agent::requests::reply::{reply_error, reply_result, rpc_error};
 use crate::agent::seam::Context;
-use crate::agent::server::pending_writes::Outcome;
+use crate::agent::server::pending_writes::{Outcome, WriteAnswer};
 use crate::agent::server::{MAX_READY_ROUNDS_PER_TURN, ParkedInstall, RaftServer, RaftServerError};
 
 impl RaftServer {
@@ -90,6 +91,7 @@ impl RaftServer {
         );
         self.take_read_states(ctx, reads, failed);
         self.serve_reads(ctx);
+        self.serve_woken(ctx);
         for request in &ready.snapshot_chunk_requests {
             self.serve_chunk(
                 request.to,
@@ -171,9 +173,17 @@ impl RaftServer {
                 continue;
             }
             let result = self.state.apply(entry.index, &entry.data);
+            if !result.changes.kv.is_empty() {
+                let woken = self.blocked.take_affected(&result.changes.kv);
+                self.woken.extend(woken);
+            }
             match self.pending_writes.on_applied(entry.index, entry.term) {
                 Some(Outcome::Applied(write)) => {
-                    reply_result(ctx, write.connection, write.request_id, result.to_rpc());
+                    let answer = match write.answer {
+                        WriteAnswer::Native => result.to_rpc(),
+                        WriteAnswer::Consul => consul_write_answer(&result.result),
+                    };
+                    reply_result(ctx, write.connection, write.request_id, answer);
                 }
                 Some(outcome) => answer_superseded(ctx, outcome),
                 None => {}
@@ -197,14 +207,7 @@ impl RaftServer {
                     ),
                 );
             }
-            for (_, read) in std::mem::take(&mut self.reads_in_flight) {
-                reply_error(
-                    ctx,
-                    read.connection,
-                    read.request_id,
-                    super::reads::read_lost_with_leadership(),
-                );
-            }
+            self.fail_leader_reads(ctx);
         }
         self.last_role = role;
     }

@@ -17,6 +17,7 @@ use crate::storage::{DataDir, HardStateStore, LogOptions, RaftLog, SnapshotReade
 use crate::wire::raft_message::NodeId;
 
 use crate::agent::seam::Context;
+use crate::agent::server::blocked_queries::BlockedQueries;
 use crate::agent::server::pending_writes::PendingWrites;
 use crate::agent::server::snapshot::receiver::SnapshotReceiver;
 use crate::agent::server::snapshot::schedule::SnapshotSchedule;
@@ -91,6 +92,10 @@ impl RaftServer {
             pending_writes: PendingWrites::new(MAX_PENDING_WRITES),
             reads_in_flight: HashMap::new(),
             reads_to_serve: Vec::new(),
+            blocked: BlockedQueries::default(),
+            woken: Vec::new(),
+            last_leader_contact: None,
+            first_tick: None,
             next_read_id: 1,
             receiver: SnapshotReceiver::new(),
             snapshot_schedule: SnapshotSchedule::new(),

@@ -55,6 +55,7 @@ impl RaftServer {
                     .map(|l| format!("{l:016x}"))
                     .unwrap_or_default(),
             ),
+            ("blocked_queries".into(), self.blocked.len().to_string()),
             (
                 "last_snapshot_stall_us".into(),
                 self.last_snapshot_stall

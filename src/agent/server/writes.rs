@@ -10,7 +10,7 @@ use crate::wire::command::Command;
 
 use crate::agent::io::connection::ConnectionId;
 use crate::agent::requests::reply::rpc_error;
-use crate::agent::server::pending_writes::PendingWrite;
+use crate::agent::server::pending_writes::{PendingWrite, WriteAnswer};
 use crate::agent::server::{MAX_PENDING_WRITES, ProposalRefused, RaftServer, WRITE_TIMEOUT};
 
 impl RaftServer {
@@ -21,6 +21,7 @@ impl RaftServer {
     pub fn propose(
         &mut self,
         command: &Command,
+        answer: WriteAnswer,
         connection: ConnectionId,
         request_id: u64,
         now: Instant,
@@ -54,6 +55,7 @@ impl RaftServer {
                     connection,
                     request_id,
                     deadline: now + WRITE_TIMEOUT,
+                    answer,
                 },
             )
             .map_err(|err| ProposalRefused::Answer(rpc_error(ErrorCode::Internal, err.to_string())))

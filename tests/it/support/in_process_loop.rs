@@ -51,6 +51,7 @@ where
             bind,
             limits,
             handle_signals: false,
+            http: None,
         })
         .unwrap_or_else(|err| panic!("bind {bind}: {err}"));
         tx.send((event_loop.local_addr(), event_loop.stop_handle()))

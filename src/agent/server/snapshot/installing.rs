@@ -102,6 +102,7 @@ impl RaftServer {
         self.log = Some(installed.log);
         let replaced = std::mem::replace(&mut self.state, installed.state);
         drop_off_the_loop(ctx, replaced);
+        self.wake_all_blocked();
         self.snapshot_reader = Some(installed.reader);
         log::info!(target: "raft",
             "snapshot at index {index} installed in {} ms ({} keys); the loop stalled {} us",

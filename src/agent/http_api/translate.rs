@@ -1,0 +1,240 @@
+//! A routed HTTP request becomes the same internal request a native client
+//! sends (a KV read, write or transaction, or a `Peers` question), with a
+//! note of how its answer is shown; what has no internal request is
+//! answered here.
+
+use crate::http::api_request::{
+    ApiRequest, KvDelete, KvDeleteMode, KvGet, KvPut, KvPutMode, KvVerb, TxnKvOp, TxnRequest,
+};
+use crate::http::{BlockingParams, Consistency as HttpConsistency, HttpResponse};
+use crate::wire::client_kv::{KvRead, KvReadKind, KvRemoveMode};
+use crate::wire::client_message::{Consistency, RequestBody};
+use crate::wire::command::TxnOp;
+
+/// How an internal answer is shown to the HTTP client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnswerShape {
+    /// One key: its entry in a list, or with `raw` the bare value; 404
+    /// when absent.
+    KvEntry {
+        raw: bool,
+    },
+    /// Entries under a prefix; 404 when none.
+    KvTree,
+    /// Key names; 404 when none, except at the root (`[]`).
+    KvKeys {
+        root: bool,
+    },
+    /// `true` or `false`.
+    KvApplied,
+    Txn {
+        read_only: bool,
+    },
+    StatusLeader,
+    StatusPeers,
+}
+
+/// An internal request and how its answer is shown, with the read's
+/// consistency for `X-Consul-Effective-Consistency`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Internal {
+    pub body: RequestBody,
+    pub shape: AnswerShape,
+    pub consistency: Consistency,
+}
+
+#[derive(Debug)]
+pub enum Translated {
+    Internal(Internal),
+    /// Answered without the cluster.
+    Answer(HttpResponse),
+    /// Agent and catalog endpoints, answered from the agent's own view.
+    Agent(ApiRequest),
+}
+
+/// What a request needs of the agent: its datacenter (another is
+/// unreachable: this agent knows no other), and a random draw for a
+/// blocking query's jitter.
+pub struct Translation<'a> {
+    pub datacenter: &'a str,
+    pub random: u64,
+}
+
+fn not_implemented(what: &str) -> HttpResponse {
+    HttpResponse::text(501, &format!("{what} is not implemented by this agent yet"))
+}
+
+fn consistency(mode: HttpConsistency) -> Consistency {
+    match mode {
+        HttpConsistency::Default => Consistency::Default,
+        HttpConsistency::Stale => Consistency::Stale,
+        HttpConsistency::Consistent => Consistency::Consistent,
+    }
+}
+
+impl Translation<'_> {
+    /// Consul answers `No path to datacenter` for a datacenter it cannot
+    /// reach; a name the client got wrong is its mistake, so 400.
+    fn check_datacenter(&self, datacenter: Option<&str>) -> Result<(), HttpResponse> {
+        match datacenter {
+            Some(dc) if dc != self.datacenter => {
+                Err(HttpResponse::text(400, "No path to datacenter"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn translate(&self, request: ApiRequest) -> Translated {
+        let translated = match request {
+            ApiRequest::KvGet(get) => self.kv_get(get),
+            ApiRequest::KvPut(put) => self.kv_put(put),
+            ApiRequest::KvDelete(delete) => self.kv_delete(delete),
+            ApiRequest::Txn(txn) => self.txn(txn),
+            ApiRequest::StatusLeader { blocking } => {
+                self.status(blocking, AnswerShape::StatusLeader)
+            }
+            ApiRequest::StatusPeers { blocking } => self.status(blocking, AnswerShape::StatusPeers),
+            ApiRequest::Options { allow } => Ok(Translated::Answer(
+                HttpResponse::new(200).with_header("Allow", allow.join(",")),
+            )),
+            other => Ok(Translated::Agent(other)),
+        };
+        translated.unwrap_or_else(Translated::Answer)
+    }
+
+    fn kv_get(&self, get: KvGet) -> Result<Translated, HttpResponse> {
+        let blocking = &get.blocking;
+        self.check_datacenter(blocking.datacenter.as_deref())?;
+        let (kind, shape) = if get.keys_only {
+            let root = get.key.is_empty();
+            let separator = get.separator.clone();
+            (KvReadKind::Keys { separator }, AnswerShape::KvKeys { root })
+        } else if get.recurse {
+            (KvReadKind::Tree, AnswerShape::KvTree)
+        } else {
+            (KvReadKind::Entry, AnswerShape::KvEntry { raw: get.raw })
+        };
+        let consistency = consistency(blocking.consistency);
+        let wait = blocking.timeout_with_jitter(self.random);
+        let read = KvRead {
+            key: get.key,
+            kind,
+            consistency,
+            min_index: blocking.index,
+            wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        };
+        Ok(Translated::Internal(Internal {
+            body: RequestBody::KvRead(read),
+            shape,
+            consistency,
+        }))
+    }
+
+    fn kv_put(&self, put: KvPut) -> Result<Translated, HttpResponse> {
+        self.check_datacenter(put.datacenter.as_deref())?;
+        let cas = match put.mode {
+            KvPutMode::Set => None,
+            KvPutMode::Cas { index } => Some(index),
+            KvPutMode::Acquire { .. } | KvPutMode::Release { .. } => {
+                return Err(not_implemented("?acquire and ?release (sessions)"));
+            }
+        };
+        Ok(write(RequestBody::KvSet {
+            key: put.key,
+            value: put.value,
+            flags: put.flags,
+            cas,
+        }))
+    }
+
+    fn kv_delete(&self, delete: KvDelete) -> Result<Translated, HttpResponse> {
+        self.check_datacenter(delete.datacenter.as_deref())?;
+        let mode = match delete.mode {
+            KvDeleteMode::Single => KvRemoveMode::Single,
+            KvDeleteMode::Recurse => KvRemoveMode::Tree,
+            KvDeleteMode::Cas { index } => KvRemoveMode::Cas { index },
+        };
+        Ok(write(RequestBody::KvRemove {
+            key: delete.key,
+            mode,
+        }))
+    }
+
+    fn txn(&self, txn: TxnRequest) -> Result<Translated, HttpResponse> {
+        self.check_datacenter(txn.blocking.datacenter.as_deref())?;
+        let read_only = txn.is_read_only();
+        // Consul honours the read options only for a transaction that
+        // only reads.
+        let consistency = match read_only {
+            true => consistency(txn.blocking.consistency),
+            false => Consistency::Default,
+        };
+        let ops = txn
+            .ops
+            .into_iter()
+            .map(txn_op)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Translated::Internal(Internal {
+            body: RequestBody::Txn { ops, consistency },
+            shape: AnswerShape::Txn { read_only },
+            consistency,
+        }))
+    }
+
+    fn status(
+        &self,
+        blocking: BlockingParams,
+        shape: AnswerShape,
+    ) -> Result<Translated, HttpResponse> {
+        self.check_datacenter(blocking.datacenter.as_deref())?;
+        Ok(Translated::Internal(Internal {
+            body: RequestBody::Peers,
+            shape,
+            consistency: Consistency::Default,
+        }))
+    }
+}
+
+fn write(body: RequestBody) -> Translated {
+    Translated::Internal(Internal {
+        body,
+        shape: AnswerShape::KvApplied,
+        consistency: Consistency::Default,
+    })
+}
+
+/// One operation with the state machine's verbs; the session verbs come
+/// with sessions.
+fn txn_op(op: TxnKvOp) -> Result<TxnOp, HttpResponse> {
+    let TxnKvOp {
+        verb,
+        key,
+        value,
+        flags,
+        index,
+        ..
+    } = op;
+    let value = bytes::Bytes::from(value.unwrap_or_default());
+    Ok(match verb {
+        KvVerb::Set => TxnOp::Set { key, value, flags },
+        KvVerb::Cas => TxnOp::Cas {
+            key,
+            value,
+            flags,
+            index,
+        },
+        KvVerb::Get => TxnOp::Get { key },
+        KvVerb::GetTree => TxnOp::GetTree { prefix: key },
+        KvVerb::CheckIndex => TxnOp::CheckIndex { key, index },
+        KvVerb::CheckNotExists => TxnOp::CheckNotExists { key },
+        KvVerb::Delete => TxnOp::Delete { key },
+        KvVerb::DeleteTree => TxnOp::DeleteTree { prefix: key },
+        KvVerb::DeleteCas => TxnOp::DeleteCas { key, index },
+        KvVerb::Lock | KvVerb::Unlock | KvVerb::CheckSession | KvVerb::GetOrEmpty => {
+            return Err(not_implemented(&format!(
+                "the transaction verb {:?}",
+                verb.name()
+            )));
+        }
+    })
+}

@@ -1,0 +1,303 @@
+//! The HTTP API listener of the agent's one loop: accepting (up to a bound
+//! on open connections), reading each connection's next request, writing
+//! answers, and the timers that keep idle, slow and non-reading clients
+//! from holding a connection forever. A held request (a blocking query)
+//! costs its connection and a table entry in the agent, never a thread.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Interest, Registry, Token};
+
+use crate::http::{HttpLimits, HttpRequest, HttpResponse};
+
+use crate::agent::io::connection::{ConnectionId, FIRST_HTTP_CONNECTION_ID};
+use crate::agent::io::http_connection::{
+    AfterFlush, HttpConnection, HttpExpiry, HttpPhase, ReadOutcome,
+};
+use crate::agent::io::transport::SendError;
+
+pub(crate) const HTTP_LISTENER_TOKEN: Token = Token(4);
+
+/// Every bound of the HTTP listener, named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpServerLimits {
+    /// Open HTTP connections; past it new ones get a 429 and are closed.
+    /// Each blocking query holds one, so this is above the 10,000
+    /// concurrent blocking queries the agent is built for.
+    pub max_connections: usize,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_timeout: Duration,
+    /// A request must arrive whole (head and body) within this time of its
+    /// first byte, so a slow sender cannot hold a connection forever.
+    pub request_time: Duration,
+    /// Bytes read from one connection per turn before others are served.
+    pub max_read_bytes_per_event: usize,
+    /// Connections accepted per readiness event.
+    pub max_accepts_per_event: usize,
+    /// Header and body bounds of the request decoder.
+    pub decoder: HttpLimits,
+}
+
+impl Default for HttpServerLimits {
+    fn default() -> Self {
+        HttpServerLimits {
+            max_connections: 16_384,
+            idle_timeout: Duration::from_secs(120),
+            request_time: Duration::from_secs(15),
+            max_read_bytes_per_event: 1024 * 1024,
+            max_accepts_per_event: 64,
+            decoder: HttpLimits::default(),
+        }
+    }
+}
+
+/// Counters for operators and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HttpStats {
+    pub accepted: u64,
+    pub refused_over_limit: u64,
+    pub closed_idle: u64,
+    pub closed_slow_request: u64,
+    pub closed_not_reading: u64,
+}
+
+const TOO_MANY_CONNECTIONS: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\n\
+    Content-Type: text/plain; charset=utf-8\r\nContent-Length: 30\r\n\
+    Connection: close\r\n\r\ntoo many open HTTP connections";
+
+pub struct HttpServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    registry: Registry,
+    connections: HashMap<ConnectionId, HttpConnection>,
+    next_id: usize,
+    limits: HttpServerLimits,
+    pub(crate) stats: HttpStats,
+    /// Closed since the loop last told the handler.
+    pub(crate) closed: Vec<ConnectionId>,
+    /// Connections with bytes to write at the end of the turn, each once.
+    flush_list: Vec<ConnectionId>,
+    /// Connections to read again without waiting for an event (mio is
+    /// edge-triggered): their budget ran out, or they finished an answer
+    /// and may hold pipelined requests.
+    pub(crate) to_read: Vec<ConnectionId>,
+}
+
+impl HttpServer {
+    pub fn bind(
+        address: SocketAddr,
+        registry: &Registry,
+        limits: HttpServerLimits,
+    ) -> io::Result<HttpServer> {
+        let mut listener = TcpListener::bind(address)?;
+        let local_addr = listener.local_addr()?;
+        let registry = registry.try_clone()?;
+        registry.register(&mut listener, HTTP_LISTENER_TOKEN, Interest::READABLE)?;
+        Ok(HttpServer {
+            listener,
+            local_addr,
+            registry,
+            connections: HashMap::new(),
+            next_id: FIRST_HTTP_CONNECTION_ID,
+            limits,
+            stats: HttpStats::default(),
+            closed: Vec::new(),
+            flush_list: Vec::new(),
+            to_read: Vec::new(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    pub fn remote_addr(&self, id: ConnectionId) -> Option<SocketAddr> {
+        self.connections.get(&id).map(|c| c.remote)
+    }
+
+    pub fn queued_bytes(&self, id: ConnectionId) -> Option<usize> {
+        self.connections.get(&id).map(|c| c.queued_bytes())
+    }
+
+    /// Accepts pending connections; returns whether more may be pending.
+    pub(crate) fn accept_pending(&mut self, now: Instant) -> bool {
+        for _ in 0..self.limits.max_accepts_per_event {
+            let (mut stream, remote) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    log::warn!(target: "agent.http", "accept failed: {err}");
+                    return false;
+                }
+            };
+            if self.connections.len() >= self.limits.max_connections {
+                self.stats.refused_over_limit += 1;
+                log::debug!(target: "agent.http",
+                    "refusing HTTP connection from {remote}: {} open", self.connections.len());
+                // Best effort on a fresh socket; it is dropped either way.
+                let _ = stream.write(TOO_MANY_CONNECTIONS);
+                continue;
+            }
+            let id = ConnectionId(self.next_id);
+            self.next_id += 1;
+            if let Err(err) = self.registry.register(
+                &mut stream,
+                Token(id.0),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
+                log::warn!(target: "agent.http", "cannot register connection from {remote}: {err}");
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            self.stats.accepted += 1;
+            let connection = HttpConnection::new(stream, remote, self.limits.decoder.clone(), now);
+            self.connections.insert(id, connection);
+            self.to_read.push(id);
+        }
+        true
+    }
+
+    /// The connection's next request, if a whole one is there.
+    pub(crate) fn read(
+        &mut self,
+        id: ConnectionId,
+        scratch: &mut [u8],
+        now: Instant,
+    ) -> Option<HttpRequest> {
+        let connection = self.connections.get_mut(&id)?;
+        let mut budget = self.limits.max_read_bytes_per_event;
+        let outcome = connection.read(scratch, &mut budget, now);
+        let queued = connection.queued_bytes() > 0;
+        match outcome {
+            ReadOutcome::Request(request) => return Some(request),
+            ReadOutcome::Idle => {}
+            ReadOutcome::BudgetSpent => self.to_read.push(id),
+            ReadOutcome::PeerClosed => self.close(id, "closed by the client"),
+            ReadOutcome::Failed(err) => self.close(id, &err.to_string()),
+        }
+        if queued {
+            self.schedule_flush(id);
+        }
+        None
+    }
+
+    /// The client closed or the socket failed while the agent holds its
+    /// request: nobody will read the answer, so the agent may forget it.
+    pub(crate) fn on_read_closed(&mut self, id: ConnectionId) {
+        if let Some(connection) = self.connections.get(&id)
+            && matches!(connection.phase, HttpPhase::Answering(_))
+        {
+            self.close(id, "closed by the client while its request was held");
+        }
+    }
+
+    pub(crate) fn respond(
+        &mut self,
+        id: ConnectionId,
+        response: &HttpResponse,
+    ) -> Result<(), SendError> {
+        let connection = self
+            .connections
+            .get_mut(&id)
+            .ok_or(SendError::UnknownConnection(id))?;
+        if !connection.respond(response) {
+            return Err(SendError::NoRequestWaiting(id));
+        }
+        self.schedule_flush(id);
+        Ok(())
+    }
+
+    fn schedule_flush(&mut self, id: ConnectionId) {
+        if let Some(connection) = self.connections.get_mut(&id)
+            && !connection.flush_scheduled
+        {
+            connection.flush_scheduled = true;
+            self.flush_list.push(id);
+        }
+    }
+
+    /// Writes what this turn queued.
+    pub(crate) fn flush_scheduled(&mut self, now: Instant) {
+        for id in std::mem::take(&mut self.flush_list) {
+            if let Some(connection) = self.connections.get_mut(&id) {
+                connection.flush_scheduled = false;
+                self.flush_one(id, now);
+            }
+        }
+    }
+
+    /// A writable event, or a scheduled flush.
+    pub(crate) fn flush_one(&mut self, id: ConnectionId, now: Instant) {
+        let Some(connection) = self.connections.get_mut(&id) else {
+            return;
+        };
+        match connection.flush(now) {
+            Ok(true) => match connection.after_flush(now) {
+                AfterFlush::Close => self.close(id, "answer written, connection not kept"),
+                AfterFlush::Read => self.to_read.push(id),
+                AfterFlush::Nothing => {}
+            },
+            Ok(false) => {}
+            Err(err) => self.close(id, &err.to_string()),
+        }
+    }
+
+    /// Closes connections whose idle, request or write timer ran out. A
+    /// slow request is told so (408) before the close.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        let (idle, request_time) = (self.limits.idle_timeout, self.limits.request_time);
+        let expired: Vec<(ConnectionId, HttpExpiry)> = self
+            .connections
+            .iter()
+            .filter_map(|(id, c)| c.expiry(now, idle, request_time).map(|e| (*id, e)))
+            .collect();
+        for (id, expiry) in expired {
+            match expiry {
+                HttpExpiry::Idle => {
+                    self.stats.closed_idle += 1;
+                    self.close(id, "idle");
+                }
+                HttpExpiry::Drained => self.close(id, "answer written, connection not kept"),
+                HttpExpiry::NotReading => {
+                    self.stats.closed_not_reading += 1;
+                    self.close(id, "the client does not read its answer");
+                }
+                HttpExpiry::SlowRequest => {
+                    self.stats.closed_slow_request += 1;
+                    log::debug!(target: "agent.http",
+                        "request on connection {} not complete within {} s", id.0, request_time.as_secs());
+                    if let Some(connection) = self.connections.get_mut(&id) {
+                        let text =
+                            format!("request not received within {} s", request_time.as_secs());
+                        connection.respond_and_close(&HttpResponse::text(408, &text));
+                        self.schedule_flush(id);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn close(&mut self, id: ConnectionId, why: &str) {
+        let Some(mut connection) = self.connections.remove(&id) else {
+            return;
+        };
+        let _ = self.registry.deregister(&mut connection.stream);
+        log::debug!(target: "agent.http",
+            "closing HTTP connection {} from {}: {why}", id.0, connection.remote);
+        self.closed.push(id);
+    }
+
+    /// Every queued answer went out.
+    pub(crate) fn drained(&self) -> bool {
+        self.connections.values().all(|c| c.queued_bytes() == 0)
+    }
+}
