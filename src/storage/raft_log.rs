@@ -188,32 +188,51 @@ impl RaftLog {
             ));
         }
         log.last_term = log.read_term(log.last_index())?;
-        log.check_invariants();
+        if let Some(broken) = log.inconsistency() {
+            return Err(StorageError::corruption(dir, 0, broken));
+        }
         Ok(log)
     }
 
     /// Panics when the log's view of itself is inconsistent: segments out
     /// of order or with gaps, the start outside them, a cached last term
-    /// that is not the last entry's. Runs after open (so a damaged file
-    /// that got past validation stops here, not later in the Raft core) and
-    /// after truncation; O(segments) plus one read.
+    /// that is not the last entry's. Runs after truncation and in tests;
+    /// O(segments) plus one read.
     pub fn check_invariants(&self) {
-        assert!(!self.segments.is_empty(), "a log always has a segment");
+        if let Some(broken) = self.inconsistency() {
+            panic!("{broken}");
+        }
+    }
+
+    /// What [`Self::check_invariants`] asserts, as text. `open` turns it into
+    /// a corruption error: files that got past validation are still bytes
+    /// from disk, never a reason to panic.
+    fn inconsistency(&self) -> Option<String> {
+        let Some(head) = self.segments.first() else {
+            return Some("a log without a segment".into());
+        };
         for pair in self.segments.windows(2) {
-            assert_eq!(
-                pair[0].next_index(),
-                pair[1].first_index(),
-                "segments are not contiguous"
-            );
+            if pair[0].next_index() != pair[1].first_index() {
+                return Some(format!(
+                    "segments are not contiguous: one ends before {}, the next starts at {}",
+                    pair[0].next_index(),
+                    pair[1].first_index()
+                ));
+            }
         }
         let (first, last) = (self.first_index(), self.last_index());
-        assert!(
-            self.segments[0].first_index() <= first && first <= last + 1,
-            "log start {first} outside the segments {}..={last}",
-            self.segments[0].first_index()
-        );
-        if let Ok(term) = self.term(last) {
-            assert_eq!(term, Some(self.last_term), "cached last term is stale");
+        if head.first_index() > first || first > last + 1 {
+            return Some(format!(
+                "log start {first} outside the segments {}..={last}",
+                head.first_index()
+            ));
+        }
+        match self.term(last) {
+            Ok(Some(term)) if term != self.last_term => Some(format!(
+                "cached last term {} is not the term {term} of entry {last}",
+                self.last_term
+            )),
+            _ => None,
         }
     }
 
