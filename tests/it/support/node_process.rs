@@ -64,11 +64,21 @@ pub fn node_with_rpc_env(rpc: &str, args: &[&str]) -> Output {
         .expect("run node")
 }
 
-/// Runs `node --bind BIND --node NAME --data-dir DIR` in the foreground
-/// until it exits: for starts that must fail.
+/// Runs `node --bind BIND --node NAME --http-addr "" --data-dir DIR` in the
+/// foreground until it exits: for starts that must fail. Without HTTP, so
+/// another test's agent on the default HTTP address adds no warning to the
+/// stderr these tests read line by line.
 pub fn run_agent_to_exit(bind: &str, name: &str, data_dir: impl AsRef<OsStr>) -> Output {
     node_command()
-        .args(["--bind", bind, "--node", name, "--data-dir"])
+        .args([
+            "--bind",
+            bind,
+            "--node",
+            name,
+            "--http-addr",
+            "",
+            "--data-dir",
+        ])
         .arg(data_dir)
         .output()
         .expect("run node")
