@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(restored) = StateMachine::restore_snapshot(data) {
         // Accepted bytes must make a store the rest of the code can trust.
         restored.kv().check_invariants();
+        restored.catalog().check_invariants();
         let mut again = Vec::new();
         restored.write_snapshot(&mut again).expect("writing to a Vec");
         let reread = StateMachine::restore_snapshot(&again[..]).expect("our own snapshot");

@@ -1,14 +1,28 @@
 //! The replicated node catalog: which nodes are registered, with their
-//! address, role and datacenter, keyed and ordered by node name.
+//! address, role and datacenter, keyed and ordered by node name. Each entry
+//! carries the Raft indexes Consul shows (`CreateIndex`, `ModifyIndex`),
+//! and the catalog its table index: the index of its last change,
+//! deregistrations included, so a blocking query on the nodes never sees
+//! its index go backwards when the newest node leaves.
 
 use imbl::OrdMap;
 
 use crate::wire::client_message::CatalogNode;
 
+/// A registered node with the indexes of its registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogRecord {
+    pub node: CatalogNode,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalog {
     /// Persistent map, for the same O(1) snapshot clone as the KV store.
-    nodes: OrdMap<String, CatalogNode>,
+    nodes: OrdMap<String, CatalogRecord>,
+    /// The index of the last change; 0 before any.
+    table_index: u64,
 }
 
 impl Catalog {
@@ -16,18 +30,50 @@ impl Catalog {
         Catalog::default()
     }
 
-    /// Adds the node or replaces the entry with the same name; returns
-    /// whether an entry was replaced.
-    pub fn register(&mut self, node: CatalogNode) -> bool {
-        self.nodes.insert(node.name.clone(), node).is_some()
+    /// A catalog restored from a snapshot's records, in any order.
+    pub fn from_records(records: Vec<CatalogRecord>, table_index: u64) -> Self {
+        let nodes = records
+            .into_iter()
+            .map(|record| (record.node.name.clone(), record))
+            .collect();
+        Catalog { nodes, table_index }
+    }
+
+    /// Adds the node at `index`, or replaces the entry of the same name
+    /// when it differs (keeping its create index). Returns whether the
+    /// catalog changed: registering what is already there changes nothing,
+    /// as Consul's `EnsureNode` skips an identical node, so the leader's
+    /// reconciliation wakes no watcher.
+    pub fn register(&mut self, node: CatalogNode, index: u64) -> bool {
+        let create_index = match self.nodes.get(&node.name) {
+            Some(existing) if existing.node == node => return false,
+            Some(existing) => existing.create_index,
+            None => index,
+        };
+        self.table_index = self.table_index.max(index);
+        let record = CatalogRecord {
+            node,
+            create_index,
+            modify_index: index,
+        };
+        self.nodes.insert(record.node.name.clone(), record);
+        true
     }
 
     /// Returns whether the node was registered.
-    pub fn deregister(&mut self, name: &str) -> bool {
-        self.nodes.remove(name).is_some()
+    pub fn deregister(&mut self, name: &str, index: u64) -> bool {
+        let existed = self.nodes.remove(name).is_some();
+        if existed {
+            self.table_index = self.table_index.max(index);
+        }
+        existed
     }
 
     pub fn get(&self, name: &str) -> Option<&CatalogNode> {
+        self.nodes.get(name).map(|record| &record.node)
+    }
+
+    pub fn record(&self, name: &str) -> Option<&CatalogRecord> {
         self.nodes.get(name)
     }
 
@@ -41,7 +87,33 @@ impl Catalog {
 
     /// Every node, ordered by name.
     pub fn nodes(&self) -> impl Iterator<Item = &CatalogNode> {
+        self.nodes.values().map(|record| &record.node)
+    }
+
+    /// Every record, ordered by name.
+    pub fn records(&self) -> impl Iterator<Item = &CatalogRecord> {
         self.nodes.values()
+    }
+
+    /// The index of the catalog's last change (0 before any).
+    pub fn table_index(&self) -> u64 {
+        self.table_index
+    }
+
+    /// Panics when the catalog breaks its own rules; for tests and the
+    /// simulator (a restored snapshot is checked by its reader instead).
+    pub fn check_invariants(&self) {
+        for (name, record) in self.nodes.iter() {
+            assert_eq!(name, &record.node.name, "catalog keyed by node name");
+            assert!(
+                record.create_index <= record.modify_index
+                    && record.modify_index <= self.table_index,
+                "catalog node {name:?}: create {} modify {} table {}",
+                record.create_index,
+                record.modify_index,
+                self.table_index
+            );
+        }
     }
 }
 
@@ -59,22 +131,37 @@ mod tests {
     }
 
     #[test]
-    fn register_replaces_the_entry_of_the_same_name() {
+    fn register_replaces_the_entry_of_the_same_name_keeping_its_create_index() {
         let mut catalog = Catalog::new();
-        assert!(!catalog.register(node("n1", "127.0.0.1:8300")));
-        assert!(catalog.register(node("n1", "127.0.0.2:8300")));
+        assert!(catalog.register(node("n1", "127.0.0.1:8300"), 3));
+        assert!(catalog.register(node("n1", "127.0.0.2:8300"), 7));
         assert_eq!(catalog.len(), 1);
-        assert_eq!(catalog.get("n1").unwrap().address, "127.0.0.2:8300");
+        let record = catalog.record("n1").unwrap();
+        assert_eq!(record.node.address, "127.0.0.2:8300");
+        assert_eq!((record.create_index, record.modify_index), (3, 7));
+        assert_eq!(catalog.table_index(), 7);
+        catalog.check_invariants();
     }
 
     #[test]
-    fn deregister_removes_only_the_named_node() {
+    fn registering_an_identical_node_changes_nothing() {
         let mut catalog = Catalog::new();
-        catalog.register(node("b", "x"));
-        catalog.register(node("a", "y"));
-        assert!(catalog.deregister("b"));
-        assert!(!catalog.deregister("b"));
+        assert!(catalog.register(node("n1", "x"), 3));
+        assert!(!catalog.register(node("n1", "x"), 9));
+        assert_eq!(catalog.record("n1").unwrap().modify_index, 3);
+        assert_eq!(catalog.table_index(), 3);
+    }
+
+    #[test]
+    fn deregister_removes_only_the_named_node_and_moves_the_table_index() {
+        let mut catalog = Catalog::new();
+        catalog.register(node("b", "x"), 1);
+        catalog.register(node("a", "y"), 2);
+        assert!(catalog.deregister("b", 5));
+        assert!(!catalog.deregister("b", 6));
         let names: Vec<&str> = catalog.nodes().map(|n| n.name.as_str()).collect();
         assert_eq!(names, ["a"]);
+        assert_eq!(catalog.table_index(), 5, "a deletion's index is kept");
+        catalog.check_invariants();
     }
 }

@@ -220,12 +220,11 @@ impl StateMachine {
                 ApplyResult::Rejected(CommandRejection::EmptyKey)
             }
             Command::CatalogRegister(node) => {
-                self.catalog.register(node);
-                changes.catalog = true;
+                changes.catalog = self.catalog.register(node, index);
                 ApplyResult::CatalogRegistered { index }
             }
             Command::CatalogDeregister { name } => {
-                let existed = self.catalog.deregister(&name);
+                let existed = self.catalog.deregister(&name, index);
                 changes.catalog = existed;
                 ApplyResult::CatalogDeregistered { index, existed }
             }

@@ -6,18 +6,20 @@
 //! restore: a corrupt snapshot is a typed error, never a panic. Layout in
 //! `wire-spec.md`, section 9 "State machine snapshot".
 //!
-//! Version 2 is written. Version 1 (KV records without flags, no graveyard,
-//! no sessions) is still restored, so a server upgraded in place starts from
-//! its last snapshot; it restores with the tombstone floor and the store's
-//! table index at the snapshot's applied index, which only ever reports a
-//! blocking-query index too high (a spurious wake), never too low.
+//! Version 3 is written. Versions 2 (catalog records without indexes) and
+//! 1 (also KV records without flags, no graveyard, no sessions) are still
+//! restored, so a server upgraded in place starts from its last snapshot;
+//! what they lack restores at the snapshot's applied index (version 1: the
+//! tombstone floor and the store's table index; both: the catalog's
+//! indexes), which only ever reports a blocking-query index too high (a
+//! spurious wake), never too low.
 
 use std::io::{self, Read, Write};
 
 use imbl::OrdMap;
 
 use crate::state_machine::StateMachine;
-use crate::state_machine::catalog::Catalog;
+use crate::state_machine::catalog::{Catalog, CatalogRecord};
 use crate::state_machine::client_sessions::ClientSessions;
 use crate::state_machine::kv_store::{KvRecord, KvStore};
 use crate::state_machine::snapshot_sections::{CrcReader, CrcWriter};
@@ -25,8 +27,9 @@ use crate::state_machine::tombstones::Tombstones;
 
 pub const SNAPSHOT_MAGIC: [u8; 4] = *b"CNSM";
 /// The format written by this build.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
-/// The previous format, still restored (never written).
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
+/// Earlier formats, still restored (never written).
+pub const SNAPSHOT_FORMAT_VERSION_2: u8 = 2;
 pub const SNAPSHOT_FORMAT_VERSION_1: u8 = 1;
 
 #[derive(Debug)]
@@ -105,6 +108,7 @@ impl StateMachine {
             self.log_time_ms(),
             kv.table_index(),
             kv.tombstones().floor_index(),
+            self.catalog().table_index(),
             kv.len() as u64,
             self.catalog().len() as u64,
             kv.tombstones().len() as u64,
@@ -115,8 +119,8 @@ impl StateMachine {
         for (key, record) in kv.iter() {
             w.put_kv_record(key, record)?;
         }
-        for node in self.catalog().nodes() {
-            w.put_catalog_node(node)?;
+        for record in self.catalog().records() {
+            w.put_catalog_record(record)?;
         }
         for (kind, key, index) in kv.tombstones().iter() {
             w.put_tombstone(kind, key, index)?;
@@ -146,7 +150,8 @@ impl StateMachine {
             return Err(SnapshotError::BadMagic(magic));
         }
         let restored = match r.u8()? {
-            SNAPSHOT_FORMAT_VERSION => restore_v2(&mut r)?,
+            SNAPSHOT_FORMAT_VERSION => restore_v2_or_v3(&mut r, CatalogFormat::Indexed)?,
+            SNAPSHOT_FORMAT_VERSION_2 => restore_v2_or_v3(&mut r, CatalogFormat::NodesOnly)?,
             SNAPSHOT_FORMAT_VERSION_1 => restore_v1(&mut r)?,
             version => return Err(SnapshotError::UnsupportedVersion(version)),
         };
@@ -224,29 +229,63 @@ fn read_kv_records<R: Read>(
     Ok(records)
 }
 
-/// Catalog nodes in strictly increasing name order.
-fn read_catalog<R: Read>(r: &mut CrcReader<R>, count: u64) -> Result<Catalog, SnapshotError> {
-    let mut catalog = Catalog::new();
-    let mut previous_name: Option<String> = None;
-    for _ in 0..count {
-        let node = r.catalog_node()?;
-        if node.name.is_empty() || previous_name.as_ref().is_some_and(|p| *p >= node.name) {
-            return Err(inconsistent(format!(
-                "catalog node {:?} is empty, repeated or out of order",
-                node.name
-            )));
-        }
-        previous_name = Some(node.name.clone());
-        catalog.register(node);
-    }
-    Ok(catalog)
+/// How a snapshot's catalog records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CatalogFormat {
+    /// Version 3: a table index in the header, indexes in each record.
+    Indexed,
+    /// Versions 1 and 2: the node only; everything restores at `applied`.
+    NodesOnly,
 }
 
-fn restore_v2<R: Read>(r: &mut CrcReader<R>) -> Result<StateMachine, SnapshotError> {
+/// Catalog records in strictly increasing name order, with indexes at or
+/// below the catalog's table index, itself at or below `applied_index`.
+fn read_catalog<R: Read>(
+    r: &mut CrcReader<R>,
+    count: u64,
+    format: CatalogFormat,
+    table_index: u64,
+) -> Result<Catalog, SnapshotError> {
+    let mut records = Vec::new();
+    let mut previous_name: Option<String> = None;
+    for _ in 0..count {
+        let record = match format {
+            CatalogFormat::Indexed => r.catalog_record(table_index)?,
+            CatalogFormat::NodesOnly => CatalogRecord {
+                node: r.catalog_node()?,
+                create_index: table_index,
+                modify_index: table_index,
+            },
+        };
+        let name = &record.node.name;
+        if name.is_empty() || previous_name.as_ref().is_some_and(|p| p >= name) {
+            return Err(inconsistent(format!(
+                "catalog node {name:?} is empty, repeated or out of order"
+            )));
+        }
+        previous_name = Some(name.clone());
+        records.push(record);
+    }
+    Ok(Catalog::from_records(records, table_index))
+}
+
+fn restore_v2_or_v3<R: Read>(
+    r: &mut CrcReader<R>,
+    catalog_format: CatalogFormat,
+) -> Result<StateMachine, SnapshotError> {
     let applied_index = r.u64()?;
     let log_time_ms = r.u64()?;
     let table_index = r.u64()?;
     let floor_index = r.u64()?;
+    let catalog_index = match catalog_format {
+        CatalogFormat::Indexed => r.u64()?,
+        CatalogFormat::NodesOnly => applied_index,
+    };
+    if catalog_index > applied_index {
+        return Err(inconsistent(format!(
+            "catalog index {catalog_index} with applied index {applied_index}"
+        )));
+    }
     let [kv_count, catalog_count, tombstone_count, session_count] =
         [r.u64()?, r.u64()?, r.u64()?, r.u64()?];
     if table_index > applied_index || floor_index > table_index {
@@ -256,7 +295,7 @@ fn restore_v2<R: Read>(r: &mut CrcReader<R>) -> Result<StateMachine, SnapshotErr
         )));
     }
     let records = read_kv_records(r, kv_count, |r| r.kv_record(table_index))?;
-    let catalog = read_catalog(r, catalog_count)?;
+    let catalog = read_catalog(r, catalog_count, catalog_format, catalog_index)?;
     // Counts are claims: reading stops at the first bad entry, and the
     // graveyard's own cap is checked once the entries are in.
     let mut stones = Vec::new();
@@ -302,7 +341,7 @@ fn restore_v1<R: Read>(r: &mut CrcReader<R>) -> Result<StateMachine, SnapshotErr
     let kv_count = r.u64()?;
     let catalog_count = r.u64()?;
     let records = read_kv_records(r, kv_count, |r| r.kv_record_v1(applied_index))?;
-    let catalog = read_catalog(r, catalog_count)?;
+    let catalog = read_catalog(r, catalog_count, CatalogFormat::NodesOnly, applied_index)?;
     let tombstones = Tombstones::restore(Vec::new(), applied_index, applied_index)
         .map_err(|err| inconsistent(err.0))?;
     let kv = KvStore::from_restored(records, tombstones, applied_index);

@@ -95,7 +95,7 @@ fn snapshot_bytes(sm: &StateMachine) -> Vec<u8> {
 /// The version 2 header with the given counts and no records.
 fn header(applied: u64, table: u64, floor: u64, counts: [u64; 4]) -> Vec<u8> {
     let mut bytes = SNAPSHOT_MAGIC.to_vec();
-    bytes.push(SNAPSHOT_FORMAT_VERSION);
+    bytes.push(SNAPSHOT_FORMAT_VERSION_2);
     for v in [applied, 0, table, floor].into_iter().chain(counts) {
         bytes.extend_from_slice(&v.to_be_bytes());
     }
@@ -116,6 +116,53 @@ fn snapshot_round_trips_every_section() {
     assert_eq!(restored.kv().get("web/a").unwrap().flags, u64::MAX);
     assert_eq!(restored.kv_list("old/").index, 9);
     assert_eq!(restored.log_time_ms(), 1_008);
+}
+
+#[test]
+fn the_catalog_keeps_its_indexes_across_a_snapshot() {
+    let mut sm = sample();
+    let next = sm.applied_index() + 1;
+    sm.apply(next, &Command::CatalogRegister(node("n2")).to_bytes());
+    sm.apply(
+        next + 1,
+        &Command::CatalogDeregister { name: "n2".into() }.to_bytes(),
+    );
+    let restored = StateMachine::restore_snapshot(&snapshot_bytes(&sm)[..]).unwrap();
+    let record = restored.catalog().record("n1").unwrap();
+    assert_eq!((record.create_index, record.modify_index), (3, 3));
+    assert_eq!(restored.catalog().table_index(), next + 1);
+    restored.catalog().check_invariants();
+}
+
+#[test]
+fn a_version_2_catalog_restores_at_the_applied_index() {
+    let mut body = header(5, 0, 0, [0, 1, 0, 0]);
+    for field in ["n1", "127.0.0.1:8300", "server", "dc1"] {
+        body.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        body.extend_from_slice(field.as_bytes());
+    }
+    let restored = StateMachine::restore_snapshot(&with_crc(body)[..]).unwrap();
+    let record = restored.catalog().record("n1").unwrap();
+    assert_eq!((record.create_index, record.modify_index), (5, 5));
+    assert_eq!(restored.catalog().table_index(), 5);
+}
+
+#[test]
+fn a_catalog_record_above_the_catalog_index_is_refused() {
+    let mut body = SNAPSHOT_MAGIC.to_vec();
+    body.push(SNAPSHOT_FORMAT_VERSION);
+    for v in [9u64, 0, 0, 0, 4, 0, 1, 0, 0] {
+        body.extend_from_slice(&v.to_be_bytes());
+    }
+    for field in ["n1", "a", "server", "dc1"] {
+        body.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        body.extend_from_slice(field.as_bytes());
+    }
+    for v in [2u64, 6] {
+        body.extend_from_slice(&v.to_be_bytes());
+    }
+    let err = StateMachine::restore_snapshot(&with_crc(body)[..]).unwrap_err();
+    assert!(matches!(err, SnapshotError::Inconsistent(_)), "{err}");
 }
 
 #[test]
@@ -266,10 +313,10 @@ fn out_of_order_keys_are_inconsistent_even_with_a_valid_crc() {
 #[test]
 fn an_unknown_format_version_is_refused_by_number() {
     let mut bytes = snapshot_bytes(&sample());
-    bytes[4] = 3;
+    bytes[4] = 4;
     assert!(matches!(
         StateMachine::restore_snapshot(&bytes[..]),
-        Err(SnapshotError::UnsupportedVersion(3))
+        Err(SnapshotError::UnsupportedVersion(4))
     ));
 }
 
@@ -359,12 +406,17 @@ proptest! {
     fn hostile_snapshot_bytes_never_panic(
         bytes in proptest::collection::vec(any::<u8>(), 0..256),
     ) {
-        for version in [SNAPSHOT_FORMAT_VERSION, SNAPSHOT_FORMAT_VERSION_1] {
+        for version in [
+            SNAPSHOT_FORMAT_VERSION,
+            SNAPSHOT_FORMAT_VERSION_2,
+            SNAPSHOT_FORMAT_VERSION_1,
+        ] {
             let mut input = SNAPSHOT_MAGIC.to_vec();
             input.push(version);
             input.extend_from_slice(&bytes);
             if let Ok(restored) = StateMachine::restore_snapshot(&input[..]) {
                 restored.kv().check_invariants();
+                restored.catalog().check_invariants();
             }
         }
         if let Ok(restored) = StateMachine::restore_snapshot(&bytes[..]) {

@@ -13,6 +13,7 @@ use imbl::OrdMap;
 use crate::state_machine::answer_codec::{
     MAX_SESSION_ID_BYTES, decode_answer, encode_answer, encoded_answer_len,
 };
+use crate::state_machine::catalog::CatalogRecord;
 use crate::state_machine::client_sessions::{
     CLIENT_SESSION_IDLE_TIMEOUT_MS, ClientSession, MAX_RETAINED_ANSWER_BYTES,
     MAX_UNACKNOWLEDGED_ANSWERS_PER_CLIENT,
@@ -74,11 +75,13 @@ impl<W: Write> CrcWriter<W> {
         self.put_option_string(record.session.as_deref())
     }
 
-    pub(super) fn put_catalog_node(&mut self, node: &CatalogNode) -> io::Result<()> {
+    pub(super) fn put_catalog_record(&mut self, record: &CatalogRecord) -> io::Result<()> {
+        let node = &record.node;
         for field in [&node.name, &node.address, &node.role, &node.datacenter] {
             self.put_bytes(field.as_bytes())?;
         }
-        Ok(())
+        self.put_u64(record.create_index)?;
+        self.put_u64(record.modify_index)
     }
 
     pub(super) fn put_tombstone(
@@ -233,6 +236,29 @@ impl<R: Read> CrcReader<R> {
             ));
         }
         Ok((create_index, modify_index))
+    }
+
+    /// A version 3 catalog record: the node, then its create and modify
+    /// indexes, both at or below the catalog's `table_index`.
+    pub(super) fn catalog_record(
+        &mut self,
+        table_index: u64,
+    ) -> Result<CatalogRecord, SnapshotError> {
+        let node = self.catalog_node()?;
+        let create_index = self.u64()?;
+        let modify_index = self.u64()?;
+        if create_index == 0 || create_index > modify_index || modify_index > table_index {
+            return inconsistent(format!(
+                "catalog node {:?} has indexes create={create_index} modify={modify_index} \
+                 with catalog index {table_index}",
+                node.name
+            ));
+        }
+        Ok(CatalogRecord {
+            node,
+            create_index,
+            modify_index,
+        })
     }
 
     pub(super) fn catalog_node(&mut self) -> Result<CatalogNode, SnapshotError> {

@@ -160,18 +160,24 @@ fn catalog_register_and_deregister_through_apply() {
     let registered = sm.apply(1, &Command::CatalogRegister(node.clone()).to_bytes());
     assert!(registered.changes.catalog);
     assert_eq!(sm.catalog().get("n1"), Some(&node));
+    let again = sm.apply(2, &Command::CatalogRegister(node.clone()).to_bytes());
+    assert!(
+        !again.changes.catalog,
+        "an identical registration wakes no watcher"
+    );
     let applied = sm.apply(
-        2,
+        3,
         &Command::CatalogDeregister { name: "n1".into() }.to_bytes(),
     );
     assert_eq!(
         applied.result,
         ApplyResult::CatalogDeregistered {
-            index: 2,
+            index: 3,
             existed: true
         }
     );
     assert!(sm.catalog().is_empty());
+    assert_eq!(sm.catalog().table_index(), 3);
 }
 
 #[test]

@@ -134,6 +134,7 @@ impl Checks {
         }
         self.last_applied[agent] = Some(applied);
         state.kv().check_invariants();
+        state.catalog().check_invariants();
         let mut digest = crc32fast::Hasher::new();
         for entry in state.kv().entries("") {
             digest.update(entry.key.as_bytes());
