@@ -5,6 +5,9 @@
 
 use bytes::Bytes;
 
+use super::client_catalog::{
+    CatalogAnswer, CatalogRead, decode_catalog_node, encode_catalog_node, encode_catalog_result,
+};
 use super::client_kv::{
     KvRead, KvReadAnswer, KvRemoveMode, ReadMeta, TxnAnswer, decode_kv_remove, decode_kv_set,
     decode_txn, encode_kv_remove, encode_kv_set, encode_txn,
@@ -92,6 +95,8 @@ pub enum RequestBody {
         ops: Vec<TxnOp>,
         consistency: Consistency,
     },
+    /// Consul's catalog reads, with their blocking-query index and wait.
+    CatalogRead(CatalogRead),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,6 +239,12 @@ pub enum RpcResult {
         meta: ReadMeta,
         answer: TxnAnswer,
     },
+    /// A `CatalogRead`'s nodes or services, with what the serving server
+    /// knew.
+    CatalogRead {
+        meta: ReadMeta,
+        answer: CatalogAnswer,
+    },
 }
 
 /// What one agent asks another about itself, server to server: the leader
@@ -287,6 +298,7 @@ pub const TYPE_KV_SET: u8 = 0x2B;
 pub const TYPE_KV_REMOVE: u8 = 0x2C;
 pub const TYPE_KV_READ: u8 = 0x2D;
 pub const TYPE_TXN: u8 = 0x2E;
+pub const TYPE_CATALOG_READ: u8 = 0x2F;
 
 /// Message type bytes of client responses (range 0x40-0x5F).
 pub const TYPE_KV_VALUE_RESULT: u8 = 0x40;
@@ -303,6 +315,7 @@ pub const TYPE_IDENTITY_RESULT: u8 = 0x4A;
 pub const TYPE_KV_APPLIED_RESULT: u8 = 0x4B;
 pub const TYPE_KV_READ_RESULT: u8 = 0x4C;
 pub const TYPE_TXN_RESULT: u8 = 0x4D;
+pub const TYPE_CATALOG_READ_RESULT: u8 = 0x4E;
 pub const TYPE_ERROR_RESULT: u8 = 0x5F;
 
 /// Minimum encodings, for [`Reader::count`]: each string or byte field is at
@@ -481,7 +494,47 @@ fn decode_list<'a, T>(
     Ok(items)
 }
 
+/// A blocking read's part of the request: the index its result must pass
+/// and how long the serving server may hold it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocking {
+    pub min_index: u64,
+    pub wait_ms: u64,
+}
+
 impl RequestBody {
+    /// `Some` for a KV or catalog read with a blocking query's index.
+    pub fn blocking(&self) -> Option<Blocking> {
+        let (min_index, wait_ms) = match self {
+            RequestBody::KvRead(read) => (read.min_index, read.wait_ms),
+            RequestBody::CatalogRead(read) => (read.min_index, read.wait_ms),
+            _ => return None,
+        };
+        (min_index > 0).then_some(Blocking { min_index, wait_ms })
+    }
+
+    /// A blocking read's wait, to cut when forwarding it.
+    pub fn blocking_wait_ms_mut(&mut self) -> Option<&mut u64> {
+        match self {
+            RequestBody::KvRead(read) if read.is_blocking() => Some(&mut read.wait_ms),
+            RequestBody::CatalogRead(read) if read.is_blocking() => Some(&mut read.wait_ms),
+            _ => None,
+        }
+    }
+
+    /// The consistency a read asks for (`Default` for what is not a read
+    /// or has no choice).
+    pub fn read_consistency(&self) -> Consistency {
+        match self {
+            RequestBody::KvGet { consistency, .. }
+            | RequestBody::KvList { consistency, .. }
+            | RequestBody::Txn { consistency, .. } => *consistency,
+            RequestBody::KvRead(read) => read.consistency,
+            RequestBody::CatalogRead(read) => read.consistency,
+            _ => Consistency::Default,
+        }
+    }
+
     pub fn message_type(&self) -> u8 {
         match self {
             RequestBody::KvGet { .. } => TYPE_KV_GET,
@@ -499,6 +552,7 @@ impl RequestBody {
             RequestBody::KvRemove { .. } => TYPE_KV_REMOVE,
             RequestBody::KvRead(_) => TYPE_KV_READ,
             RequestBody::Txn { .. } => TYPE_TXN,
+            RequestBody::CatalogRead(_) => TYPE_CATALOG_READ,
         }
     }
 
@@ -545,6 +599,7 @@ impl RequestBody {
             RequestBody::KvRemove { key, mode } => encode_kv_remove(key, *mode, out),
             RequestBody::KvRead(read) => read.encode(out),
             RequestBody::Txn { ops, consistency } => encode_txn(ops, *consistency, out),
+            RequestBody::CatalogRead(read) => read.encode(out),
         }
     }
 
@@ -603,6 +658,7 @@ impl RequestBody {
                 RequestBody::KvRemove { key, mode }
             }
             TYPE_KV_READ => RequestBody::KvRead(KvRead::decode(r)?),
+            TYPE_CATALOG_READ => RequestBody::CatalogRead(CatalogRead::decode(r)?),
             TYPE_TXN => {
                 let (ops, consistency) = decode_txn(r)?;
                 RequestBody::Txn { ops, consistency }
@@ -634,7 +690,7 @@ impl Message for ClientRequest {
 
 impl ClientRequest {
     fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
-        if !(TYPE_KV_GET..=TYPE_TXN).contains(&message_type) {
+        if !(TYPE_KV_GET..=TYPE_CATALOG_READ).contains(&message_type) {
             return Err(WireError::UnknownMessageType(message_type));
         }
         let request_id = r.u64()?;
@@ -663,6 +719,7 @@ impl ResponseBody {
                 RpcResult::KvApplied { .. } => TYPE_KV_APPLIED_RESULT,
                 RpcResult::KvRead { .. } => TYPE_KV_READ_RESULT,
                 RpcResult::Txn { .. } => TYPE_TXN_RESULT,
+                RpcResult::CatalogRead { .. } => TYPE_CATALOG_READ_RESULT,
             },
         }
     }
@@ -701,6 +758,16 @@ impl ResponseBody {
 }
 
 impl RpcResult {
+    /// The query metadata of a Consul read's answer.
+    pub fn read_meta(&self) -> Option<&ReadMeta> {
+        match self {
+            RpcResult::KvRead { meta, .. }
+            | RpcResult::Txn { meta, .. }
+            | RpcResult::CatalogRead { meta, .. } => Some(meta),
+            _ => None,
+        }
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
         match self {
             RpcResult::KvValue(entry) => {
@@ -754,11 +821,8 @@ impl RpcResult {
             }
             RpcResult::CatalogNodes(nodes) => {
                 out.put_count(nodes.len());
-                for n in nodes {
-                    out.put_string(&n.name);
-                    out.put_string(&n.address);
-                    out.put_string(&n.role);
-                    out.put_string(&n.datacenter);
+                for node in nodes {
+                    encode_catalog_node(node, out);
                 }
             }
             RpcResult::Identity(identity) => {
@@ -785,6 +849,7 @@ impl RpcResult {
                 meta.encode(out);
                 answer.encode(out);
             }
+            RpcResult::CatalogRead { meta, answer } => encode_catalog_result(meta, answer, out),
         }
     }
 
@@ -836,16 +901,11 @@ impl RpcResult {
                     fields: decode_string_pairs(r, "info.key", MAX_TEXT_BYTES, "info.value")?,
                 })
             })?),
-            TYPE_CATALOG_NODES_RESULT => {
-                RpcResult::CatalogNodes(decode_list(r, MIN_CATALOG_NODE_BYTES, |r| {
-                    Ok(CatalogNode {
-                        name: r.string("catalog.name", MAX_NAME_BYTES)?,
-                        address: r.string("catalog.address", MAX_ADDRESS_BYTES)?,
-                        role: r.string("catalog.role", MAX_NAME_BYTES)?,
-                        datacenter: r.string("catalog.datacenter", MAX_NAME_BYTES)?,
-                    })
-                })?)
-            }
+            TYPE_CATALOG_NODES_RESULT => RpcResult::CatalogNodes(decode_list(
+                r,
+                MIN_CATALOG_NODE_BYTES,
+                decode_catalog_node,
+            )?),
             TYPE_IDENTITY_RESULT => RpcResult::Identity(decode_identity(r)?),
             TYPE_KV_APPLIED_RESULT => RpcResult::KvApplied {
                 applied: r.bool("kv_applied.applied")?,
@@ -858,6 +918,10 @@ impl RpcResult {
             TYPE_TXN_RESULT => RpcResult::Txn {
                 meta: ReadMeta::decode(r)?,
                 answer: TxnAnswer::decode(r)?,
+            },
+            TYPE_CATALOG_READ_RESULT => RpcResult::CatalogRead {
+                meta: ReadMeta::decode(r)?,
+                answer: CatalogAnswer::decode(r)?,
             },
             other => return Err(WireError::UnknownMessageType(other)),
         })
@@ -887,7 +951,7 @@ impl Message for ClientResponse {
 
 impl ClientResponse {
     fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
-        let known = (TYPE_KV_VALUE_RESULT..=TYPE_TXN_RESULT).contains(&message_type)
+        let known = (TYPE_KV_VALUE_RESULT..=TYPE_CATALOG_READ_RESULT).contains(&message_type)
             || message_type == TYPE_ERROR_RESULT;
         if !known {
             return Err(WireError::UnknownMessageType(message_type));

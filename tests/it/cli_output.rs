@@ -117,7 +117,8 @@ impl ScriptedCluster {
             RequestBody::KvSet { .. }
             | RequestBody::KvRemove { .. }
             | RequestBody::KvRead(_)
-            | RequestBody::Txn { .. } => error(ErrorCode::InvalidRequest, "not a CLI request"),
+            | RequestBody::Txn { .. }
+            | RequestBody::CatalogRead(_) => error(ErrorCode::InvalidRequest, "not a CLI request"),
         }
     }
 }

@@ -24,6 +24,7 @@ mod gossip_wire;
 mod hostile_gossip;
 mod hostile_storage_files;
 mod http_api;
+mod http_catalog;
 mod http_codec;
 mod http_hostile;
 mod http_serving;

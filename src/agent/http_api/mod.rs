@@ -17,6 +17,7 @@
 
 pub mod agent_endpoints;
 pub mod render;
+pub mod render_catalog;
 pub mod reply_tap;
 pub mod translate;
 

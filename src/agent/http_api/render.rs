@@ -10,6 +10,7 @@ use crate::http::kv_json::{
 use crate::wire::client_kv::{KvDirEntry, KvReadAnswer, ReadMeta, TxnAnswer};
 use crate::wire::client_message::{Consistency, ErrorCode, ResponseBody, RpcError, RpcResult};
 
+use crate::agent::http_api::render_catalog::render_catalog;
 use crate::agent::http_api::translate::AnswerShape;
 
 /// What a response needs besides the answer.
@@ -29,7 +30,11 @@ fn consistency_level(consistency: Consistency) -> &'static str {
     }
 }
 
-fn with_meta(response: HttpResponse, meta: &ReadMeta, consistency: Consistency) -> HttpResponse {
+pub(crate) fn with_meta(
+    response: HttpResponse,
+    meta: &ReadMeta,
+    consistency: Consistency,
+) -> HttpResponse {
     response
         .with_header(
             "X-Consul-Effective-Consistency",
@@ -95,6 +100,10 @@ pub fn render(body: ResponseBody, how: Rendering<'_>) -> HttpResponse {
                 .unwrap_or_default();
             HttpResponse::json(200, &leader, how.pretty)
         }
+        (shape, RpcResult::CatalogRead { meta, answer }) => render_catalog(meta, answer, how)
+            .unwrap_or_else(|| {
+                HttpResponse::text(500, &format!("unexpected answer for {shape:?}"))
+            }),
         (AnswerShape::StatusPeers, RpcResult::Peers(peers)) => {
             let addresses: Vec<String> = peers.into_iter().map(|peer| peer.address).collect();
             HttpResponse::json(200, &addresses, how.pretty)

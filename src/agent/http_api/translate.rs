@@ -7,6 +7,9 @@ use crate::http::api_request::{
     ApiRequest, KvDelete, KvDeleteMode, KvGet, KvPut, KvPutMode, KvVerb, TxnKvOp, TxnRequest,
 };
 use crate::http::{BlockingParams, Consistency as HttpConsistency, HttpResponse};
+use std::collections::BTreeMap;
+
+use crate::wire::client_catalog::{CatalogQuery, CatalogRead};
 use crate::wire::client_kv::{KvRead, KvReadKind, KvRemoveMode};
 use crate::wire::client_message::{Consistency, RequestBody};
 use crate::wire::command::TxnOp;
@@ -32,6 +35,16 @@ pub enum AnswerShape {
     },
     StatusLeader,
     StatusPeers,
+    /// `/v1/catalog/nodes`, keeping the nodes whose meta has these pairs.
+    CatalogNodes {
+        node_meta: BTreeMap<String, String>,
+    },
+    /// `/v1/catalog/node/<node>`: the node and its services, or `null`.
+    CatalogNode,
+    /// `/v1/catalog/services`: service names and their tags.
+    CatalogServices {
+        node_meta: BTreeMap<String, String>,
+    },
 }
 
 /// An internal request and how its answer is shown, with the read's
@@ -94,6 +107,23 @@ impl Translation<'_> {
                 self.status(blocking, AnswerShape::StatusLeader)
             }
             ApiRequest::StatusPeers { blocking } => self.status(blocking, AnswerShape::StatusPeers),
+            ApiRequest::CatalogNodes(nodes) => {
+                let shape = AnswerShape::CatalogNodes {
+                    node_meta: nodes.node_meta,
+                };
+                self.catalog(nodes.blocking, nodes.filter, CatalogQuery::Nodes, shape)
+            }
+            ApiRequest::CatalogNode { node, blocking } => {
+                let query = CatalogQuery::Node { name: node };
+                self.catalog(blocking, None, query, AnswerShape::CatalogNode)
+            }
+            ApiRequest::CatalogServices(services) => {
+                let shape = AnswerShape::CatalogServices {
+                    node_meta: services.node_meta,
+                };
+                let query = CatalogQuery::Services;
+                self.catalog(services.blocking, services.filter, query, shape)
+            }
             ApiRequest::Options { allow } => Ok(Translated::Answer(
                 HttpResponse::new(200).with_header("Allow", allow.join(",")),
             )),
@@ -177,6 +207,36 @@ impl Translation<'_> {
         Ok(Translated::Internal(Internal {
             body: RequestBody::Txn { ops, consistency },
             shape: AnswerShape::Txn { read_only },
+            consistency,
+        }))
+    }
+
+    /// A catalog read, blocking as a KV read does. `?filter` takes a
+    /// filter expression language this agent does not evaluate: refused
+    /// rather than ignored, so nobody gets unfiltered results believing
+    /// them filtered.
+    fn catalog(
+        &self,
+        blocking: BlockingParams,
+        filter: Option<String>,
+        query: CatalogQuery,
+        shape: AnswerShape,
+    ) -> Result<Translated, HttpResponse> {
+        self.check_datacenter(blocking.datacenter.as_deref())?;
+        if filter.is_some() {
+            return Err(not_implemented("?filter"));
+        }
+        let consistency = consistency(blocking.consistency);
+        let wait = blocking.timeout_with_jitter(self.random);
+        let read = CatalogRead {
+            query,
+            consistency,
+            min_index: blocking.index,
+            wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        };
+        Ok(Translated::Internal(Internal {
+            body: RequestBody::CatalogRead(read),
+            shape,
             consistency,
         }))
     }

@@ -20,7 +20,7 @@ pub struct ServingView {
 }
 
 impl ServingView {
-    fn meta(self, index: u64) -> ReadMeta {
+    pub(crate) fn meta(self, index: u64) -> ReadMeta {
         ReadMeta {
             index: index.max(1),
             known_leader: self.known_leader,

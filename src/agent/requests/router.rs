@@ -273,7 +273,7 @@ fn serve_here(
         (RequestKind::Write(command), body) if leader => {
             raft.propose(command, write_answer(body), from, id, ctx.now())
         }
-        (RequestKind::Read, body) => match read_consistency(body) {
+        (RequestKind::Read, body) => match body.read_consistency() {
             Consistency::Stale => {
                 raft.read_stale(ctx, from, id, body.clone());
                 return Served::Done;
@@ -301,16 +301,6 @@ fn serve_here(
     }
 }
 
-fn read_consistency(body: &RequestBody) -> Consistency {
-    match body {
-        RequestBody::KvGet { consistency, .. }
-        | RequestBody::KvList { consistency, .. }
-        | RequestBody::Txn { consistency, .. } => *consistency,
-        RequestBody::KvRead(read) => read.consistency,
-        _ => Consistency::Default,
-    }
-}
-
 /// The request as it is sent on at `now`: a blocking query's wait cut so
 /// that its answer comes back before its client's deadline.
 fn trimmed_for_forwarding(
@@ -320,12 +310,10 @@ fn trimmed_for_forwarding(
     client_deadline: Instant,
 ) -> ClientRequest {
     let mut body = request.body.clone();
-    if let RequestBody::KvRead(read) = &mut body
-        && read.is_blocking()
-    {
+    if let Some(wait_ms) = body.blocking_wait_ms_mut() {
         let left = client_deadline.saturating_duration_since(now + NO_LEADER_WAIT);
         let left_ms = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
-        read.wait_ms = read.wait_ms.min(left_ms);
+        *wait_ms = (*wait_ms).min(left_ms);
     }
     ClientRequest {
         request_id: id,

@@ -10,6 +10,7 @@ use crate::wire::client_message::{
 use crate::wire::command::{Command, TxnOp};
 use crate::wire::frame::DEFAULT_MAX_FRAME_BYTES;
 
+use crate::agent::requests::catalog_answers::answer_catalog_read;
 use crate::agent::requests::kv_answers::{ServingView, answer_kv_read, answer_txn_read};
 use crate::agent::server::pending_writes::WriteAnswer;
 use crate::agent::server::reads::MAX_HELD_WAIT;
@@ -70,11 +71,9 @@ fn check_value(value: &[u8]) -> Result<(), RpcError> {
 /// (zero for every other request): the agents forwarding it wait that much
 /// longer for its answer.
 pub fn blocking_wait(body: &RequestBody) -> std::time::Duration {
-    match body {
-        RequestBody::KvRead(read) if read.is_blocking() => {
-            std::time::Duration::from_millis(read.wait_ms).min(MAX_HELD_WAIT)
-        }
-        _ => std::time::Duration::ZERO,
+    match body.blocking() {
+        Some(blocking) => std::time::Duration::from_millis(blocking.wait_ms).min(MAX_HELD_WAIT),
+        None => std::time::Duration::ZERO,
     }
 }
 
@@ -219,6 +218,7 @@ pub fn classify(body: &RequestBody) -> Result<RequestKind, RpcError> {
             Ok(RequestKind::Read)
         }
         RequestBody::Txn { ops, .. } => classify_txn(ops),
+        RequestBody::CatalogRead(_) => Ok(RequestKind::Read),
     }
 }
 
@@ -255,6 +255,7 @@ pub fn answer_read(
 ) -> Result<RpcResult, RpcError> {
     match body {
         RequestBody::KvRead(read) => answer_kv_read(state, read, view),
+        RequestBody::CatalogRead(read) => answer_catalog_read(state, read, view),
         RequestBody::Txn { ops, .. } => answer_txn_read(state, ops, view),
         RequestBody::KvGet { key, .. } => Ok(RpcResult::KvValue(state.kv().entry(key))),
         RequestBody::KvList { prefix, .. } => {

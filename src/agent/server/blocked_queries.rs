@@ -1,16 +1,17 @@
 //! Blocking queries this server holds: reads whose result's index has not
 //! passed the client's `?index` yet. Each is a table entry (no thread, no
-//! timer of its own), indexed three ways so that an applied entry finds the
-//! queries it concerns without looking at the others: by watched key, by
-//! watched prefix, and by deadline. A change wakes a query only when
-//! [`KvWatch::is_affected_by`] says it may have changed what it reads, so
+//! timer of its own), indexed so that an applied entry finds the queries it
+//! concerns without looking at the others: by watched key, by watched
+//! prefix, catalog watchers apart, and by deadline. A KV change wakes a
+//! query only when [`KvWatch::is_affected_by`] says it may have changed
+//! what it reads, and a catalog change only the catalog's watchers, so
 //! writes elsewhere wake nobody.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::time::Instant;
 
-use crate::state_machine::{KvChanges, KvWatch};
+use crate::state_machine::{Changes, KvWatch};
 use crate::wire::client_kv::KvReadKind;
 use crate::wire::client_message::RequestBody;
 
@@ -27,23 +28,27 @@ pub const MAX_BLOCKED_QUERIES: usize = 32_768;
 enum Watched {
     Key(String),
     Prefix(String),
+    /// Any catalog read: they all report the catalog's table index.
+    Catalog,
 }
 
 impl Watched {
     fn of(body: &RequestBody) -> Option<Watched> {
-        let RequestBody::KvRead(read) = body else {
-            return None;
-        };
-        Some(match read.kind {
-            KvReadKind::Entry => Watched::Key(read.key.clone()),
-            KvReadKind::Tree | KvReadKind::Keys { .. } => Watched::Prefix(read.key.clone()),
-        })
+        match body {
+            RequestBody::KvRead(read) => Some(match read.kind {
+                KvReadKind::Entry => Watched::Key(read.key.clone()),
+                KvReadKind::Tree | KvReadKind::Keys { .. } => Watched::Prefix(read.key.clone()),
+            }),
+            RequestBody::CatalogRead(_) => Some(Watched::Catalog),
+            _ => None,
+        }
     }
 
-    fn as_watch(&self) -> KvWatch<'_> {
+    fn is_affected_by(&self, changes: &Changes) -> bool {
         match self {
-            Watched::Key(key) => KvWatch::Key(key),
-            Watched::Prefix(prefix) => KvWatch::Prefix(prefix),
+            Watched::Key(key) => KvWatch::Key(key).is_affected_by(&changes.kv),
+            Watched::Prefix(prefix) => KvWatch::Prefix(prefix).is_affected_by(&changes.kv),
+            Watched::Catalog => changes.catalog,
         }
     }
 }
@@ -60,6 +65,7 @@ pub(crate) struct BlockedQueries {
     held: HashMap<u64, Held>,
     by_key: BTreeMap<String, HashSet<u64>>,
     by_prefix: BTreeMap<String, HashSet<u64>>,
+    catalog: BTreeSet<u64>,
     by_deadline: BTreeSet<(Instant, u64)>,
     by_connection: HashMap<ConnectionId, HashSet<u64>>,
 }
@@ -83,6 +89,7 @@ impl BlockedQueries {
         match &watched {
             Watched::Key(key) => self.by_key.entry(key.clone()).or_default().insert(id),
             Watched::Prefix(prefix) => self.by_prefix.entry(prefix.clone()).or_default().insert(id),
+            Watched::Catalog => self.catalog.insert(id),
         };
         self.by_deadline.insert((deadline, id));
         self.by_connection
@@ -101,18 +108,21 @@ impl BlockedQueries {
     }
 
     /// The queries `changes` may concern, removed, in the order they were held.
-    pub(crate) fn take_affected(&mut self, changes: &KvChanges) -> Vec<WaitingRead> {
-        if self.held.is_empty() || changes.is_empty() {
+    pub(crate) fn take_affected(&mut self, changes: &Changes) -> Vec<WaitingRead> {
+        if self.held.is_empty() || (changes.kv.is_empty() && !changes.catalog) {
             return Vec::new();
         }
         let mut candidates: BTreeSet<u64> = BTreeSet::new();
-        for key in &changes.keys {
+        if changes.catalog {
+            candidates.extend(self.catalog.iter().copied());
+        }
+        for key in &changes.kv.keys {
             extend(&mut candidates, self.by_key.get(key.as_str()));
             for prefix in prefixes_of(key) {
                 extend(&mut candidates, self.by_prefix.get(prefix));
             }
         }
-        for tree in &changes.trees {
+        for tree in &changes.kv.trees {
             for ids in under(&self.by_key, tree).chain(under(&self.by_prefix, tree)) {
                 candidates.extend(ids.iter().copied());
             }
@@ -125,7 +135,7 @@ impl BlockedQueries {
             .filter(|id| {
                 self.held
                     .get(id)
-                    .is_some_and(|held| held.watched.as_watch().is_affected_by(changes))
+                    .is_some_and(|held| held.watched.is_affected_by(changes))
             })
             .collect();
         affected
@@ -174,6 +184,10 @@ impl BlockedQueries {
                 .by_prefix
                 .get_mut(prefix.as_str())
                 .map(|ids| (ids, prefix)),
+            Watched::Catalog => {
+                self.catalog.remove(&id);
+                None
+            }
         };
         if let Some((ids, name)) = index {
             ids.remove(&id);
@@ -182,6 +196,7 @@ impl BlockedQueries {
                 match &held.watched {
                     Watched::Key(_) => self.by_key.remove(&name),
                     Watched::Prefix(_) => self.by_prefix.remove(&name),
+                    Watched::Catalog => None,
                 };
             }
         }
@@ -223,6 +238,8 @@ fn under<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state_machine::KvChanges;
+    use crate::wire::client_catalog::{CatalogQuery, CatalogRead};
     use crate::wire::client_kv::KvRead;
     use crate::wire::client_message::Consistency;
     use std::time::Duration;
@@ -242,10 +259,27 @@ mod tests {
         }
     }
 
-    fn changes(keys: &[&str], trees: &[&str]) -> KvChanges {
-        KvChanges {
-            keys: keys.iter().map(|k| k.to_string()).collect(),
-            trees: trees.iter().map(|t| t.to_string()).collect(),
+    fn changes(keys: &[&str], trees: &[&str]) -> Changes {
+        Changes {
+            kv: KvChanges {
+                keys: keys.iter().map(|k| k.to_string()).collect(),
+                trees: trees.iter().map(|t| t.to_string()).collect(),
+            },
+            catalog: false,
+        }
+    }
+
+    fn catalog_read(connection: usize) -> WaitingRead {
+        WaitingRead {
+            connection: ConnectionId(connection),
+            request_id: 1,
+            body: RequestBody::CatalogRead(CatalogRead {
+                query: CatalogQuery::Nodes,
+                consistency: Consistency::Default,
+                min_index: 5,
+                wait_ms: 1000,
+            }),
+            deadline: None,
         }
     }
 
@@ -285,6 +319,24 @@ mod tests {
         let woken = table.take_affected(&changes(&["app/db"], &[]));
         assert_eq!(connections(&woken), [1]);
         assert_eq!(table.len(), 1);
+    }
+
+    #[test]
+    fn a_catalog_change_wakes_the_catalog_watchers_only() {
+        let (mut table, now) = table();
+        let later = now + Duration::from_secs(60);
+        table.hold(catalog_read(7), later).unwrap();
+        table.hold(catalog_read(8), later).unwrap();
+        assert!(table.take_affected(&changes(&["zzz"], &[""])).len() == 3);
+        assert_eq!(table.len(), 2, "a KV change leaves catalog watchers held");
+        let mut catalog = changes(&[], &[]);
+        catalog.catalog = true;
+        let woken = table.take_affected(&catalog);
+        assert_eq!(connections(&woken), [7, 8]);
+        assert_eq!(table.len(), 0);
+        table.hold(catalog_read(9), later).unwrap();
+        table.forget_connection(ConnectionId(9));
+        assert!(table.take_affected(&catalog).is_empty());
     }
 
     #[test]

@@ -37,12 +37,9 @@ impl WaitingRead {
         body: RequestBody,
         now: Instant,
     ) -> Self {
-        let deadline = match &body {
-            RequestBody::KvRead(read) if read.is_blocking() => {
-                Some(now + Duration::from_millis(read.wait_ms).min(MAX_HELD_WAIT))
-            }
-            _ => None,
-        };
+        let deadline = body
+            .blocking()
+            .map(|blocking| now + Duration::from_millis(blocking.wait_ms).min(MAX_HELD_WAIT));
         WaitingRead {
             connection,
             request_id,
@@ -52,18 +49,18 @@ impl WaitingRead {
     }
 
     fn is_stale(&self) -> bool {
-        matches!(&self.body, RequestBody::KvRead(read) if read.consistency == Consistency::Stale)
+        self.body.read_consistency() == Consistency::Stale
     }
 
     /// Whether `answer` leaves this query blocked at `now`: it blocks, its
     /// wait is not over, and the result's index has not passed the client's.
     fn still_blocks(&self, answer: &Result<RpcResult, RpcError>, now: Instant) -> bool {
-        let (RequestBody::KvRead(read), Some(deadline)) = (&self.body, self.deadline) else {
+        let (Some(blocking), Some(deadline)) = (self.body.blocking(), self.deadline) else {
             return false;
         };
-        match answer {
-            Ok(RpcResult::KvRead { meta, .. }) => now < deadline && meta.index <= read.min_index,
-            _ => false,
+        match answer.as_ref().ok().and_then(RpcResult::read_meta) {
+            Some(meta) => now < deadline && meta.index <= blocking.min_index,
+            None => false,
         }
     }
 }

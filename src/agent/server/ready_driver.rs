@@ -174,7 +174,7 @@ impl RaftServer {
             }
             let result = self.state.apply(entry.index, &entry.data);
             if !result.changes.kv.is_empty() {
-                let woken = self.blocked.take_affected(&result.changes.kv);
+                let woken = self.blocked.take_affected(&result.changes);
                 self.woken.extend(woken);
             }
             match self.pending_writes.on_applied(entry.index, entry.term) {

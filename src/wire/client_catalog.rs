@@ -1,0 +1,328 @@
+//! The catalog reads Consul's HTTP API needs (`/v1/catalog/nodes`,
+//! `/v1/catalog/node/<node>`, `/v1/catalog/services`): each carries a
+//! blocking query's index and wait and is answered with Consul's query
+//! metadata and the entries' Raft indexes, as KV reads are. An agent that
+//! accepted the HTTP request sends it to a server like any client request;
+//! layouts in `wire-spec.md` (5.1, 5.2).
+
+use super::client_kv::ReadMeta;
+use super::client_message::{CatalogNode, Consistency, MAX_ADDRESS_BYTES, MAX_NAME_BYTES};
+use super::error::WireError;
+use super::reader::Reader;
+use super::writer::WriteExt;
+
+/// What a catalog read returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+pub enum CatalogQuery {
+    /// Every node (`/v1/catalog/nodes`).
+    Nodes,
+    /// One node (`/v1/catalog/node/<name>`).
+    Node { name: String },
+    /// Every service name with its tags (`/v1/catalog/services`).
+    Services,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+pub struct CatalogRead {
+    pub query: CatalogQuery,
+    pub consistency: Consistency,
+    /// A blocking query: answer once the result's index passes this. 0
+    /// answers at once.
+    pub min_index: u64,
+    /// How long the server holding a blocking query waits for a change.
+    pub wait_ms: u64,
+}
+
+impl CatalogRead {
+    pub fn is_blocking(&self) -> bool {
+        self.min_index > 0
+    }
+}
+
+/// A registered node with the indexes of its registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+pub struct CatalogNodeEntry {
+    pub node: CatalogNode,
+    pub create_index: u64,
+    pub modify_index: u64,
+}
+
+/// A service name and the union of its instances' tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+pub struct CatalogService {
+    pub name: String,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+pub enum CatalogAnswer {
+    Nodes(Vec<CatalogNodeEntry>),
+    /// `None`: no such node.
+    Node(Option<CatalogNodeEntry>),
+    Services(Vec<CatalogService>),
+}
+
+/// Four strings and two u64.
+const MIN_NODE_ENTRY_BYTES: usize = 4 * 4 + 16;
+/// A name and a tag count.
+const MIN_SERVICE_BYTES: usize = 8;
+const MIN_STRING_BYTES: usize = 4;
+
+impl CatalogRead {
+    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+        match &self.query {
+            CatalogQuery::Nodes => out.put_u8(0),
+            CatalogQuery::Node { name } => {
+                out.put_u8(1);
+                out.put_string(name);
+            }
+            CatalogQuery::Services => out.put_u8(2),
+        }
+        out.put_u8(self.consistency.to_byte());
+        out.put_u64(self.min_index);
+        out.put_u64(self.wait_ms);
+    }
+
+    pub(super) fn decode(r: &mut Reader<'_>) -> Result<CatalogRead, WireError> {
+        let query = match r.u8()? {
+            0 => CatalogQuery::Nodes,
+            1 => CatalogQuery::Node {
+                name: r.string("catalog_read.node", MAX_NAME_BYTES)?,
+            },
+            2 => CatalogQuery::Services,
+            other => {
+                return Err(WireError::InvalidValue {
+                    field: "catalog_read.query",
+                    value: u64::from(other),
+                });
+            }
+        };
+        Ok(CatalogRead {
+            query,
+            consistency: Consistency::from_byte(r.u8()?)?,
+            min_index: r.u64()?,
+            wait_ms: r.u64()?,
+        })
+    }
+}
+
+impl CatalogNodeEntry {
+    fn encode(&self, out: &mut Vec<u8>) {
+        encode_catalog_node(&self.node, out);
+        out.put_u64(self.create_index);
+        out.put_u64(self.modify_index);
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<CatalogNodeEntry, WireError> {
+        Ok(CatalogNodeEntry {
+            node: decode_catalog_node(r)?,
+            create_index: r.u64()?,
+            modify_index: r.u64()?,
+        })
+    }
+
+    /// Bytes this entry takes in an answer.
+    pub fn wire_bytes(&self) -> usize {
+        MIN_NODE_ENTRY_BYTES + catalog_node_text_bytes(&self.node)
+    }
+}
+
+/// The text bytes of a node's four strings.
+pub fn catalog_node_text_bytes(node: &CatalogNode) -> usize {
+    node.name.len() + node.address.len() + node.role.len() + node.datacenter.len()
+}
+
+pub(super) fn encode_catalog_node(node: &CatalogNode, out: &mut Vec<u8>) {
+    out.put_string(&node.name);
+    out.put_string(&node.address);
+    out.put_string(&node.role);
+    out.put_string(&node.datacenter);
+}
+
+pub(super) fn decode_catalog_node(r: &mut Reader<'_>) -> Result<CatalogNode, WireError> {
+    Ok(CatalogNode {
+        name: r.string("catalog.name", MAX_NAME_BYTES)?,
+        address: r.string("catalog.address", MAX_ADDRESS_BYTES)?,
+        role: r.string("catalog.role", MAX_NAME_BYTES)?,
+        datacenter: r.string("catalog.datacenter", MAX_NAME_BYTES)?,
+    })
+}
+
+impl CatalogAnswer {
+    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+        match self {
+            CatalogAnswer::Nodes(nodes) => {
+                out.put_u8(0);
+                out.put_count(nodes.len());
+                for node in nodes {
+                    node.encode(out);
+                }
+            }
+            CatalogAnswer::Node(node) => {
+                out.put_u8(1);
+                out.put_bool(node.is_some());
+                if let Some(node) = node {
+                    node.encode(out);
+                }
+            }
+            CatalogAnswer::Services(services) => {
+                out.put_u8(2);
+                out.put_count(services.len());
+                for service in services {
+                    out.put_string(&service.name);
+                    out.put_count(service.tags.len());
+                    for tag in &service.tags {
+                        out.put_string(tag);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn decode(r: &mut Reader<'_>) -> Result<CatalogAnswer, WireError> {
+        Ok(match r.u8()? {
+            0 => {
+                let count = r.count(MIN_NODE_ENTRY_BYTES)?;
+                let mut nodes = Vec::with_capacity(count);
+                for _ in 0..count {
+                    nodes.push(CatalogNodeEntry::decode(r)?);
+                }
+                CatalogAnswer::Nodes(nodes)
+            }
+            1 => CatalogAnswer::Node(if r.bool("catalog_answer.found")? {
+                Some(CatalogNodeEntry::decode(r)?)
+            } else {
+                None
+            }),
+            2 => {
+                let count = r.count(MIN_SERVICE_BYTES)?;
+                let mut services = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let name = r.string("catalog_service.name", MAX_NAME_BYTES)?;
+                    let tag_count = r.count(MIN_STRING_BYTES)?;
+                    let mut tags = Vec::with_capacity(tag_count);
+                    for _ in 0..tag_count {
+                        tags.push(r.string("catalog_service.tag", MAX_NAME_BYTES)?);
+                    }
+                    services.push(CatalogService { name, tags });
+                }
+                CatalogAnswer::Services(services)
+            }
+            other => {
+                return Err(WireError::InvalidValue {
+                    field: "catalog_answer.kind",
+                    value: u64::from(other),
+                });
+            }
+        })
+    }
+}
+
+/// A catalog read's answer with its query metadata.
+pub(super) fn encode_catalog_result(meta: &ReadMeta, answer: &CatalogAnswer, out: &mut Vec<u8>) {
+    meta.encode(out);
+    answer.encode(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::client_message::{
+        ClientRequest, ClientResponse, RequestBody, ResponseBody, RpcResult,
+    };
+    use crate::wire::message::Message;
+
+    fn round_trip<M: Message + PartialEq + std::fmt::Debug>(message: &M) {
+        let mut payload = Vec::new();
+        message.encode_payload(&mut payload);
+        let decoded = M::decode(message.message_type(), &payload).unwrap();
+        assert_eq!(&decoded, message);
+        for len in 0..payload.len() {
+            assert!(M::decode(message.message_type(), &payload[..len]).is_err());
+        }
+    }
+
+    fn node(name: &str) -> CatalogNode {
+        CatalogNode {
+            name: name.into(),
+            address: "127.0.0.1:8300".into(),
+            role: "server".into(),
+            datacenter: "dc1".into(),
+        }
+    }
+
+    #[test]
+    fn every_catalog_read_round_trips() {
+        for query in [
+            CatalogQuery::Nodes,
+            CatalogQuery::Node { name: "n1".into() },
+            CatalogQuery::Services,
+        ] {
+            round_trip(&ClientRequest {
+                request_id: 3,
+                body: RequestBody::CatalogRead(CatalogRead {
+                    query,
+                    consistency: Consistency::Stale,
+                    min_index: 17,
+                    wait_ms: 300_000,
+                }),
+            });
+        }
+    }
+
+    #[test]
+    fn every_catalog_answer_round_trips() {
+        let entry = CatalogNodeEntry {
+            node: node("n1"),
+            create_index: 4,
+            modify_index: 9,
+        };
+        let meta = ReadMeta {
+            index: 9,
+            known_leader: true,
+            last_contact_ms: 12,
+        };
+        for answer in [
+            CatalogAnswer::Nodes(vec![entry.clone(), entry.clone()]),
+            CatalogAnswer::Node(Some(entry.clone())),
+            CatalogAnswer::Node(None),
+            CatalogAnswer::Services(vec![CatalogService {
+                name: "consul".into(),
+                tags: vec!["a".into(), "b".into()],
+            }]),
+        ] {
+            round_trip(&ClientResponse {
+                request_id: 5,
+                body: ResponseBody::Ok(RpcResult::CatalogRead {
+                    meta,
+                    answer: answer.clone(),
+                }),
+            });
+        }
+    }
+
+    #[test]
+    fn a_node_count_the_payload_cannot_hold_is_refused_before_allocating() {
+        let mut payload = Vec::new();
+        ReadMeta {
+            index: 1,
+            known_leader: true,
+            last_contact_ms: 0,
+        }
+        .encode(&mut payload);
+        payload.push(0);
+        payload.extend_from_slice(&u32::MAX.to_be_bytes());
+        let mut framed = 7u64.to_be_bytes().to_vec();
+        framed.extend_from_slice(&payload);
+        let decoded = ClientResponse::decode(
+            crate::wire::client_message::TYPE_CATALOG_READ_RESULT,
+            &framed,
+        );
+        assert!(decoded.is_err());
+    }
+}
