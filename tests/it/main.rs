@@ -23,6 +23,7 @@ mod gossip_rules;
 mod gossip_wire;
 mod hostile_gossip;
 mod hostile_storage_files;
+mod http_agent_ops;
 mod http_api;
 mod http_catalog;
 mod http_codec;

@@ -104,6 +104,10 @@ pub fn render(body: ResponseBody, how: Rendering<'_>) -> HttpResponse {
             .unwrap_or_else(|| {
                 HttpResponse::text(500, &format!("unexpected answer for {shape:?}"))
             }),
+        (AnswerShape::AgentJoin, RpcResult::Joined { contacted, errors }) => {
+            agent_join(contacted, errors)
+        }
+        (AnswerShape::AgentLeave, RpcResult::Left) => HttpResponse::new(200),
         (AnswerShape::StatusPeers, RpcResult::Peers(peers)) => {
             let addresses: Vec<String> = peers.into_iter().map(|peer| peer.address).collect();
             HttpResponse::json(200, &addresses, how.pretty)
@@ -112,6 +116,21 @@ pub fn render(body: ResponseBody, how: Rendering<'_>) -> HttpResponse {
             500,
             &format!("unexpected answer {} for {shape:?}", other_name(&other)),
         ),
+    }
+}
+
+/// Consul answers a join with an empty 200, or a 500 naming what failed.
+fn agent_join(contacted: u32, errors: Vec<(String, String)>) -> HttpResponse {
+    if contacted > 0 {
+        return HttpResponse::new(200);
+    }
+    let failures: Vec<String> = errors
+        .into_iter()
+        .map(|(address, error)| format!("Failed to join {address}: {error}"))
+        .collect();
+    match failures.is_empty() {
+        true => HttpResponse::text(500, "no member was contacted"),
+        false => HttpResponse::text(500, &failures.join("; ")),
     }
 }
 

@@ -41,6 +41,10 @@ pub enum AnswerShape {
     },
     /// `/v1/catalog/node/<node>`: the node and its services, or `null`.
     CatalogNode,
+    /// `PUT /v1/agent/join/<address>`: 200 once a member was reached.
+    AgentJoin,
+    /// `PUT /v1/agent/leave`: 200 once the graceful leave is done.
+    AgentLeave,
     /// `/v1/catalog/services`: service names and their tags.
     CatalogServices {
         node_meta: BTreeMap<String, String>,
@@ -107,6 +111,21 @@ impl Translation<'_> {
                 self.status(blocking, AnswerShape::StatusLeader)
             }
             ApiRequest::StatusPeers { blocking } => self.status(blocking, AnswerShape::StatusPeers),
+            ApiRequest::AgentJoin { wan: true, .. } => {
+                Err(not_implemented("?wan (this agent has no WAN pool)"))
+            }
+            ApiRequest::AgentJoin {
+                address,
+                wan: false,
+            } => Ok(agent_request(
+                RequestBody::Join {
+                    addresses: vec![address],
+                },
+                AnswerShape::AgentJoin,
+            )),
+            ApiRequest::AgentLeave => {
+                Ok(agent_request(RequestBody::Leave, AnswerShape::AgentLeave))
+            }
             ApiRequest::CatalogNodes(nodes) => {
                 let shape = AnswerShape::CatalogNodes {
                     node_meta: nodes.node_meta,
@@ -253,6 +272,15 @@ impl Translation<'_> {
             consistency: Consistency::Default,
         }))
     }
+}
+
+/// A join or leave: the same request the CLI sends its agent.
+fn agent_request(body: RequestBody, shape: AnswerShape) -> Translated {
+    Translated::Internal(Internal {
+        body,
+        shape,
+        consistency: Consistency::Default,
+    })
 }
 
 fn write(body: RequestBody) -> Translated {
