@@ -29,3 +29,22 @@ pub struct Status {
     /// Leader only: replication progress of each other server.
     pub peers: Vec<PeerStatus>,
 }
+
+impl super::node::RaftNode {
+    /// The log index of the latest configuration's entry.
+    pub fn latest_configuration_index(&self) -> u64 {
+        self.log.latest_configuration().0
+    }
+
+    /// The last log index this node knows `id` to hold: its own last index
+    /// for itself, a follower's match index on the leader, 0 otherwise.
+    pub fn known_last_index(&self, id: NodeId) -> u64 {
+        if id == self.id {
+            return self.log.last_index();
+        }
+        match self.role {
+            Role::Leader => self.progress.get(&id).map_or(0, |p| p.match_index),
+            _ => 0,
+        }
+    }
+}

@@ -12,6 +12,7 @@ use super::client_kv::{
     KvRead, KvReadAnswer, KvRemoveMode, ReadMeta, TxnAnswer, decode_kv_remove, decode_kv_set,
     decode_txn, encode_kv_remove, encode_kv_set, encode_txn,
 };
+use super::client_operator::RaftConfigurationView;
 use super::command::TxnOp;
 use super::error::WireError;
 use super::message::Message;
@@ -97,6 +98,11 @@ pub enum RequestBody {
     },
     /// Consul's catalog reads, with their blocking-query index and wait.
     CatalogRead(CatalogRead),
+    /// The Raft configuration as the leader sees it (as this server sees
+    /// it with `Stale`).
+    RaftConfiguration {
+        consistency: Consistency,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,6 +251,7 @@ pub enum RpcResult {
         meta: ReadMeta,
         answer: CatalogAnswer,
     },
+    RaftConfiguration(RaftConfigurationView),
 }
 
 /// What one agent asks another about itself, server to server: the leader
@@ -299,6 +306,7 @@ pub const TYPE_KV_REMOVE: u8 = 0x2C;
 pub const TYPE_KV_READ: u8 = 0x2D;
 pub const TYPE_TXN: u8 = 0x2E;
 pub const TYPE_CATALOG_READ: u8 = 0x2F;
+pub const TYPE_RAFT_CONFIGURATION: u8 = 0x30;
 
 /// Message type bytes of client responses (range 0x40-0x5F).
 pub const TYPE_KV_VALUE_RESULT: u8 = 0x40;
@@ -316,6 +324,7 @@ pub const TYPE_KV_APPLIED_RESULT: u8 = 0x4B;
 pub const TYPE_KV_READ_RESULT: u8 = 0x4C;
 pub const TYPE_TXN_RESULT: u8 = 0x4D;
 pub const TYPE_CATALOG_READ_RESULT: u8 = 0x4E;
+pub const TYPE_RAFT_CONFIGURATION_RESULT: u8 = 0x4F;
 pub const TYPE_ERROR_RESULT: u8 = 0x5F;
 
 /// Minimum encodings, for [`Reader::count`]: each string or byte field is at
@@ -531,6 +540,7 @@ impl RequestBody {
             | RequestBody::Txn { consistency, .. } => *consistency,
             RequestBody::KvRead(read) => read.consistency,
             RequestBody::CatalogRead(read) => read.consistency,
+            RequestBody::RaftConfiguration { consistency } => *consistency,
             _ => Consistency::Default,
         }
     }
@@ -553,6 +563,7 @@ impl RequestBody {
             RequestBody::KvRead(_) => TYPE_KV_READ,
             RequestBody::Txn { .. } => TYPE_TXN,
             RequestBody::CatalogRead(_) => TYPE_CATALOG_READ,
+            RequestBody::RaftConfiguration { .. } => TYPE_RAFT_CONFIGURATION,
         }
     }
 
@@ -600,6 +611,7 @@ impl RequestBody {
             RequestBody::KvRead(read) => read.encode(out),
             RequestBody::Txn { ops, consistency } => encode_txn(ops, *consistency, out),
             RequestBody::CatalogRead(read) => read.encode(out),
+            RequestBody::RaftConfiguration { consistency } => out.put_u8(consistency.to_byte()),
         }
     }
 
@@ -659,6 +671,9 @@ impl RequestBody {
             }
             TYPE_KV_READ => RequestBody::KvRead(KvRead::decode(r)?),
             TYPE_CATALOG_READ => RequestBody::CatalogRead(CatalogRead::decode(r)?),
+            TYPE_RAFT_CONFIGURATION => RequestBody::RaftConfiguration {
+                consistency: Consistency::from_byte(r.u8()?)?,
+            },
             TYPE_TXN => {
                 let (ops, consistency) = decode_txn(r)?;
                 RequestBody::Txn { ops, consistency }
@@ -690,7 +705,7 @@ impl Message for ClientRequest {
 
 impl ClientRequest {
     fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
-        if !(TYPE_KV_GET..=TYPE_CATALOG_READ).contains(&message_type) {
+        if !(TYPE_KV_GET..=TYPE_RAFT_CONFIGURATION).contains(&message_type) {
             return Err(WireError::UnknownMessageType(message_type));
         }
         let request_id = r.u64()?;
@@ -720,6 +735,7 @@ impl ResponseBody {
                 RpcResult::KvRead { .. } => TYPE_KV_READ_RESULT,
                 RpcResult::Txn { .. } => TYPE_TXN_RESULT,
                 RpcResult::CatalogRead { .. } => TYPE_CATALOG_READ_RESULT,
+                RpcResult::RaftConfiguration(_) => TYPE_RAFT_CONFIGURATION_RESULT,
             },
         }
     }
@@ -850,6 +866,7 @@ impl RpcResult {
                 answer.encode(out);
             }
             RpcResult::CatalogRead { meta, answer } => encode_catalog_result(meta, answer, out),
+            RpcResult::RaftConfiguration(view) => view.encode(out),
         }
     }
 
@@ -923,6 +940,9 @@ impl RpcResult {
                 meta: ReadMeta::decode(r)?,
                 answer: CatalogAnswer::decode(r)?,
             },
+            TYPE_RAFT_CONFIGURATION_RESULT => {
+                RpcResult::RaftConfiguration(RaftConfigurationView::decode(r)?)
+            }
             other => return Err(WireError::UnknownMessageType(other)),
         })
     }
@@ -951,7 +971,7 @@ impl Message for ClientResponse {
 
 impl ClientResponse {
     fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
-        let known = (TYPE_KV_VALUE_RESULT..=TYPE_CATALOG_READ_RESULT).contains(&message_type)
+        let known = (TYPE_KV_VALUE_RESULT..=TYPE_RAFT_CONFIGURATION_RESULT).contains(&message_type)
             || message_type == TYPE_ERROR_RESULT;
         if !known {
             return Err(WireError::UnknownMessageType(message_type));

@@ -5,6 +5,7 @@
 pub mod client_catalog;
 pub mod client_kv;
 pub mod client_message;
+pub mod client_operator;
 pub mod command;
 pub mod configuration;
 pub mod datagram;

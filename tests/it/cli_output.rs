@@ -118,7 +118,10 @@ impl ScriptedCluster {
             | RequestBody::KvRemove { .. }
             | RequestBody::KvRead(_)
             | RequestBody::Txn { .. }
-            | RequestBody::CatalogRead(_) => error(ErrorCode::InvalidRequest, "not a CLI request"),
+            | RequestBody::CatalogRead(_)
+            | RequestBody::RaftConfiguration { .. } => {
+                error(ErrorCode::InvalidRequest, "not a CLI request")
+            }
         }
     }
 }

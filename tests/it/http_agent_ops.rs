@@ -49,3 +49,89 @@ fn an_agent_joins_and_leaves_through_its_http_api() {
     assert!(client.log().contains("graceful leave complete"));
     assert_eq!(member_status(&server, "c2"), Some(3), "left, not failed");
 }
+
+/// `structs.RaftServer`'s fields, in Consul's order.
+const RAFT_SERVER_FIELDS: [&str; 7] = [
+    "ID",
+    "Node",
+    "Address",
+    "Leader",
+    "ProtocolVersion",
+    "Voter",
+    "LastIndex",
+];
+
+#[test]
+fn the_raft_configuration_is_the_leaders_view_unless_stale() {
+    let agents = crate::support::http_agents::cluster("127.0.91");
+    let (follower, client) = (&agents[1], &agents[3]);
+    let mut leader_id = None;
+    wait_until_ok(
+        WAIT,
+        "every follower replicated, in the leader's view",
+        || {
+            let reply = client.http().get("/v1/operator/raft/configuration");
+            let config = reply.json();
+            let servers = config["Servers"].as_array().cloned().unwrap_or_default();
+            leader_id = servers
+                .iter()
+                .find(|s| s["Leader"] == true)
+                .map(|s| s["ID"].clone());
+            match servers.len() == 3 && servers.iter().all(|s| s["LastIndex"].as_u64() > Some(0)) {
+                true => Ok(()),
+                false => Err(reply.text()),
+            }
+        },
+    );
+    let reply = follower.http().get("/v1/operator/raft/configuration");
+    let raw = reply.text();
+    let positions: Vec<usize> = RAFT_SERVER_FIELDS
+        .iter()
+        .map(|field| raw.find(&format!("\"{field}\"")).expect(field))
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{raw}");
+    let config = reply.json();
+    assert!(config["Index"].as_u64().is_some_and(|i| i >= 1), "{config}");
+    let servers = config["Servers"].as_array().unwrap();
+    for agent in &agents[..3] {
+        let me = agent.http().get("/v1/agent/self").json();
+        let entry = servers
+            .iter()
+            .find(|s| s["Node"] == agent.name.as_str())
+            .unwrap_or_else(|| panic!("{} in {config}", agent.name));
+        assert_eq!(entry["ID"], me["Config"]["NodeID"], "one ID for one server");
+        assert_eq!(entry["Address"], agent.bind.as_str());
+        assert_eq!(
+            (entry["Voter"].clone(), entry["ProtocolVersion"].clone()),
+            (true.into(), "3".into())
+        );
+    }
+    assert_eq!(servers.iter().filter(|s| s["Leader"] == true).count(), 1);
+    assert_eq!(
+        leader_id.as_ref(),
+        servers
+            .iter()
+            .find(|s| s["Leader"] == true)
+            .map(|s| &s["ID"])
+    );
+
+    // A follower's own view knows only its own last index.
+    let stale = follower
+        .http()
+        .get("/v1/operator/raft/configuration?stale")
+        .json();
+    let own: Vec<(String, u64)> = stale["Servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["Node"].as_str().unwrap().to_string(),
+                s["LastIndex"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for (name, last_index) in own {
+        assert_eq!(last_index > 0, name == follower.name, "{name}: {stale}");
+    }
+}

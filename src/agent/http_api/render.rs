@@ -7,8 +7,11 @@ use crate::http::HttpResponse;
 use crate::http::kv_json::{
     KeyListJson, KvEntryJson, TxnErrorJson, TxnReadMetaJson, TxnResponseJson, TxnResultJson,
 };
+use serde::Serialize;
+
 use crate::wire::client_kv::{KvDirEntry, KvReadAnswer, ReadMeta, TxnAnswer};
 use crate::wire::client_message::{Consistency, ErrorCode, ResponseBody, RpcError, RpcResult};
+use crate::wire::client_operator::RaftConfigurationView;
 
 use crate::agent::http_api::render_catalog::render_catalog;
 use crate::agent::http_api::translate::AnswerShape;
@@ -108,6 +111,9 @@ pub fn render(body: ResponseBody, how: Rendering<'_>) -> HttpResponse {
             agent_join(contacted, errors)
         }
         (AnswerShape::AgentLeave, RpcResult::Left) => HttpResponse::new(200),
+        (AnswerShape::RaftConfiguration, RpcResult::RaftConfiguration(view)) => {
+            HttpResponse::json(200, &RaftConfigurationJson::from(view), how.pretty)
+        }
         (AnswerShape::StatusPeers, RpcResult::Peers(peers)) => {
             let addresses: Vec<String> = peers.into_iter().map(|peer| peer.address).collect();
             HttpResponse::json(200, &addresses, how.pretty)
@@ -116,6 +122,51 @@ pub fn render(body: ResponseBody, how: Rendering<'_>) -> HttpResponse {
             500,
             &format!("unexpected answer {} for {shape:?}", other_name(&other)),
         ),
+    }
+}
+
+/// Consul's `structs.RaftConfigurationResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RaftConfigurationJson {
+    servers: Vec<RaftServerJson>,
+    index: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RaftServerJson {
+    /// The Raft ID as `/v1/agent/self` shows it (`NodeID`).
+    #[serde(rename = "ID")]
+    id: String,
+    node: String,
+    address: String,
+    leader: bool,
+    /// Consul's Raft protocol version (3: servers are known by ID).
+    protocol_version: String,
+    voter: bool,
+    last_index: u64,
+}
+
+impl From<RaftConfigurationView> for RaftConfigurationJson {
+    fn from(view: RaftConfigurationView) -> Self {
+        let servers = view
+            .servers
+            .into_iter()
+            .map(|server| RaftServerJson {
+                id: format!("{:016x}", server.id),
+                node: server.name,
+                address: server.address,
+                leader: server.leader,
+                protocol_version: "3".into(),
+                voter: server.voter,
+                last_index: server.last_index,
+            })
+            .collect();
+        RaftConfigurationJson {
+            servers,
+            index: view.index,
+        }
     }
 }
 

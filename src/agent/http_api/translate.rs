@@ -41,6 +41,8 @@ pub enum AnswerShape {
     },
     /// `/v1/catalog/node/<node>`: the node and its services, or `null`.
     CatalogNode,
+    /// `/v1/operator/raft/configuration`.
+    RaftConfiguration,
     /// `PUT /v1/agent/join/<address>`: 200 once a member was reached.
     AgentJoin,
     /// `PUT /v1/agent/leave`: 200 once the graceful leave is done.
@@ -111,6 +113,7 @@ impl Translation<'_> {
                 self.status(blocking, AnswerShape::StatusLeader)
             }
             ApiRequest::StatusPeers { blocking } => self.status(blocking, AnswerShape::StatusPeers),
+            ApiRequest::OperatorRaftConfiguration { blocking } => self.raft_configuration(blocking),
             ApiRequest::AgentJoin { wan: true, .. } => {
                 Err(not_implemented("?wan (this agent has no WAN pool)"))
             }
@@ -256,6 +259,16 @@ impl Translation<'_> {
         Ok(Translated::Internal(Internal {
             body: RequestBody::CatalogRead(read),
             shape,
+            consistency,
+        }))
+    }
+
+    fn raft_configuration(&self, blocking: BlockingParams) -> Result<Translated, HttpResponse> {
+        self.check_datacenter(blocking.datacenter.as_deref())?;
+        let consistency = consistency(blocking.consistency);
+        Ok(Translated::Internal(Internal {
+            body: RequestBody::RaftConfiguration { consistency },
+            shape: AnswerShape::RaftConfiguration,
             consistency,
         }))
     }

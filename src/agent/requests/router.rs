@@ -16,12 +16,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::wire::client_message::{
-    ClientRequest, Consistency, ErrorCode, RequestBody, ResponseBody,
+    ClientRequest, Consistency, ErrorCode, RequestBody, ResponseBody, RpcResult,
 };
 
 use crate::agent::io::connection::ConnectionId;
 use crate::agent::requests::outstanding::{Outstanding, OutstandingRequests, Purpose};
-use crate::agent::requests::reply::{reply, reply_error, rpc_error};
+use crate::agent::requests::reply::{reply, reply_error, reply_result, rpc_error};
 use crate::agent::requests::routing::{RequestKind, blocking_wait, classify, write_answer};
 use crate::agent::seam::Context;
 use crate::agent::server::{ProposalRefused, RaftServer};
@@ -289,6 +289,14 @@ fn serve_here(
             }
             _ => return Served::Elsewhere,
         },
+        (RequestKind::RaftView, body) => {
+            if !leader && body.read_consistency() != Consistency::Stale {
+                return Served::Elsewhere;
+            }
+            let view = RpcResult::RaftConfiguration(raft.configuration_view());
+            reply_result(ctx, from, id, Ok(view));
+            return Served::Done;
+        }
         _ => return Served::Elsewhere,
     };
     match outcome {

@@ -34,6 +34,9 @@ pub enum RequestKind {
     Read,
     /// Agent-level: join, leave, members, peers, info.
     Agent,
+    /// The Raft configuration as the leader (with `stale`, any server)
+    /// sees it.
+    RaftView,
 }
 
 fn invalid(message: String) -> RpcError {
@@ -219,6 +222,7 @@ pub fn classify(body: &RequestBody) -> Result<RequestKind, RpcError> {
         }
         RequestBody::Txn { ops, .. } => classify_txn(ops),
         RequestBody::CatalogRead(_) => Ok(RequestKind::Read),
+        RequestBody::RaftConfiguration { .. } => Ok(RequestKind::RaftView),
     }
 }
 

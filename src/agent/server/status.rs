@@ -8,6 +8,7 @@ use crate::agent::cluster::info::RaftInfo;
 use crate::agent::server::RaftServer;
 use crate::agent::server::committed_configuration::committed_servers;
 use crate::wire::client_message::ServerIdentity;
+use crate::wire::client_operator::{RaftConfigurationView, RaftServerView};
 
 impl RaftServer {
     pub fn info(&self) -> RaftInfo {
@@ -73,6 +74,32 @@ impl RaftServer {
             cluster_id: self.cluster_id(),
             has_raft_data: self.had_data_at_start || self.node.term() > 0,
             committed_servers: committed_servers(&self.node),
+        }
+    }
+}
+
+impl RaftServer {
+    /// `/v1/operator/raft/configuration` from this server's latest
+    /// configuration (the leader's when routed there).
+    pub fn configuration_view(&self) -> RaftConfigurationView {
+        let node = &self.node;
+        let leader = node.leader();
+        let servers = node
+            .latest_configuration()
+            .servers
+            .iter()
+            .map(|server| RaftServerView {
+                id: server.id,
+                name: server.name.clone(),
+                address: server.address.clone(),
+                leader: Some(server.id) == leader,
+                voter: server.suffrage == Suffrage::Voter,
+                last_index: node.known_last_index(server.id),
+            })
+            .collect();
+        RaftConfigurationView {
+            index: node.latest_configuration_index(),
+            servers,
         }
     }
 }
