@@ -68,6 +68,9 @@ enum Command {
     /// Query the replicated node catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// The operator's tools (Consul's `operator`).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
     /// Measure KV throughput and latency against a running cluster.
     Bench(BenchArgs),
 }
@@ -172,6 +175,24 @@ impl ConsistencyArgs {
 enum CatalogCommand {
     /// List the nodes registered in the replicated catalog.
     Nodes,
+}
+
+#[derive(Subcommand, Debug)]
+enum OperatorCommand {
+    /// Inspect the Raft configuration.
+    #[command(subcommand)]
+    Raft(OperatorRaftCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum OperatorRaftCommand {
+    /// List the Raft servers as the leader sees them.
+    ListPeers {
+        /// Ask the agent's server for its own view instead of the leader's
+        /// (works without a leader; other servers' indexes are unknown).
+        #[arg(long)]
+        stale: bool,
+    },
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -296,6 +317,9 @@ fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
         }
         Command::Catalog(CatalogCommand::Nodes) => {
             cli::catalog_nodes(&client_options(rpc_addr)?, &mut out)
+        }
+        Command::Operator(OperatorCommand::Raft(OperatorRaftCommand::ListPeers { stale })) => {
+            cli::operator_raft_list_peers(&client_options(rpc_addr)?, stale, &mut out)
         }
         Command::Bench(args) => {
             let options = BenchOptions {

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::support::http_agents::{HttpAgent, WAIT, single_server};
+use crate::support::node_process::text;
 use crate::support::wait::wait_until_ok;
 
 fn member_status(agent: &HttpAgent, name: &str) -> Option<u64> {
@@ -134,4 +135,56 @@ fn the_raft_configuration_is_the_leaders_view_unless_stale() {
     for (name, last_index) in own {
         assert_eq!(last_index > 0, name == follower.name, "{name}: {stale}");
     }
+}
+
+#[test]
+fn operator_raft_list_peers_asks_the_leader_and_says_when_there_is_none() {
+    let agents = crate::support::http_agents::cluster("127.0.92");
+    let mut listing = String::new();
+    wait_until_ok(WAIT, "list-peers shows three replicating servers", || {
+        let output = agents[3].node(&["operator", "raft", "list-peers"]);
+        listing = text(&output.stdout);
+        let rows: Vec<&str> = listing.lines().skip(1).collect();
+        let caught_up = rows.iter().filter(|r| r.ends_with("0 commits")).count();
+        match output.status.code() == Some(0) && rows.len() == 3 && caught_up == 2 {
+            true => Ok(()),
+            false => Err(format!("{listing}{}", text(&output.stderr))),
+        }
+    });
+    let header: Vec<&str> = listing
+        .lines()
+        .next()
+        .unwrap()
+        .split("  ")
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header.iter().map(|c| c.trim()).collect::<Vec<_>>(),
+        [
+            "Node",
+            "ID",
+            "Address",
+            "State",
+            "Voter",
+            "RaftProtocol",
+            "Commit Index",
+            "Trails Leader By"
+        ]
+    );
+    assert_eq!(listing.matches(" leader ").count(), 1, "{listing}");
+    assert!(listing.contains("127.0.92.2:18300"), "{listing}");
+
+    let stale = agents[1].node(&["operator", "raft", "list-peers", "--stale"]);
+    assert_eq!(stale.status.code(), Some(0));
+    assert!(
+        text(&stale.stderr).contains("stale"),
+        "{}",
+        text(&stale.stderr)
+    );
+
+    let mut lonely = crate::support::node_process::NodeProcess::new("127.0.92.9:18300", "lonely");
+    lonely.start(&["--server", "--http-addr", ""], WAIT);
+    let output = lonely.node(&["operator", "raft", "list-peers"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(text(&output.stderr).trim(), "Error: No cluster leader");
 }

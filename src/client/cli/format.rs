@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 
 use crate::wire::client_message::{CatalogNode, InfoSection, KvEntry, MemberInfo, PeerInfo};
+use crate::wire::client_operator::RaftConfigurationView;
 
 /// Left-aligned columns, each as wide as its widest cell, separated by two
 /// spaces; no trailing spaces.
@@ -74,6 +75,55 @@ pub fn peers_table(peers: &[PeerInfo]) -> String {
         })
         .collect();
     columns(&["Node", "ID", "Address", "State", "Voter"], &rows)
+}
+
+/// Consul's `operator raft list-peers` columns. `Commit Index` is the
+/// last index the answering server knows the server to hold; `-` where it
+/// does not know (a stale view of another server).
+pub fn raft_servers_table(view: &RaftConfigurationView) -> String {
+    let leader_index = view.servers.iter().find(|s| s.leader).map(|s| s.last_index);
+    let rows: Vec<Vec<String>> = view
+        .servers
+        .iter()
+        .map(|s| {
+            let state = match (s.leader, s.voter) {
+                (true, _) => "leader",
+                (false, true) => "follower",
+                (false, false) => "non-voter",
+            };
+            let known = |index: u64| match index {
+                0 => "-".to_string(),
+                index => index.to_string(),
+            };
+            let trails = match (s.leader, leader_index, s.last_index) {
+                (true, _, _) | (_, None, _) | (_, _, 0) => "-".to_string(),
+                (false, Some(leader), own) => format!("{} commits", leader.saturating_sub(own)),
+            };
+            vec![
+                s.name.clone(),
+                format!("{:016x}", s.id),
+                s.address.clone(),
+                state.to_string(),
+                s.voter.to_string(),
+                "3".to_string(),
+                known(s.last_index),
+                trails,
+            ]
+        })
+        .collect();
+    columns(
+        &[
+            "Node",
+            "ID",
+            "Address",
+            "State",
+            "Voter",
+            "RaftProtocol",
+            "Commit Index",
+            "Trails Leader By",
+        ],
+        &rows,
+    )
 }
 
 pub fn catalog_table(nodes: &[CatalogNode]) -> String {

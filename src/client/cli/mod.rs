@@ -212,6 +212,31 @@ pub fn catalog_nodes(options: &ClientOptions, out: &mut dyn Write) -> Result<(),
     }
 }
 
+/// `operator raft list-peers`: the leader's view, or with `stale` the
+/// agent's server's own (said so on standard error, as its indexes of
+/// the other servers are unknown there).
+pub fn operator_raft_list_peers(
+    options: &ClientOptions,
+    stale: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    let consistency = match stale {
+        true => Consistency::Stale,
+        false => Consistency::Default,
+    };
+    match client.call(RequestBody::RaftConfiguration { consistency })? {
+        RpcResult::RaftConfiguration(view) => {
+            if stale {
+                eprintln!("(stale: one server's own view of the configuration, not the leader's)");
+            }
+            out.write_all(format::raft_servers_table(&view).as_bytes())?;
+            Ok(())
+        }
+        _ => Err(unexpected("operator raft list-peers")),
+    }
+}
+
 pub fn kv_put(
     options: &ClientOptions,
     key: &str,
