@@ -90,9 +90,9 @@ pub fn drive(
     events: SyncSender<WatchEvent>,
     stop: Arc<AtomicBool>,
 ) {
-    let mut driver = match Driver::new(address, events) {
-        Ok(driver) => driver,
-        Err((events, err)) => {
+    let poll = match Poll::new() {
+        Ok(poll) => poll,
+        Err(err) => {
             for target in targets {
                 let why = format!("cannot poll: {err}");
                 let _ = events.send(WatchEvent::Failed {
@@ -102,6 +102,14 @@ pub fn drive(
             }
             return;
         }
+    };
+    let mut driver = Driver {
+        poll,
+        address,
+        host: address.to_string(),
+        events,
+        watches: Vec::new(),
+        connecting: 0,
     };
     let mut pending = targets.into_iter();
     let mut mio_events = Events::with_capacity(1024);
@@ -132,24 +140,6 @@ struct Driver {
 }
 
 impl Driver {
-    #[allow(clippy::result_large_err)]
-    fn new(
-        address: SocketAddr,
-        events: SyncSender<WatchEvent>,
-    ) -> Result<Driver, (SyncSender<WatchEvent>, io::Error)> {
-        match Poll::new() {
-            Ok(poll) => Ok(Driver {
-                poll,
-                address,
-                host: address.to_string(),
-                events,
-                watches: Vec::new(),
-                connecting: 0,
-            }),
-            Err(err) => Err((events, err)),
-        }
-    }
-
     fn open(&mut self, target: WatchTarget) {
         let token = self.watches.len();
         let mut stream = match TcpStream::connect(self.address) {
