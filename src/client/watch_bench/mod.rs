@@ -91,6 +91,7 @@ pub fn run(options: &WatchBenchOptions) -> Result<WatchReport, CliError> {
     for key in 0..layout.keys {
         write(&mut writer, &layout.key_name(key), &value).map_err(CliError::Message)?;
     }
+    let memory_before = options.agent_pid.and_then(AgentMemory::read);
     let (sender, receiver) = sync_channel(MAX_PENDING_EVENTS);
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::with_capacity(options.threads);
@@ -102,6 +103,7 @@ pub fn run(options: &WatchBenchOptions) -> Result<WatchReport, CliError> {
     }
     drop(sender);
     let mut run = Run::new(options, receiver);
+    run.report.memory_before = memory_before;
     let measured = run.measure(&mut writer, &value);
     stop.store(true, Ordering::Relaxed);
     for thread in threads {

@@ -56,6 +56,9 @@ pub struct WatchReport {
     pub timeouts: u64,
     pub first_error: Option<String>,
     pub elapsed: Duration,
+    /// Before any watcher connected, with every watcher held, and after
+    /// the writes.
+    pub memory_before: Option<AgentMemory>,
     pub memory_armed: Option<AgentMemory>,
     pub memory_after: Option<AgentMemory>,
 }
@@ -79,6 +82,7 @@ impl WatchReport {
             timeouts: 0,
             first_error: None,
             elapsed: Duration::ZERO,
+            memory_before: None,
             memory_armed: None,
             memory_after: None,
         }
@@ -133,10 +137,12 @@ impl WatchReport {
         writeln!(out, "wrong wake-ups: {}", self.wrong_wakes)?;
         writeln!(out, "timed-out watches: {}", self.timeouts)?;
         let mib = |kib: u64| kib as f64 / 1024.0;
-        match (self.memory_armed, self.memory_after) {
-            (Some(armed), Some(after)) => writeln!(
+        match (self.memory_before, self.memory_armed, self.memory_after) {
+            (Some(before), Some(armed), Some(after)) => writeln!(
                 out,
-                "agent RSS: {:.1} MiB with every watcher held, {:.1} MiB after the writes (peak {:.1} MiB)",
+                "agent RSS: {:.1} MiB before the watchers, {:.1} MiB with every watcher held, \
+                 {:.1} MiB after the writes (peak {:.1} MiB)",
+                mib(before.rss_kib),
                 mib(armed.rss_kib),
                 mib(after.rss_kib),
                 mib(after.peak_rss_kib)
