@@ -203,7 +203,8 @@ struct BenchArgs {
     #[arg(long, value_name = "B", default_value_t = 128)]
     value_size: usize,
     /// Requests each client keeps in flight (pipelining), 1 to 64. Over
-    /// HTTP they are pipelined on the keep-alive connection.
+    /// HTTP they are pipelined on the keep-alive connection, answered in
+    /// order; the agent works on one request of a connection at a time.
     #[arg(long, value_name = "W", default_value_t = 8)]
     window: usize,
     #[command(flatten)]
