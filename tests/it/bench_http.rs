@@ -1,7 +1,7 @@
 //! `node bench --http` and `node bench watch --http` as an operator runs
 //! them, against a real bootstrapped agent: every request acknowledged, the
 //! keys there afterwards, and the watch bench's wake-ups all accounted for.
-//! Addresses 127.0.87.x.
+//! Addresses 127.0.93.x.
 
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ fn bench(agent: &HttpAgent, args: &[&str]) -> (Option<i32>, String, String) {
 
 #[test]
 fn http_puts_and_gets_are_acknowledged_and_the_keys_are_there() {
-    let agent = single_server("127.0.87.1");
+    let agent = single_server("127.0.93.1");
     let put = ["put", "--clients", "3", "--requests", "50", "--window", "4"];
     let (code, stdout, stderr) = bench(&agent, &put);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
@@ -44,7 +44,7 @@ fn http_puts_and_gets_are_acknowledged_and_the_keys_are_there() {
 
 #[test]
 fn http_puts_without_a_leader_are_counted_as_errors_with_the_first_kept() {
-    let agent = HttpAgent::start("127.0.87.2:18300", "127.0.87.2:18500", "lonely", &[]);
+    let agent = HttpAgent::start("127.0.93.2:18300", "127.0.93.2:18500", "lonely", &[]);
     let (code, stdout, stderr) = bench(&agent, &["put", "--clients", "2", "--requests", "2"]);
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("requests: 0 ok, 2 errors\n"), "{stdout}");
@@ -54,7 +54,7 @@ fn http_puts_without_a_leader_are_counted_as_errors_with_the_first_kept() {
 
 #[test]
 fn the_watch_bench_wakes_exactly_the_watchers_written() {
-    let agent = single_server("127.0.87.3");
+    let agent = single_server("127.0.93.3");
     let pid = agent.pid().expect("the agent runs").to_string();
     let args = [
         "watch",
@@ -117,14 +117,14 @@ fn watch_needs_http_and_bench_reports_an_unreachable_http_address() {
         "put",
         "--http",
         "--http-addr",
-        "127.0.87.4:18500",
+        "127.0.93.4:18500",
         "--requests",
         "5",
     ]);
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(
-        stderr.starts_with("Error: HTTP API at 127.0.87.4:18500: ") && stderr.lines().count() == 1,
+        stderr.starts_with("Error: HTTP API at 127.0.93.4:18500: ") && stderr.lines().count() == 1,
         "{stderr}"
     );
 }
