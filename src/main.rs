@@ -11,9 +11,12 @@ use concord::agent::address::{DEFAULT_HTTP_PORT, DEFAULT_PORT, parse_address};
 use concord::agent::config::{
     AgentConfig, Bootstrap, DEFAULT_HTTP_ADDR, HttpAddr, RunOptions, default_node_name,
 };
+use std::io::Write;
+
 use concord::client::bench::{BenchOperation, BenchOptions};
 use concord::client::cli::{self, CliError, ClientOptions};
 use concord::client::rpc_client::RpcTimeouts;
+use concord::client::watch_bench::{WatchBenchOptions, WatchLayout};
 use concord::wire::client_message::Consistency;
 
 /// concord agent: a Consul-style cluster agent (Raft servers, gossiping
@@ -201,6 +204,9 @@ enum BenchOp {
     Put,
     /// Timed KV reads (100 keys are written first, untimed).
     Get,
+    /// Blocking queries held on many connections, woken by writes one at a
+    /// time (needs --http).
+    Watch,
 }
 
 #[derive(Args, Debug)]
@@ -217,15 +223,58 @@ struct BenchArgs {
     /// Size of each written value in bytes.
     #[arg(long, value_name = "B", default_value_t = 128)]
     value_size: usize,
-    /// Requests each client keeps in flight (pipelining), 1 to 64.
+    /// Requests each client keeps in flight (pipelining), 1 to 64. Over
+    /// HTTP they are pipelined on the keep-alive connection, answered in
+    /// order; the agent works on one request of a connection at a time.
     #[arg(long, value_name = "W", default_value_t = 8)]
     window: usize,
     #[command(flatten)]
     consistency: ConsistencyArgs,
+    /// Speak Consul's HTTP API (one keep-alive connection per client)
+    /// instead of the native protocol.
+    #[arg(long)]
+    http: bool,
+    /// The agent's HTTP API address, with --http.
+    #[arg(long, value_name = "IP[:PORT]", default_value = "127.0.0.1:8500",
+          value_parser = parse_http_bench_address)]
+    http_addr: SocketAddr,
+    #[command(flatten)]
+    watch: WatchArgs,
+}
+
+/// `bench watch` only.
+#[derive(Args, Debug)]
+struct WatchArgs {
+    /// Blocking queries held, each on its own connection.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    watchers: usize,
+    /// How many of the watchers watch a prefix (`?recurse`); the others
+    /// watch one key each.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    prefix_watchers: usize,
+    /// Distinct keys watched (written once before the watchers arm).
+    #[arg(long, value_name = "K", default_value_t = 1_000)]
+    keys: usize,
+    /// Prefixes the keys are spread under.
+    #[arg(long, value_name = "P", default_value_t = 100)]
+    prefixes: usize,
+    /// Writes, one at a time, each to a random watched key.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    writes: u64,
+    /// Threads polling the watchers' connections.
+    #[arg(long, value_name = "T", default_value_t = 2)]
+    threads: usize,
+    /// The agent's process ID, to report its resident memory.
+    #[arg(long, value_name = "PID")]
+    pid: Option<u32>,
 }
 
 fn parse_peer_address(input: &str) -> Result<SocketAddr, String> {
     parse_address(input, DEFAULT_PORT).map_err(|e| e.to_string())
+}
+
+fn parse_http_bench_address(input: &str) -> Result<SocketAddr, String> {
+    parse_address(input, DEFAULT_HTTP_PORT).map_err(|e| e.to_string())
 }
 
 fn parse_http_address(input: &str) -> Result<HttpAddr, String> {
@@ -321,29 +370,70 @@ fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
         Command::Operator(OperatorCommand::Raft(OperatorRaftCommand::ListPeers { stale })) => {
             cli::operator_raft_list_peers(&client_options(rpc_addr)?, stale, &mut out)
         }
-        Command::Bench(args) => {
-            let options = BenchOptions {
-                operation: match args.operation {
-                    BenchOp::Put => BenchOperation::Put,
-                    BenchOp::Get => BenchOperation::Get,
-                },
-                clients: args.clients,
-                requests: args.requests,
-                value_size_bytes: args.value_size,
-                consistency: args.consistency.mode(),
-                window: args.window,
-            };
-            let report = concord::client::bench::run(&client_options(rpc_addr)?, &options)?;
-            report.write_to(&mut out)?;
-            if report.errors > 0 {
-                return Err(CliError::Message(format!(
-                    "{} of {} requests failed",
-                    report.errors, options.requests
-                )));
-            }
-            Ok(())
-        }
+        Command::Bench(args) => bench(args, rpc_addr, &mut out),
     }
+}
+
+fn bench(
+    args: BenchArgs,
+    rpc_addr: Option<SocketAddr>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let operation = match args.operation {
+        BenchOp::Put => BenchOperation::Put,
+        BenchOp::Get => BenchOperation::Get,
+        BenchOp::Watch => return bench_watch(args, out),
+    };
+    let options = BenchOptions {
+        operation,
+        clients: args.clients,
+        requests: args.requests,
+        value_size_bytes: args.value_size,
+        consistency: args.consistency.mode(),
+        window: args.window,
+        http_addr: args.http.then_some(args.http_addr),
+    };
+    let report = concord::client::bench::run(&client_options(rpc_addr)?, &options)?;
+    report.write_to(out)?;
+    if report.errors > 0 {
+        return Err(CliError::Message(format!(
+            "{} of {} requests failed",
+            report.errors, options.requests
+        )));
+    }
+    Ok(())
+}
+
+fn bench_watch(args: BenchArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    if !args.http {
+        return Err(CliError::Message(
+            "bench watch holds blocking queries, which only the HTTP API has: add --http".into(),
+        ));
+    }
+    let watch = args.watch;
+    let options = WatchBenchOptions {
+        http_addr: args.http_addr,
+        timeouts: RpcTimeouts::default(),
+        layout: WatchLayout {
+            key_watchers: watch.watchers.saturating_sub(watch.prefix_watchers),
+            prefix_watchers: watch.prefix_watchers.min(watch.watchers),
+            keys: watch.keys,
+            prefixes: watch.prefixes,
+        },
+        writes: watch.writes,
+        value_size_bytes: args.value_size,
+        threads: watch.threads,
+        agent_pid: watch.pid,
+    };
+    let report = concord::client::watch_bench::run(&options)?;
+    report.write_to(out)?;
+    if report.failed() {
+        return Err(CliError::Message(format!(
+            "{} missed and {} wrong wake-ups, {} failed watchers, {} failed writes",
+            report.missed, report.wrong_wakes, report.failed_watchers, report.write_errors
+        )));
+    }
+    Ok(())
 }
 
 /// Parses the command line, then refuses what clap cannot express: an

@@ -1,10 +1,13 @@
 //! `node bench`: N client threads, each with its own connection, share M
 //! requests and keep up to `window` requests in flight each; the run prints
 //! throughput and the latency distribution. Latency is measured per request
-//! from send to its response, so pipelining does not hide queueing.
+//! from send to its response, so pipelining does not hide queueing. With
+//! `--http` the same clients speak Consul's HTTP API instead
+//! ([`super::http_bench`]).
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::wire::client_message::{Consistency, RequestBody, ResponseBody, RpcResult};
@@ -35,6 +38,9 @@ pub struct BenchOptions {
     pub consistency: Consistency,
     /// Requests in flight per connection.
     pub window: usize,
+    /// The agent's HTTP API, for keep-alive HTTP clients instead of the
+    /// native protocol.
+    pub http_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,7 +93,7 @@ pub fn requests_for_client(total: u64, clients: usize, index: usize) -> u64 {
     total / clients + u64::from(index < total % clients)
 }
 
-fn bench_key(client: usize, sequence: u64, operation: BenchOperation) -> String {
+pub(crate) fn bench_key(client: usize, sequence: u64, operation: BenchOperation) -> String {
     match operation {
         BenchOperation::Put => format!("bench/{client}/{}", sequence % 1024),
         BenchOperation::Get => format!("bench/get/{}", sequence as usize % GET_KEYSPACE),
@@ -117,13 +123,17 @@ fn validate(options: &BenchOptions) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Runs the benchmark against the agent at `client_options.rpc_addr`.
+/// Runs the benchmark against the agent at `client_options.rpc_addr`, or at
+/// `options.http_addr` over HTTP.
 pub fn run(
     client_options: &ClientOptions,
     options: &BenchOptions,
 ) -> Result<BenchReport, CliError> {
     validate(options)?;
     let value = bytes::Bytes::from(vec![b'x'; options.value_size_bytes]);
+    if let Some(http_addr) = options.http_addr {
+        return super::http_bench::run(http_addr, client_options.timeouts, options, value);
+    }
     if options.operation == BenchOperation::Get {
         // Reads of absent keys would measure a cheaper path than real reads.
         let mut client = RpcClient::connect(client_options.rpc_addr, client_options.timeouts)?;
@@ -143,15 +153,26 @@ pub fn run(
             client_options.timeouts,
         )?);
     }
+    run_clients(connections, options, &value, run_client)
+}
+
+/// Starts the clock, runs one thread per connection, and merges what they
+/// measured.
+pub(crate) fn run_clients<C: Send + 'static>(
+    connections: Vec<C>,
+    options: &BenchOptions,
+    value: &bytes::Bytes,
+    client: fn(C, usize, u64, &bytes::Bytes, &BenchOptions) -> ClientResult,
+) -> Result<BenchReport, CliError> {
     let started = Instant::now();
     let handles: Vec<_> = connections
         .into_iter()
         .enumerate()
-        .map(|(index, client)| {
+        .map(|(index, connection)| {
             let share = requests_for_client(options.requests, options.clients, index);
             let value = value.clone();
             let options = *options;
-            std::thread::spawn(move || run_client(client, index, share, &value, &options))
+            std::thread::spawn(move || client(connection, index, share, &value, &options))
         })
         .collect();
     let mut report = BenchReport {
@@ -176,11 +197,30 @@ pub fn run(
     Ok(report)
 }
 
-struct ClientResult {
-    completed: u64,
-    errors: u64,
-    first_error: Option<String>,
-    latency: LatencyHistogram,
+pub(crate) struct ClientResult {
+    pub(crate) completed: u64,
+    pub(crate) errors: u64,
+    pub(crate) first_error: Option<String>,
+    pub(crate) latency: LatencyHistogram,
+}
+
+impl ClientResult {
+    pub(crate) fn new() -> Self {
+        ClientResult {
+            completed: 0,
+            errors: 0,
+            first_error: None,
+            latency: LatencyHistogram::new(),
+        }
+    }
+
+    /// A request that failed; the first failure's text is kept.
+    pub(crate) fn failed(&mut self, why: impl FnOnce() -> String) {
+        self.errors += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(why());
+        }
+    }
 }
 
 fn run_client(
@@ -190,12 +230,7 @@ fn run_client(
     value: &bytes::Bytes,
     options: &BenchOptions,
 ) -> ClientResult {
-    let mut result = ClientResult {
-        completed: 0,
-        errors: 0,
-        first_error: None,
-        latency: LatencyHistogram::new(),
-    };
+    let mut result = ClientResult::new();
     let mut in_flight: HashMap<u64, Instant> = HashMap::with_capacity(options.window);
     let mut sent = 0u64;
     while result.completed + result.errors < share {
@@ -256,9 +291,13 @@ fn run_client(
 }
 
 /// A broken connection fails every request this client had left.
-fn abandon(mut result: ClientResult, share: u64, err: RpcClientError) -> ClientResult {
+fn abandon(result: ClientResult, share: u64, err: RpcClientError) -> ClientResult {
+    abandon_with(result, share, err.to_string())
+}
+
+pub(crate) fn abandon_with(mut result: ClientResult, share: u64, why: String) -> ClientResult {
     result.errors = share - result.completed;
-    result.first_error.get_or_insert(err.to_string());
+    result.first_error.get_or_insert(why);
     result
 }
 
@@ -289,6 +328,7 @@ mod tests {
             value_size_bytes: 10,
             consistency: Consistency::Default,
             window: 4,
+            http_addr: None,
         };
         assert!(validate(&options).is_err());
         let options = BenchOptions {

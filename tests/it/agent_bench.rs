@@ -62,6 +62,7 @@ fn rpc_path_throughput() {
             value_size_bytes: 128,
             consistency: Consistency::Default,
             window,
+            http_addr: None,
         };
         let report = bench::run(&client, &options).unwrap();
         println!("{operation:?}, 8 clients, window {window}, 200000 requests, 128-byte values:");

@@ -168,6 +168,11 @@ impl NodeProcess {
         self.wait_listening(within);
     }
 
+    /// The running process's ID.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
