@@ -196,6 +196,17 @@ enum OperatorRaftCommand {
         #[arg(long)]
         stale: bool,
     },
+    /// Hand leadership to another voting server and wait until it leads.
+    TransferLeader {
+        /// The server's ID, as list-peers shows it (default: the most
+        /// up-to-date other voter).
+        #[arg(long, value_name = "ID", value_parser = parse_server_id)]
+        id: Option<u64>,
+    },
+}
+
+fn parse_server_id(id: &str) -> Result<u64, String> {
+    u64::from_str_radix(id, 16).map_err(|_| format!("{id:?} is not a server ID (16 hex digits)"))
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -369,6 +380,9 @@ fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
         }
         Command::Operator(OperatorCommand::Raft(OperatorRaftCommand::ListPeers { stale })) => {
             cli::operator_raft_list_peers(&client_options(rpc_addr)?, stale, &mut out)
+        }
+        Command::Operator(OperatorCommand::Raft(OperatorRaftCommand::TransferLeader { id })) => {
+            cli::operator_raft_transfer_leader(&client_options(rpc_addr)?, id, &mut out)
         }
         Command::Bench(args) => bench(args, rpc_addr, &mut out),
     }

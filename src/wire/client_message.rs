@@ -103,6 +103,11 @@ pub enum RequestBody {
     RaftConfiguration {
         consistency: Consistency,
     },
+    /// Hand leadership to this server (`None`: the most up-to-date other
+    /// voter); answered once another server leads.
+    RaftTransferLeader {
+        target: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,6 +257,10 @@ pub enum RpcResult {
         answer: CatalogAnswer,
     },
     RaftConfiguration(RaftConfigurationView),
+    /// The server that leads after a transfer.
+    LeadershipTransferred {
+        leader: u64,
+    },
 }
 
 /// What one agent asks another about itself, server to server: the leader
@@ -307,6 +316,7 @@ pub const TYPE_KV_READ: u8 = 0x2D;
 pub const TYPE_TXN: u8 = 0x2E;
 pub const TYPE_CATALOG_READ: u8 = 0x2F;
 pub const TYPE_RAFT_CONFIGURATION: u8 = 0x30;
+pub const TYPE_RAFT_TRANSFER_LEADER: u8 = 0x31;
 
 /// Message type bytes of client responses (range 0x40-0x5F).
 pub const TYPE_KV_VALUE_RESULT: u8 = 0x40;
@@ -325,6 +335,7 @@ pub const TYPE_KV_READ_RESULT: u8 = 0x4C;
 pub const TYPE_TXN_RESULT: u8 = 0x4D;
 pub const TYPE_CATALOG_READ_RESULT: u8 = 0x4E;
 pub const TYPE_RAFT_CONFIGURATION_RESULT: u8 = 0x4F;
+pub const TYPE_LEADERSHIP_TRANSFERRED_RESULT: u8 = 0x50;
 pub const TYPE_ERROR_RESULT: u8 = 0x5F;
 
 /// Minimum encodings, for [`Reader::count`]: each string or byte field is at
@@ -564,6 +575,7 @@ impl RequestBody {
             RequestBody::Txn { .. } => TYPE_TXN,
             RequestBody::CatalogRead(_) => TYPE_CATALOG_READ,
             RequestBody::RaftConfiguration { .. } => TYPE_RAFT_CONFIGURATION,
+            RequestBody::RaftTransferLeader { .. } => TYPE_RAFT_TRANSFER_LEADER,
         }
     }
 
@@ -612,6 +624,7 @@ impl RequestBody {
             RequestBody::Txn { ops, consistency } => encode_txn(ops, *consistency, out),
             RequestBody::CatalogRead(read) => read.encode(out),
             RequestBody::RaftConfiguration { consistency } => out.put_u8(consistency.to_byte()),
+            RequestBody::RaftTransferLeader { target } => put_option_u64(out, *target),
         }
     }
 
@@ -674,6 +687,9 @@ impl RequestBody {
             TYPE_RAFT_CONFIGURATION => RequestBody::RaftConfiguration {
                 consistency: Consistency::from_byte(r.u8()?)?,
             },
+            TYPE_RAFT_TRANSFER_LEADER => RequestBody::RaftTransferLeader {
+                target: read_option_u64(r, "raft_transfer_leader.target")?,
+            },
             TYPE_TXN => {
                 let (ops, consistency) = decode_txn(r)?;
                 RequestBody::Txn { ops, consistency }
@@ -705,7 +721,7 @@ impl Message for ClientRequest {
 
 impl ClientRequest {
     fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
-        if !(TYPE_KV_GET..=TYPE_RAFT_CONFIGURATION).contains(&message_type) {
+        if !(TYPE_KV_GET..=TYPE_RAFT_TRANSFER_LEADER).contains(&message_type) {
             return Err(WireError::UnknownMessageType(message_type));
         }
         let request_id = r.u64()?;
@@ -736,6 +752,7 @@ impl ResponseBody {
                 RpcResult::Txn { .. } => TYPE_TXN_RESULT,
                 RpcResult::CatalogRead { .. } => TYPE_CATALOG_READ_RESULT,
                 RpcResult::RaftConfiguration(_) => TYPE_RAFT_CONFIGURATION_RESULT,
+                RpcResult::LeadershipTransferred { .. } => TYPE_LEADERSHIP_TRANSFERRED_RESULT,
             },
         }
     }
@@ -867,6 +884,7 @@ impl RpcResult {
             }
             RpcResult::CatalogRead { meta, answer } => encode_catalog_result(meta, answer, out),
             RpcResult::RaftConfiguration(view) => view.encode(out),
+            RpcResult::LeadershipTransferred { leader } => out.put_u64(*leader),
         }
     }
 
@@ -943,6 +961,9 @@ impl RpcResult {
             TYPE_RAFT_CONFIGURATION_RESULT => {
                 RpcResult::RaftConfiguration(RaftConfigurationView::decode(r)?)
             }
+            TYPE_LEADERSHIP_TRANSFERRED_RESULT => {
+                RpcResult::LeadershipTransferred { leader: r.u64()? }
+            }
             other => return Err(WireError::UnknownMessageType(other)),
         })
     }
@@ -971,7 +992,8 @@ impl Message for ClientResponse {
 
 impl ClientResponse {
     fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
-        let known = (TYPE_KV_VALUE_RESULT..=TYPE_RAFT_CONFIGURATION_RESULT).contains(&message_type)
+        let known = (TYPE_KV_VALUE_RESULT..=TYPE_LEADERSHIP_TRANSFERRED_RESULT)
+            .contains(&message_type)
             || message_type == TYPE_ERROR_RESULT;
         if !known {
             return Err(WireError::UnknownMessageType(message_type));

@@ -119,7 +119,8 @@ impl ScriptedCluster {
             | RequestBody::KvRead(_)
             | RequestBody::Txn { .. }
             | RequestBody::CatalogRead(_)
-            | RequestBody::RaftConfiguration { .. } => {
+            | RequestBody::RaftConfiguration { .. }
+            | RequestBody::RaftTransferLeader { .. } => {
                 error(ErrorCode::InvalidRequest, "not a CLI request")
             }
         }

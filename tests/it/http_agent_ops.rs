@@ -188,3 +188,52 @@ fn operator_raft_list_peers_asks_the_leader_and_says_when_there_is_none() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(text(&output.stderr).trim(), "Error: No cluster leader");
 }
+
+#[test]
+fn leadership_moves_on_request_and_the_answer_comes_once_another_leads() {
+    let agents = crate::support::http_agents::cluster("127.0.94");
+    let leader_of = |agent: &HttpAgent| agent.http().get("/v1/status/leader").json();
+    let before = leader_of(&agents[3]);
+    // Asked of a follower, forwarded to the leader; no target: the most
+    // up-to-date other voter.
+    let follower = agents
+        .iter()
+        .take(3)
+        .find(|a| Value::String(a.bind.clone()) != before)
+        .unwrap();
+    let moved = follower
+        .http()
+        .post("/v1/operator/raft/transfer-leader", b"");
+    assert_eq!(moved.status, 200, "{}", moved.text());
+    assert_eq!(moved.json(), serde_json::json!({"Success": true}));
+    let after = leader_of(follower);
+    assert!(after != before && after != "", "{before} then {after}");
+
+    // By ID, through the CLI, to a named server.
+    let target = agents
+        .iter()
+        .take(3)
+        .find(|a| Value::String(a.bind.clone()) != after)
+        .unwrap();
+    let id = target.http().get("/v1/agent/self").json()["Config"]["NodeID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let output = agents[3].node(&["operator", "raft", "transfer-leader", "--id", &id]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout).trim(),
+        format!("Success: leadership transferred to {id}")
+    );
+    assert_eq!(leader_of(&agents[3]), Value::String(target.bind.clone()));
+
+    let unknown = agents[0]
+        .http()
+        .post("/v1/operator/raft/transfer-leader?id=00000000000000ff", b"");
+    assert_eq!(unknown.status, 400, "{}", unknown.text());
+    let bad = agents[0]
+        .http()
+        .post("/v1/operator/raft/transfer-leader?id=xyz", b"");
+    assert_eq!(bad.status, 400);
+    agents[1].put_until_taken("after/transfers", "ok");
+}

@@ -222,7 +222,6 @@ fn endpoint_name(request: &ApiRequest) -> &'static str {
         ApiRequest::AgentReload => "/v1/agent/reload",
         ApiRequest::AgentMetrics { .. } => "/v1/agent/metrics",
         ApiRequest::OperatorRaftRemovePeer { .. } => "/v1/operator/raft/peer",
-        ApiRequest::OperatorRaftTransferLeader { .. } => "/v1/operator/raft/transfer-leader",
         ApiRequest::OperatorAutopilotHealth { .. } => "/v1/operator/autopilot/health",
         _ => "this endpoint",
     }

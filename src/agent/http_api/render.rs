@@ -111,6 +111,9 @@ pub fn render(body: ResponseBody, how: Rendering<'_>) -> HttpResponse {
             agent_join(contacted, errors)
         }
         (AnswerShape::AgentLeave, RpcResult::Left) => HttpResponse::new(200),
+        (AnswerShape::TransferLeader, RpcResult::LeadershipTransferred { .. }) => {
+            HttpResponse::json(200, &serde_json::json!({"Success": true}), how.pretty)
+        }
         (AnswerShape::RaftConfiguration, RpcResult::RaftConfiguration(view)) => {
             HttpResponse::json(200, &RaftConfigurationJson::from(view), how.pretty)
         }

@@ -43,6 +43,8 @@ pub enum AnswerShape {
     CatalogNode,
     /// `/v1/operator/raft/configuration`.
     RaftConfiguration,
+    /// `POST /v1/operator/raft/transfer-leader`: `{"Success": true}`.
+    TransferLeader,
     /// `PUT /v1/agent/join/<address>`: 200 once a member was reached.
     AgentJoin,
     /// `PUT /v1/agent/leave`: 200 once the graceful leave is done.
@@ -114,6 +116,7 @@ impl Translation<'_> {
             }
             ApiRequest::StatusPeers { blocking } => self.status(blocking, AnswerShape::StatusPeers),
             ApiRequest::OperatorRaftConfiguration { blocking } => self.raft_configuration(blocking),
+            ApiRequest::OperatorRaftTransferLeader { id } => transfer_leader(id.as_deref()),
             ApiRequest::AgentJoin { wan: true, .. } => {
                 Err(not_implemented("?wan (this agent has no WAN pool)"))
             }
@@ -285,6 +288,21 @@ impl Translation<'_> {
             consistency: Consistency::Default,
         }))
     }
+}
+
+/// `?id` names a server by its Raft ID, as `/v1/agent/self` shows it.
+fn transfer_leader(id: Option<&str>) -> Result<Translated, HttpResponse> {
+    let target = match id {
+        None | Some("") => None,
+        Some(id) => Some(
+            u64::from_str_radix(id, 16)
+                .map_err(|_| HttpResponse::text(400, &format!("Invalid server ID {id:?}")))?,
+        ),
+    };
+    Ok(agent_request(
+        RequestBody::RaftTransferLeader { target },
+        AnswerShape::TransferLeader,
+    ))
 }
 
 /// A join or leave: the same request the CLI sends its agent.

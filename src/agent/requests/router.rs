@@ -289,6 +289,9 @@ fn serve_here(
             }
             _ => return Served::Elsewhere,
         },
+        (RequestKind::LeaderOnly, RequestBody::RaftTransferLeader { target }) if leader => {
+            raft.start_transfer(from, id, *target, ctx.now())
+        }
         (RequestKind::RaftView, body) => {
             if !leader && body.read_consistency() != Consistency::Stale {
                 return Served::Elsewhere;

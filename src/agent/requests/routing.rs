@@ -37,6 +37,8 @@ pub enum RequestKind {
     /// The Raft configuration as the leader (with `stale`, any server)
     /// sees it.
     RaftView,
+    /// Only the leader can do it (a leadership transfer).
+    LeaderOnly,
 }
 
 fn invalid(message: String) -> RpcError {
@@ -223,6 +225,7 @@ pub fn classify(body: &RequestBody) -> Result<RequestKind, RpcError> {
         RequestBody::Txn { ops, .. } => classify_txn(ops),
         RequestBody::CatalogRead(_) => Ok(RequestKind::Read),
         RequestBody::RaftConfiguration { .. } => Ok(RequestKind::RaftView),
+        RequestBody::RaftTransferLeader { .. } => Ok(RequestKind::LeaderOnly),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod blocked_queries;
 pub mod committed_configuration;
+pub mod leadership_transfer;
 pub mod pending_writes;
 pub mod reads;
 mod ready_driver;
@@ -146,6 +147,8 @@ pub struct RaftServer {
     /// A received snapshot being installed off the loop, with the Ready that
     /// asked for it: the rest of that Ready waits for the install.
     parked_install: Option<ParkedInstall>,
+    /// The operator's leadership transfer waiting for a new leader.
+    pending_transfer: Option<leadership_transfer::PendingTransfer>,
 }
 
 /// The Ready whose `snapshot_to_install` is being carried out; its later

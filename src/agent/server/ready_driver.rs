@@ -23,6 +23,7 @@ impl RaftServer {
         self.finish_snapshot(ctx)?;
         if !self.continue_install(ctx)? {
             self.check_role(ctx);
+            self.settle_transfer(ctx);
             return Ok(());
         }
         // `advance` can make more work ready at once (the leader's own
@@ -35,6 +36,7 @@ impl RaftServer {
             self.handle_one_ready(ctx)?;
         }
         self.check_role(ctx);
+        self.settle_transfer(ctx);
         Ok(())
     }
 

@@ -105,6 +105,7 @@ impl RaftServer {
             last_snapshot_stall: None,
             snapshot_in_progress: None,
             parked_install: None,
+            pending_transfer: None,
         })
     }
 

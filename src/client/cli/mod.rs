@@ -237,6 +237,23 @@ pub fn operator_raft_list_peers(
     }
 }
 
+/// `operator raft transfer-leader`: answered by the old leader once another
+/// server leads.
+pub fn operator_raft_transfer_leader(
+    options: &ClientOptions,
+    target: Option<u64>,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    match client.call(RequestBody::RaftTransferLeader { target })? {
+        RpcResult::LeadershipTransferred { leader } => {
+            writeln!(out, "Success: leadership transferred to {leader:016x}")?;
+            Ok(())
+        }
+        _ => Err(unexpected("operator raft transfer-leader")),
+    }
+}
+
 pub fn kv_put(
     options: &ClientOptions,
     key: &str,

@@ -98,6 +98,11 @@ impl Http {
             .unwrap_or_else(|err| panic!("PUT {path}: {err}"))
     }
 
+    pub fn post(&self, path: &str, body: &[u8]) -> Reply {
+        Http::finish(self.agent.post(format!("{}{path}", self.base)).send(body))
+            .unwrap_or_else(|err| panic!("POST {path}: {err}"))
+    }
+
     pub fn delete(&self, path: &str) -> Reply {
         Http::finish(self.agent.delete(format!("{}{path}", self.base)).call())
             .unwrap_or_else(|err| panic!("DELETE {path}: {err}"))
