@@ -17,7 +17,7 @@ use concord::client::bench::{BenchOperation, BenchOptions};
 use concord::client::cli::{self, CliError, ClientOptions};
 use concord::client::rpc_client::RpcTimeouts;
 use concord::client::watch_bench::{WatchBenchOptions, WatchLayout};
-use concord::wire::client_message::Consistency;
+use concord::wire::client_message::{Consistency, PeerRef};
 
 /// concord agent: a Consul-style cluster agent (Raft servers, gossiping
 /// clients, a replicated key/value store).
@@ -195,6 +195,17 @@ enum OperatorRaftCommand {
         /// (works without a leader; other servers' indexes are unknown).
         #[arg(long)]
         stale: bool,
+    },
+    /// Remove a failed or gone server from the Raft configuration (a live
+    /// one is refused: the leader would add it back).
+    RemovePeer {
+        /// The server's ID, as list-peers shows it.
+        #[arg(long, value_name = "ID", value_parser = parse_server_id,
+              required_unless_present = "address", conflicts_with = "address")]
+        id: Option<u64>,
+        /// The server's Raft address (IP:PORT), as list-peers shows it.
+        #[arg(long, value_name = "IP:PORT")]
+        address: Option<String>,
     },
     /// Hand leadership to another voting server and wait until it leads.
     TransferLeader {
@@ -380,6 +391,17 @@ fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
         }
         Command::Operator(OperatorCommand::Raft(OperatorRaftCommand::ListPeers { stale })) => {
             cli::operator_raft_list_peers(&client_options(rpc_addr)?, stale, &mut out)
+        }
+        Command::Operator(OperatorCommand::Raft(OperatorRaftCommand::RemovePeer {
+            id,
+            address,
+        })) => {
+            let peer = match (id, address) {
+                (Some(id), _) => PeerRef::Id(id),
+                (None, Some(address)) => PeerRef::Address(address),
+                (None, None) => return Err(CliError::Message("give --id or --address".into())),
+            };
+            cli::operator_raft_remove_peer(&client_options(rpc_addr)?, peer, &mut out)
         }
         Command::Operator(OperatorCommand::Raft(OperatorRaftCommand::TransferLeader { id })) => {
             cli::operator_raft_transfer_leader(&client_options(rpc_addr)?, id, &mut out)

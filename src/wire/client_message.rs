@@ -108,6 +108,19 @@ pub enum RequestBody {
     RaftTransferLeader {
         target: Option<u64>,
     },
+    /// Remove a server from the Raft configuration; answered once the
+    /// change commits.
+    RaftRemovePeer {
+        peer: PeerRef,
+    },
+}
+
+/// A server of the Raft configuration, as an operator names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+pub enum PeerRef {
+    Id(u64),
+    Address(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,6 +274,11 @@ pub enum RpcResult {
     LeadershipTransferred {
         leader: u64,
     },
+    /// The server removed and the index of the committed configuration.
+    PeerRemoved {
+        id: u64,
+        index: u64,
+    },
 }
 
 /// What one agent asks another about itself, server to server: the leader
@@ -317,6 +335,9 @@ pub const TYPE_TXN: u8 = 0x2E;
 pub const TYPE_CATALOG_READ: u8 = 0x2F;
 pub const TYPE_RAFT_CONFIGURATION: u8 = 0x30;
 pub const TYPE_RAFT_TRANSFER_LEADER: u8 = 0x31;
+pub const TYPE_RAFT_REMOVE_PEER: u8 = 0x32;
+/// Request types are `TYPE_KV_GET..=LAST_REQUEST_TYPE`, with no gap.
+const LAST_REQUEST_TYPE: u8 = TYPE_RAFT_REMOVE_PEER;
 
 /// Message type bytes of client responses (range 0x40-0x5F).
 pub const TYPE_KV_VALUE_RESULT: u8 = 0x40;
@@ -336,6 +357,10 @@ pub const TYPE_TXN_RESULT: u8 = 0x4D;
 pub const TYPE_CATALOG_READ_RESULT: u8 = 0x4E;
 pub const TYPE_RAFT_CONFIGURATION_RESULT: u8 = 0x4F;
 pub const TYPE_LEADERSHIP_TRANSFERRED_RESULT: u8 = 0x50;
+pub const TYPE_PEER_REMOVED_RESULT: u8 = 0x51;
+/// Result types are `TYPE_KV_VALUE_RESULT..=LAST_RESULT_TYPE` (and the
+/// error type), with no gap.
+const LAST_RESULT_TYPE: u8 = TYPE_PEER_REMOVED_RESULT;
 pub const TYPE_ERROR_RESULT: u8 = 0x5F;
 
 /// Minimum encodings, for [`Reader::count`]: each string or byte field is at
@@ -576,6 +601,7 @@ impl RequestBody {
             RequestBody::CatalogRead(_) => TYPE_CATALOG_READ,
             RequestBody::RaftConfiguration { .. } => TYPE_RAFT_CONFIGURATION,
             RequestBody::RaftTransferLeader { .. } => TYPE_RAFT_TRANSFER_LEADER,
+            RequestBody::RaftRemovePeer { .. } => TYPE_RAFT_REMOVE_PEER,
         }
     }
 
@@ -625,6 +651,16 @@ impl RequestBody {
             RequestBody::CatalogRead(read) => read.encode(out),
             RequestBody::RaftConfiguration { consistency } => out.put_u8(consistency.to_byte()),
             RequestBody::RaftTransferLeader { target } => put_option_u64(out, *target),
+            RequestBody::RaftRemovePeer { peer } => match peer {
+                PeerRef::Id(id) => {
+                    out.put_u8(0);
+                    out.put_u64(*id);
+                }
+                PeerRef::Address(address) => {
+                    out.put_u8(1);
+                    out.put_string(address);
+                }
+            },
         }
     }
 
@@ -690,6 +726,18 @@ impl RequestBody {
             TYPE_RAFT_TRANSFER_LEADER => RequestBody::RaftTransferLeader {
                 target: read_option_u64(r, "raft_transfer_leader.target")?,
             },
+            TYPE_RAFT_REMOVE_PEER => RequestBody::RaftRemovePeer {
+                peer: match r.u8()? {
+                    0 => PeerRef::Id(r.u64()?),
+                    1 => PeerRef::Address(r.string("raft_remove_peer.address", MAX_ADDRESS_BYTES)?),
+                    other => {
+                        return Err(WireError::InvalidValue {
+                            field: "raft_remove_peer.kind",
+                            value: u64::from(other),
+                        });
+                    }
+                },
+            },
             TYPE_TXN => {
                 let (ops, consistency) = decode_txn(r)?;
                 RequestBody::Txn { ops, consistency }
@@ -721,7 +769,7 @@ impl Message for ClientRequest {
 
 impl ClientRequest {
     fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
-        if !(TYPE_KV_GET..=TYPE_RAFT_TRANSFER_LEADER).contains(&message_type) {
+        if !(TYPE_KV_GET..=LAST_REQUEST_TYPE).contains(&message_type) {
             return Err(WireError::UnknownMessageType(message_type));
         }
         let request_id = r.u64()?;
@@ -753,6 +801,7 @@ impl ResponseBody {
                 RpcResult::CatalogRead { .. } => TYPE_CATALOG_READ_RESULT,
                 RpcResult::RaftConfiguration(_) => TYPE_RAFT_CONFIGURATION_RESULT,
                 RpcResult::LeadershipTransferred { .. } => TYPE_LEADERSHIP_TRANSFERRED_RESULT,
+                RpcResult::PeerRemoved { .. } => TYPE_PEER_REMOVED_RESULT,
             },
         }
     }
@@ -885,6 +934,10 @@ impl RpcResult {
             RpcResult::CatalogRead { meta, answer } => encode_catalog_result(meta, answer, out),
             RpcResult::RaftConfiguration(view) => view.encode(out),
             RpcResult::LeadershipTransferred { leader } => out.put_u64(*leader),
+            RpcResult::PeerRemoved { id, index } => {
+                out.put_u64(*id);
+                out.put_u64(*index);
+            }
         }
     }
 
@@ -964,6 +1017,10 @@ impl RpcResult {
             TYPE_LEADERSHIP_TRANSFERRED_RESULT => {
                 RpcResult::LeadershipTransferred { leader: r.u64()? }
             }
+            TYPE_PEER_REMOVED_RESULT => RpcResult::PeerRemoved {
+                id: r.u64()?,
+                index: r.u64()?,
+            },
             other => return Err(WireError::UnknownMessageType(other)),
         })
     }
@@ -992,8 +1049,7 @@ impl Message for ClientResponse {
 
 impl ClientResponse {
     fn decode_from(message_type: u8, mut r: Reader<'_>) -> Result<Self, WireError> {
-        let known = (TYPE_KV_VALUE_RESULT..=TYPE_LEADERSHIP_TRANSFERRED_RESULT)
-            .contains(&message_type)
+        let known = (TYPE_KV_VALUE_RESULT..=LAST_RESULT_TYPE).contains(&message_type)
             || message_type == TYPE_ERROR_RESULT;
         if !known {
             return Err(WireError::UnknownMessageType(message_type));

@@ -81,7 +81,7 @@ impl RaftConfigurationView {
 mod tests {
     use super::*;
     use crate::wire::client_message::{
-        ClientRequest, ClientResponse, Consistency, RequestBody, ResponseBody, RpcResult,
+        ClientRequest, ClientResponse, Consistency, PeerRef, RequestBody, ResponseBody, RpcResult,
         TYPE_RAFT_CONFIGURATION_RESULT,
     };
     use crate::wire::message::Message;
@@ -121,6 +121,34 @@ mod tests {
                 servers: vec![server.clone(), server],
             })),
         });
+    }
+
+    #[test]
+    fn the_transfer_and_removal_requests_and_answers_round_trip() {
+        for body in [
+            RequestBody::RaftTransferLeader { target: None },
+            RequestBody::RaftTransferLeader { target: Some(5) },
+            RequestBody::RaftRemovePeer {
+                peer: PeerRef::Id(0xfeed),
+            },
+            RequestBody::RaftRemovePeer {
+                peer: PeerRef::Address("127.0.0.3:8300".into()),
+            },
+        ] {
+            round_trip(&ClientRequest {
+                request_id: 2,
+                body,
+            });
+        }
+        for result in [
+            RpcResult::LeadershipTransferred { leader: 7 },
+            RpcResult::PeerRemoved { id: 7, index: 40 },
+        ] {
+            round_trip(&ClientResponse {
+                request_id: 2,
+                body: ResponseBody::Ok(result),
+            });
+        }
     }
 
     #[test]

@@ -120,7 +120,8 @@ impl ScriptedCluster {
             | RequestBody::Txn { .. }
             | RequestBody::CatalogRead(_)
             | RequestBody::RaftConfiguration { .. }
-            | RequestBody::RaftTransferLeader { .. } => {
+            | RequestBody::RaftTransferLeader { .. }
+            | RequestBody::RaftRemovePeer { .. } => {
                 error(ErrorCode::InvalidRequest, "not a CLI request")
             }
         }

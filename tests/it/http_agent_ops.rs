@@ -237,3 +237,49 @@ fn leadership_moves_on_request_and_the_answer_comes_once_another_leads() {
     assert_eq!(bad.status, 400);
     agents[1].put_until_taken("after/transfers", "ok");
 }
+
+#[test]
+fn a_failed_server_is_removed_on_request_and_a_live_one_refused() {
+    let mut agents = crate::support::http_agents::cluster("127.0.95");
+    let http = agents[3].http();
+    let live = http.delete("/v1/operator/raft/peer?address=127.0.95.3:18300");
+    assert_eq!(live.status, 400, "{}", live.text());
+    assert!(live.text().contains("is alive"), "{}", live.text());
+    let unknown = http.delete("/v1/operator/raft/peer?id=00000000000000ff");
+    assert_eq!(unknown.status, 400);
+    assert!(
+        unknown
+            .text()
+            .contains("was not found in the Raft configuration")
+    );
+
+    agents[2].kill();
+    wait_until_ok(WAIT, "gossip marks s3 failed", || {
+        match member_status(&agents[0], "s3") {
+            Some(4) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let output = agents[1].node(&[
+        "operator",
+        "raft",
+        "remove-peer",
+        "--address",
+        "127.0.95.3:18300",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout).trim(),
+        "Removed peer with address \"127.0.95.3:18300\""
+    );
+    let config = http.get("/v1/operator/raft/configuration").json();
+    let names: Vec<&str> = config["Servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Node"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 2, "{config}");
+    assert!(!names.contains(&"s3"));
+    agents[1].put_until_taken("after/removal", "ok");
+}

@@ -221,7 +221,6 @@ fn endpoint_name(request: &ApiRequest) -> &'static str {
         ApiRequest::AgentForceLeave { .. } => "/v1/agent/force-leave",
         ApiRequest::AgentReload => "/v1/agent/reload",
         ApiRequest::AgentMetrics { .. } => "/v1/agent/metrics",
-        ApiRequest::OperatorRaftRemovePeer { .. } => "/v1/operator/raft/peer",
         ApiRequest::OperatorAutopilotHealth { .. } => "/v1/operator/autopilot/health",
         _ => "this endpoint",
     }

@@ -111,6 +111,7 @@ pub fn render(body: ResponseBody, how: Rendering<'_>) -> HttpResponse {
             agent_join(contacted, errors)
         }
         (AnswerShape::AgentLeave, RpcResult::Left) => HttpResponse::new(200),
+        (AnswerShape::RemovePeer, RpcResult::PeerRemoved { .. }) => HttpResponse::new(200),
         (AnswerShape::TransferLeader, RpcResult::LeadershipTransferred { .. }) => {
             HttpResponse::json(200, &serde_json::json!({"Success": true}), how.pretty)
         }

@@ -4,14 +4,15 @@
 //! answered here.
 
 use crate::http::api_request::{
-    ApiRequest, KvDelete, KvDeleteMode, KvGet, KvPut, KvPutMode, KvVerb, TxnKvOp, TxnRequest,
+    ApiRequest, KvDelete, KvDeleteMode, KvGet, KvPut, KvPutMode, KvVerb, RaftPeer, TxnKvOp,
+    TxnRequest,
 };
 use crate::http::{BlockingParams, Consistency as HttpConsistency, HttpResponse};
 use std::collections::BTreeMap;
 
 use crate::wire::client_catalog::{CatalogQuery, CatalogRead};
 use crate::wire::client_kv::{KvRead, KvReadKind, KvRemoveMode};
-use crate::wire::client_message::{Consistency, RequestBody};
+use crate::wire::client_message::{Consistency, PeerRef, RequestBody};
 use crate::wire::command::TxnOp;
 
 /// How an internal answer is shown to the HTTP client.
@@ -45,6 +46,8 @@ pub enum AnswerShape {
     RaftConfiguration,
     /// `POST /v1/operator/raft/transfer-leader`: `{"Success": true}`.
     TransferLeader,
+    /// `DELETE /v1/operator/raft/peer`: an empty 200 once committed.
+    RemovePeer,
     /// `PUT /v1/agent/join/<address>`: 200 once a member was reached.
     AgentJoin,
     /// `PUT /v1/agent/leave`: 200 once the graceful leave is done.
@@ -117,6 +120,9 @@ impl Translation<'_> {
             ApiRequest::StatusPeers { blocking } => self.status(blocking, AnswerShape::StatusPeers),
             ApiRequest::OperatorRaftConfiguration { blocking } => self.raft_configuration(blocking),
             ApiRequest::OperatorRaftTransferLeader { id } => transfer_leader(id.as_deref()),
+            ApiRequest::OperatorRaftRemovePeer { peer, datacenter } => self
+                .check_datacenter(datacenter.as_deref())
+                .and_then(|()| remove_peer(peer)),
             ApiRequest::AgentJoin { wan: true, .. } => {
                 Err(not_implemented("?wan (this agent has no WAN pool)"))
             }
@@ -302,6 +308,20 @@ fn transfer_leader(id: Option<&str>) -> Result<Translated, HttpResponse> {
     Ok(agent_request(
         RequestBody::RaftTransferLeader { target },
         AnswerShape::TransferLeader,
+    ))
+}
+
+fn remove_peer(peer: RaftPeer) -> Result<Translated, HttpResponse> {
+    let peer = match peer {
+        RaftPeer::Id(id) => PeerRef::Id(
+            u64::from_str_radix(&id, 16)
+                .map_err(|_| HttpResponse::text(400, &format!("Invalid server ID {id:?}")))?,
+        ),
+        RaftPeer::Address(address) => PeerRef::Address(address),
+    };
+    Ok(agent_request(
+        RequestBody::RaftRemovePeer { peer },
+        AnswerShape::RemovePeer,
     ))
 }
 

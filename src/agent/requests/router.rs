@@ -162,7 +162,7 @@ impl Router {
             Err(err) => return reply_error(ctx, from, request.request_id, err),
         };
         let target = match raft {
-            Some(raft) => match serve_here(ctx, raft, &kind, from, &request) {
+            Some(raft) => match serve_here(ctx, raft, &kind, from, &request, servers) {
                 Served::Done => return,
                 Served::Elsewhere => match raft.leader() {
                     Some((_, address)) if !raft.is_leader() => Target::Forward(address),
@@ -229,7 +229,11 @@ impl Router {
         if let Some(body) = answer {
             return reply(ctx, from, request.request_id, body);
         }
-        let is_write = matches!(classify(&request.body), Ok(RequestKind::Write(_)));
+        // An operator's action changes the cluster like a write: sent once.
+        let is_write = matches!(
+            classify(&request.body),
+            Ok(RequestKind::Write(_) | RequestKind::LeaderOnly)
+        );
         if lost_link && !is_write && ctx.now() < client_deadline {
             self.waiting.push_back(Waiting {
                 from,
@@ -260,12 +264,15 @@ enum Served {
     Elsewhere,
 }
 
+/// `alive_servers`: the servers gossip reports alive (a peer removal
+/// refuses those).
 fn serve_here(
     ctx: &mut Context,
     raft: &mut RaftServer,
     kind: &RequestKind,
     from: ConnectionId,
     request: &ClientRequest,
+    alive_servers: &[SocketAddr],
 ) -> Served {
     let leader = raft.is_leader();
     let id = request.request_id;
@@ -291,6 +298,9 @@ fn serve_here(
         },
         (RequestKind::LeaderOnly, RequestBody::RaftTransferLeader { target }) if leader => {
             raft.start_transfer(from, id, *target, ctx.now())
+        }
+        (RequestKind::LeaderOnly, RequestBody::RaftRemovePeer { peer }) if leader => {
+            raft.start_removal(from, id, peer, alive_servers)
         }
         (RequestKind::RaftView, body) => {
             if !leader && body.read_consistency() != Consistency::Stale {

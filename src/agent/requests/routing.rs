@@ -37,7 +37,7 @@ pub enum RequestKind {
     /// The Raft configuration as the leader (with `stale`, any server)
     /// sees it.
     RaftView,
-    /// Only the leader can do it (a leadership transfer).
+    /// Only the leader can do it (a leadership transfer, a peer removal).
     LeaderOnly,
 }
 
@@ -225,7 +225,9 @@ pub fn classify(body: &RequestBody) -> Result<RequestKind, RpcError> {
         RequestBody::Txn { ops, .. } => classify_txn(ops),
         RequestBody::CatalogRead(_) => Ok(RequestKind::Read),
         RequestBody::RaftConfiguration { .. } => Ok(RequestKind::RaftView),
-        RequestBody::RaftTransferLeader { .. } => Ok(RequestKind::LeaderOnly),
+        RequestBody::RaftTransferLeader { .. } | RequestBody::RaftRemovePeer { .. } => {
+            Ok(RequestKind::LeaderOnly)
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod blocked_queries;
 pub mod committed_configuration;
 pub mod leadership_transfer;
+pub mod peer_removal;
 pub mod pending_writes;
 pub mod reads;
 mod ready_driver;
@@ -149,6 +150,8 @@ pub struct RaftServer {
     parked_install: Option<ParkedInstall>,
     /// The operator's leadership transfer waiting for a new leader.
     pending_transfer: Option<leadership_transfer::PendingTransfer>,
+    /// The operator's peer removal waiting for its entry to commit.
+    pending_removal: Option<peer_removal::PendingRemoval>,
 }
 
 /// The Ready whose `snapshot_to_install` is being carried out; its later

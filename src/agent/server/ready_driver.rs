@@ -24,6 +24,7 @@ impl RaftServer {
         if !self.continue_install(ctx)? {
             self.check_role(ctx);
             self.settle_transfer(ctx);
+            self.settle_removal(ctx);
             return Ok(());
         }
         // `advance` can make more work ready at once (the leader's own
@@ -37,6 +38,7 @@ impl RaftServer {
         }
         self.check_role(ctx);
         self.settle_transfer(ctx);
+        self.settle_removal(ctx);
         Ok(())
     }
 

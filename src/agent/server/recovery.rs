@@ -106,6 +106,7 @@ impl RaftServer {
             snapshot_in_progress: None,
             parked_install: None,
             pending_transfer: None,
+            pending_removal: None,
         })
     }
 

@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 
 use crate::wire::client_message::{
-    Consistency, ErrorCode, MAX_KEY_BYTES, MAX_VALUE_BYTES, RequestBody, RpcResult,
+    Consistency, ErrorCode, MAX_KEY_BYTES, MAX_VALUE_BYTES, PeerRef, RequestBody, RpcResult,
 };
 
 use crate::client::rpc_client::{RpcClient, RpcClientError, RpcTimeouts};
@@ -234,6 +234,27 @@ pub fn operator_raft_list_peers(
             Ok(())
         }
         _ => Err(unexpected("operator raft list-peers")),
+    }
+}
+
+/// `operator raft remove-peer`, answered once the removal commits, in
+/// Consul's words.
+pub fn operator_raft_remove_peer(
+    options: &ClientOptions,
+    peer: PeerRef,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    let named = match &peer {
+        PeerRef::Id(id) => format!("id \"{id:016x}\""),
+        PeerRef::Address(address) => format!("address \"{address}\""),
+    };
+    match client.call(RequestBody::RaftRemovePeer { peer })? {
+        RpcResult::PeerRemoved { .. } => {
+            writeln!(out, "Removed peer with {named}")?;
+            Ok(())
+        }
+        _ => Err(unexpected("operator raft remove-peer")),
     }
 }
 
