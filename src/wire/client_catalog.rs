@@ -236,16 +236,7 @@ mod tests {
         ClientRequest, ClientResponse, RequestBody, ResponseBody, RpcResult,
     };
     use crate::wire::message::Message;
-
-    fn round_trip<M: Message + PartialEq + std::fmt::Debug>(message: &M) {
-        let mut payload = Vec::new();
-        message.encode_payload(&mut payload);
-        let decoded = M::decode(message.message_type(), &payload).unwrap();
-        assert_eq!(&decoded, message);
-        for len in 0..payload.len() {
-            assert!(M::decode(message.message_type(), &payload[..len]).is_err());
-        }
-    }
+    use crate::wire::test_support::round_trip;
 
     fn node(name: &str) -> CatalogNode {
         CatalogNode {

@@ -232,14 +232,7 @@ pub(super) fn encode_txn(ops: &[TxnOp], consistency: Consistency, out: &mut Vec<
 }
 
 pub(super) fn decode_txn(r: &mut Reader<'_>) -> Result<(Vec<TxnOp>, Consistency), WireError> {
-    let count = r.count(MIN_STRING_BYTES + 1)?;
-    if count > MAX_TXN_OPS {
-        return Err(WireError::FieldTooLong {
-            field: "txn.ops",
-            len: count,
-            max: MAX_TXN_OPS,
-        });
-    }
+    let count = r.count_at_most(MIN_STRING_BYTES + 1, MAX_TXN_OPS, "txn.ops")?;
     let mut ops = Vec::with_capacity(count);
     for _ in 0..count {
         ops.push(TxnOp::decode(r)?);
@@ -398,15 +391,7 @@ mod tests {
         ClientRequest, ClientResponse, RequestBody, ResponseBody, RpcResult,
     };
     use crate::wire::message::Message;
-
-    fn round_trip<M: Message + PartialEq + std::fmt::Debug>(message: &M) {
-        let mut payload = Vec::new();
-        message.encode_payload(&mut payload);
-        assert_eq!(
-            &M::decode(message.message_type(), &payload).unwrap(),
-            message
-        );
-    }
+    use crate::wire::test_support::round_trip;
 
     #[test]
     fn every_consul_request_round_trips() {

@@ -685,14 +685,8 @@ impl RequestBody {
             },
             TYPE_JOIN => {
                 // The count is checked before any address is decoded.
-                let count = r.count(MIN_STRING_BYTES)?;
-                if count > MAX_JOIN_ADDRESSES {
-                    return Err(WireError::FieldTooLong {
-                        field: "join.addresses",
-                        len: count,
-                        max: MAX_JOIN_ADDRESSES,
-                    });
-                }
+                let count =
+                    r.count_at_most(MIN_STRING_BYTES, MAX_JOIN_ADDRESSES, "join.addresses")?;
                 let mut addresses = Vec::with_capacity(count);
                 for _ in 0..count {
                     addresses.push(r.string("join.address", MAX_ADDRESS_BYTES)?);
@@ -1064,15 +1058,7 @@ impl ClientResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn round_trip<M: Message + PartialEq + std::fmt::Debug>(message: &M) {
-        let mut payload = Vec::new();
-        message.encode_payload(&mut payload);
-        assert_eq!(
-            &M::decode(message.message_type(), &payload).unwrap(),
-            message
-        );
-    }
+    use crate::wire::test_support::round_trip;
 
     #[test]
     fn every_request_body_round_trips() {

@@ -54,14 +54,11 @@ impl RaftConfigurationView {
 
     pub(super) fn decode(r: &mut Reader<'_>) -> Result<RaftConfigurationView, WireError> {
         let index = r.u64()?;
-        let count = r.count(MIN_SERVER_BYTES)?;
-        if count > MAX_CONFIGURATION_SERVERS {
-            return Err(WireError::FieldTooLong {
-                field: "raft_configuration.servers",
-                len: count,
-                max: MAX_CONFIGURATION_SERVERS,
-            });
-        }
+        let count = r.count_at_most(
+            MIN_SERVER_BYTES,
+            MAX_CONFIGURATION_SERVERS,
+            "raft_configuration.servers",
+        )?;
         let mut servers = Vec::with_capacity(count);
         for _ in 0..count {
             servers.push(RaftServerView {
@@ -85,18 +82,7 @@ mod tests {
         TYPE_RAFT_CONFIGURATION_RESULT,
     };
     use crate::wire::message::Message;
-
-    fn round_trip<M: Message + PartialEq + std::fmt::Debug>(message: &M) {
-        let mut payload = Vec::new();
-        message.encode_payload(&mut payload);
-        assert_eq!(
-            &M::decode(message.message_type(), &payload).unwrap(),
-            message
-        );
-        for len in 0..payload.len() {
-            assert!(M::decode(message.message_type(), &payload[..len]).is_err());
-        }
-    }
+    use crate::wire::test_support::round_trip;
 
     #[test]
     fn the_configuration_request_and_answer_round_trip() {

@@ -15,6 +15,8 @@ pub mod gossip_message;
 pub mod message;
 pub mod raft_message;
 pub mod reader;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod writer;
 
 pub use error::WireError;

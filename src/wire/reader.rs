@@ -153,6 +153,25 @@ impl<'a> Reader<'a> {
         Ok(count as usize)
     }
 
+    /// [`Reader::count`] that also refuses more than `max` elements, naming
+    /// `field`.
+    pub fn count_at_most(
+        &mut self,
+        min_element_bytes: usize,
+        max: usize,
+        field: &'static str,
+    ) -> Result<usize, WireError> {
+        let count = self.count(min_element_bytes)?;
+        if count > max {
+            return Err(WireError::FieldTooLong {
+                field,
+                len: count,
+                max,
+            });
+        }
+        Ok(count)
+    }
+
     /// Fails if any bytes are left: a message must fill its frame exactly.
     pub fn finish(&self) -> Result<(), WireError> {
         match self.remaining() {
