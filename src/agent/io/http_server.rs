@@ -9,11 +9,12 @@ use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
 use crate::http::{HttpLimits, HttpRequest, HttpResponse};
 
+use crate::agent::io::accept::{self, Acceptor};
 use crate::agent::io::connection::{ConnectionId, FIRST_HTTP_CONNECTION_ID};
 use crate::agent::io::http_connection::{
     AfterFlush, HttpConnection, HttpExpiry, HttpPhase, ReadOutcome,
@@ -87,6 +88,42 @@ pub struct HttpServer {
     pub(crate) to_read: Vec<ConnectionId>,
 }
 
+/// The listener's fields an accepted connection goes into.
+struct HttpAccept<'a> {
+    connections: &'a mut HashMap<ConnectionId, HttpConnection>,
+    next_id: &'a mut usize,
+    limits: &'a HttpServerLimits,
+    stats: &'a mut HttpStats,
+    to_read: &'a mut Vec<ConnectionId>,
+    now: Instant,
+}
+
+impl Acceptor for HttpAccept<'_> {
+    const TARGET: &'static str = "agent.http";
+
+    fn admit(&mut self, stream: &mut TcpStream, remote: SocketAddr) -> Option<ConnectionId> {
+        if self.connections.len() >= self.limits.max_connections {
+            self.stats.refused_over_limit += 1;
+            log::debug!(target: "agent.http",
+                "refusing HTTP connection from {remote}: {} open", self.connections.len());
+            // Best effort on a fresh socket; it is dropped either way.
+            let _ = stream.write(TOO_MANY_CONNECTIONS);
+            return None;
+        }
+        let id = ConnectionId(*self.next_id);
+        *self.next_id += 1;
+        Some(id)
+    }
+
+    fn adopt(&mut self, id: ConnectionId, stream: TcpStream, remote: SocketAddr) {
+        self.stats.accepted += 1;
+        let decoder = self.limits.decoder.clone();
+        let connection = HttpConnection::new(stream, remote, decoder, self.now);
+        self.connections.insert(id, connection);
+        self.to_read.push(id);
+    }
+}
+
 impl HttpServer {
     pub fn bind(
         address: SocketAddr,
@@ -129,41 +166,16 @@ impl HttpServer {
 
     /// Accepts pending connections; returns whether more may be pending.
     pub(crate) fn accept_pending(&mut self, now: Instant) -> bool {
-        for _ in 0..self.limits.max_accepts_per_event {
-            let (mut stream, remote) = match self.listener.accept() {
-                Ok(accepted) => accepted,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => {
-                    log::warn!(target: "agent.http", "accept failed: {err}");
-                    return false;
-                }
-            };
-            if self.connections.len() >= self.limits.max_connections {
-                self.stats.refused_over_limit += 1;
-                log::debug!(target: "agent.http",
-                    "refusing HTTP connection from {remote}: {} open", self.connections.len());
-                // Best effort on a fresh socket; it is dropped either way.
-                let _ = stream.write(TOO_MANY_CONNECTIONS);
-                continue;
-            }
-            let id = ConnectionId(self.next_id);
-            self.next_id += 1;
-            if let Err(err) = self.registry.register(
-                &mut stream,
-                Token(id.0),
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                log::warn!(target: "agent.http", "cannot register connection from {remote}: {err}");
-                continue;
-            }
-            let _ = stream.set_nodelay(true);
-            self.stats.accepted += 1;
-            let connection = HttpConnection::new(stream, remote, self.limits.decoder.clone(), now);
-            self.connections.insert(id, connection);
-            self.to_read.push(id);
-        }
-        true
+        let mut into = HttpAccept {
+            connections: &mut self.connections,
+            next_id: &mut self.next_id,
+            limits: &self.limits,
+            stats: &mut self.stats,
+            to_read: &mut self.to_read,
+            now,
+        };
+        let quota = into.limits.max_accepts_per_event;
+        accept::accept_pending(&self.listener, &self.registry, quota, &mut into)
     }
 
     /// The connection's next request, if a whole one is there.

@@ -2,6 +2,7 @@
 //! mio loop, the peer transport, connections with bounded write queues, the
 //! reconnect backoff, and the HTTP API listener with its connections.
 
+mod accept;
 pub mod backoff;
 pub mod connection;
 pub mod event_loop;

@@ -15,6 +15,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::wire::frame::DEFAULT_MAX_FRAME_BYTES;
 
+use crate::agent::io::accept::{self, Acceptor};
 use crate::agent::io::backoff::Backoff;
 use crate::agent::io::connection::{Connection, ConnectionError, ConnectionId, Direction, LinkKey};
 
@@ -175,6 +176,46 @@ pub enum CloseReason {
     Requested,
 }
 
+/// The transport's fields an accepted connection goes into.
+struct PeerAccept<'a> {
+    connections: &'a mut HashMap<ConnectionId, Connection>,
+    next_token: &'a mut usize,
+    limits: &'a TransportLimits,
+    stats: &'a mut TransportStats,
+    now: Instant,
+}
+
+impl Acceptor for PeerAccept<'_> {
+    const TARGET: &'static str = "agent";
+
+    fn admit(&mut self, _stream: &mut TcpStream, remote: SocketAddr) -> Option<ConnectionId> {
+        if self.connections.len() >= self.limits.max_connections {
+            self.stats.refused_over_limit += 1;
+            log::warn!(target: "agent",
+                "refusing connection from {remote}: {} connections open",
+                self.connections.len());
+            return None;
+        }
+        let id = ConnectionId(*self.next_token);
+        *self.next_token += 1;
+        Some(id)
+    }
+
+    fn adopt(&mut self, id: ConnectionId, stream: TcpStream, remote: SocketAddr) {
+        self.stats.accepted += 1;
+        log::debug!(target: "agent", "accepted connection {} from {remote}", id.0);
+        let limits = &self.limits;
+        let connection = Connection::inbound(
+            stream,
+            remote,
+            limits.max_frame_bytes,
+            limits.max_write_queue_bytes,
+            self.now,
+        );
+        self.connections.insert(id, connection);
+    }
+}
+
 pub struct Transport {
     listener: TcpListener,
     pub(crate) udp: UdpSocket,
@@ -272,59 +313,19 @@ impl Transport {
         self.connections.len()
     }
 
-    fn allocate_id(&mut self) -> ConnectionId {
-        let id = ConnectionId(self.next_token);
-        self.next_token += 1;
-        id
-    }
-
     /// Accepts pending connections, at most `max_accepts_per_event` so a
     /// connection flood cannot starve established peers. Returns whether
-    /// more may be pending (mio is edge-triggered: the loop must come back
-    /// without waiting for another event).
+    /// more may be pending.
     pub(crate) fn accept_pending(&mut self, now: Instant) -> bool {
-        for _ in 0..self.limits.max_accepts_per_event {
-            let (mut stream, remote) = match self.listener.accept() {
-                Ok(accepted) => accepted,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => {
-                    // EMFILE and friends: keep serving what we have.
-                    log::warn!(target: "agent", "accept failed: {err}");
-                    return false;
-                }
-            };
-            if self.connections.len() >= self.limits.max_connections {
-                self.stats.refused_over_limit += 1;
-                log::warn!(target: "agent",
-                    "refusing connection from {remote}: {} connections open",
-                    self.connections.len());
-                continue;
-            }
-            let id = self.allocate_id();
-            if let Err(err) = self.registry.register(
-                &mut stream,
-                Token(id.0),
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                log::warn!(target: "agent", "cannot register connection from {remote}: {err}");
-                continue;
-            }
-            let _ = stream.set_nodelay(true);
-            self.stats.accepted += 1;
-            log::debug!(target: "agent", "accepted connection {} from {remote}", id.0);
-            self.connections.insert(
-                id,
-                Connection::inbound(
-                    stream,
-                    remote,
-                    self.limits.max_frame_bytes,
-                    self.limits.max_write_queue_bytes,
-                    now,
-                ),
-            );
-        }
-        true
+        let mut into = PeerAccept {
+            connections: &mut self.connections,
+            next_token: &mut self.next_token,
+            limits: &self.limits,
+            stats: &mut self.stats,
+            now,
+        };
+        let quota = into.limits.max_accepts_per_event;
+        accept::accept_pending(&self.listener, &self.registry, quota, &mut into)
     }
 
     pub(crate) fn close(&mut self, id: ConnectionId, reason: CloseReason, now: Instant) {
