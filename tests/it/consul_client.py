@@ -1,5 +1,6 @@
 """Drives a concord cluster with py-consul, a Consul client library from
-PyPI that nobody on the team wrote. Arguments: the HTTP addresses
+PyPI that nobody on the team wrote: KV, a blocking query, a transaction,
+status, the catalog, the Raft configuration and an agent join. Arguments: the HTTP addresses
 (IP:PORT) of three servers. Exits 0 when every check passes; 2 when the
 library is missing; 1 (with the failed check) otherwise."""
 
@@ -98,6 +99,25 @@ def status(a, c, raft_addresses):
     check(sorted(peers) == sorted(raft_addresses), peers)
 
 
+def catalog_and_operator(a, b, c, raft_addresses):
+    index, nodes = a.catalog.nodes()
+    names = sorted(n["Node"] for n in nodes)
+    check(names == ["c4", "s1", "s2", "s3"], names)
+    check(int(index) >= max(n["ModifyIndex"] for n in nodes), (index, nodes))
+    _, services = b.catalog.services()
+    check(services == {"consul": []}, services)
+    _, node = c.catalog.node("s2")
+    port = int(raft_addresses[1].rsplit(":", 1)[1])
+    check(node["Node"]["Node"] == "s2" and node["Services"]["consul"]["Port"] == port, node)
+    started = time.time()
+    again, _ = a.catalog.nodes(index=index, wait="1s")
+    check(again == index and time.time() - started >= 1, (index, again))
+    config = b.operator.raft_config()
+    check(sorted(s["Address"] for s in config["Servers"]) == sorted(raft_addresses), config)
+    check(sum(1 for s in config["Servers"] if s["Leader"]) == 1, config)
+    check(c.agent.join(raft_addresses[0]) is True, "joining a member already known")
+
+
 def main():
     http = sys.argv[1:4]
     raft = sys.argv[4:7]
@@ -106,6 +126,7 @@ def main():
     blocking(a, b, c)
     txn(a, b)
     status(a, c, raft)
+    catalog_and_operator(a, b, c, raft)
     print("py-consul: every check passed")
 
 

@@ -1,7 +1,9 @@
 //! A real Consul client library, py-consul from PyPI (imported as
 //! `consul`), against a 3-server cluster: KV get/put/CAS/delete/recurse/
 //! keys, a blocking query woken by a write through another server, a
-//! transaction, status (`tests/it/consul_client.py`). `.ci/run` installs
+//! transaction, status, the catalog (nodes, a node, services, a blocking
+//! catalog query), the Raft configuration and an agent join
+//! (`tests/it/consul_client.py`). `.ci/run` installs
 //! the library; without it this test fails, saying how to install it.
 //! Addresses 127.0.86.x.
 
