@@ -139,10 +139,12 @@ impl KvStore {
                 record.modify_index,
                 self.table_index
             );
+            // Equal indexes are one transaction that deleted a tree and
+            // then wrote the key again (written first, it would be gone).
             assert!(
                 self.tombstones
                     .key_deleted_index(key)
-                    .is_none_or(|deleted| deleted < record.modify_index),
+                    .is_none_or(|deleted| deleted <= record.modify_index),
                 "{key:?} is live but buried after its last write"
             );
         }

@@ -307,3 +307,25 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_transaction_that_deletes_a_tree_then_writes_under_it_keeps_the_key_live() {
+    use crate::state_machine::TxnOp;
+    let mut kv = KvStore::new();
+    put(&mut kv, 1, "a/b", b"old");
+    let ops = [
+        TxnOp::DeleteTree {
+            prefix: "a/".into(),
+        },
+        TxnOp::Set {
+            key: "a/b".into(),
+            value: bytes(b"new"),
+            flags: 0,
+        },
+    ];
+    crate::state_machine::txn::apply_txn(&mut kv, 2, &ops);
+    let record = kv.get("a/b").expect("written after the tree was deleted");
+    assert_eq!((record.modify_index, &record.value[..]), (2, &b"new"[..]));
+    assert_eq!(kv.tombstones().key_deleted_index("a/b"), Some(2));
+    kv.check_invariants();
+}
