@@ -10,6 +10,7 @@
 mod support;
 
 mod agent_bench;
+mod agent_metrics;
 mod agent_bounded_answers;
 mod agent_event_loop;
 mod agent_failed_server_removal;

@@ -9,6 +9,7 @@ pub mod join_batch;
 pub mod joins;
 pub mod member_list_writes;
 pub mod retry_join;
+mod probe_metrics;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ use crate::agent::config::AgentConfig;
 use crate::agent::gossip_host::join_batch::{JoinBatch, JoinBatchId, JoinOutcome, refusal_text};
 use crate::agent::gossip_host::member_list_writes::MemberListWrites;
 use crate::agent::io::connection::ConnectionId;
+use crate::agent::metrics::Registry;
 use crate::agent::seam::Context;
 
 /// A push/pull not answered in this long fails (and its connection is
@@ -75,6 +77,7 @@ pub struct Membership {
     dropped_member_events: u64,
     next_malformed_warn: Instant,
     suppressed_malformed: u64,
+    metrics: Registry,
 }
 
 /// The gossip tags of this agent.
@@ -128,6 +131,7 @@ impl Membership {
             dropped_member_events: 0,
             next_malformed_warn: now,
             suppressed_malformed: 0,
+            metrics: Registry::new(),
         }
     }
 
@@ -206,6 +210,11 @@ impl Membership {
     }
 
     /// The agent left gracefully before and has not been joined since.
+    /// Probe timings and failures (`/v1/agent/metrics`).
+    pub fn metrics(&self) -> &Registry {
+        &self.metrics
+    }
+
     pub fn left_before(&self) -> bool {
         self.remembered.left
     }
@@ -482,6 +491,7 @@ impl Membership {
     /// join push/pull just started by [`Membership::start_join`].
     fn drain(&mut self, ctx: &mut Context, join_batch: Option<JoinBatchId>) {
         let outputs = self.gossip.take_outputs();
+        probe_metrics::record(&mut self.metrics, &outputs.probes);
         for line in outputs.log_lines {
             log::log!(target: "gossip", line.level, "{}", line.message);
         }

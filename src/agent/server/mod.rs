@@ -11,6 +11,7 @@ pub mod leadership_transfer;
 pub mod peer_removal;
 pub mod pending_writes;
 pub mod reads;
+mod raft_metrics;
 mod ready_driver;
 mod recovery;
 pub mod snapshot;
@@ -29,6 +30,7 @@ use crate::wire::client_message::{ErrorCode, RequestBody, RpcError};
 use crate::wire::raft_message::{ClusterId, NodeId, RaftMessage};
 
 use crate::agent::io::connection::ConnectionId;
+use crate::agent::metrics::Registry;
 use crate::agent::requests::reply::{reply_error, rpc_error};
 use crate::agent::seam::{Context, OffLoopResult};
 use crate::agent::server::blocked_queries::BlockedQueries;
@@ -152,6 +154,8 @@ pub struct RaftServer {
     pending_transfer: Option<leadership_transfer::PendingTransfer>,
     /// The operator's peer removal waiting for its entry to commit.
     pending_removal: Option<peer_removal::PendingRemoval>,
+    /// Commit, apply and fsync timings, role changes (`/v1/agent/metrics`).
+    metrics: Registry,
 }
 
 /// The Ready whose `snapshot_to_install` is being carried out; its later
