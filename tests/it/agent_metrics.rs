@@ -47,19 +47,38 @@ fn count(metrics: &Value, kind: &str, name: &str, labels: &[(&str, &str)]) -> u6
 
 fn check_json(text: &str) {
     let metrics: Value = serde_json::from_str(text).expect("JSON");
-    let fields: Vec<&str> = metrics.as_object().unwrap().keys().map(String::as_str).collect();
+    let fields: Vec<&str> = metrics
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     let mut expected = vec!["Counters", "Gauges", "Points", "Samples", "Timestamp"];
     expected.sort();
     assert_eq!(fields, expected, "{text}");
     let timestamp = metrics["Timestamp"].as_str().unwrap();
     // The start of go-metrics' current 10 s interval.
     assert!(timestamp.ends_with("0 +0000 UTC"), "{timestamp}");
-    assert_eq!(timestamp.len(), "2026-12-02 06:20:00 +0000 UTC".len(), "{timestamp}");
+    assert_eq!(
+        timestamp.len(),
+        "2026-12-02 06:20:00 +0000 UTC".len(),
+        "{timestamp}"
+    );
     // go-metrics' field order, as Consul writes it.
-    assert!(text.contains(r#"{"Name":"consul.raft.commitTime","Count":"#), "{text}");
+    assert!(
+        text.contains(r#"{"Name":"consul.raft.commitTime","Count":"#),
+        "{text}"
+    );
     let sample = entry(&metrics, "Samples", "consul.raft.commitTime", &[]);
-    let keys: Vec<&str> = sample.as_object().unwrap().keys().map(String::as_str).collect();
-    let mut sampled = vec!["Count", "Labels", "Max", "Mean", "Min", "Name", "Rate", "Stddev", "Sum"];
+    let keys: Vec<&str> = sample
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut sampled = vec![
+        "Count", "Labels", "Max", "Mean", "Min", "Name", "Rate", "Stddev", "Sum",
+    ];
     sampled.sort();
     assert_eq!(keys, sampled);
     assert!(count(&metrics, "Samples", "consul.raft.commitTime", &[]) > 0);
@@ -72,7 +91,10 @@ fn check_json(text: &str) {
     assert!(count(&metrics, "Samples", "consul.api.http", &kv_put) >= WRITES);
     assert!(count(&metrics, "Samples", "consul.http.PUT.v1.kv._", &[]) >= WRITES);
     assert!(count(&metrics, "Samples", "consul.memberlist.probeNode", &[]) > 0);
-    assert_eq!(entry(&metrics, "Gauges", "consul.server.isLeader", &[])["Value"], 1);
+    assert_eq!(
+        entry(&metrics, "Gauges", "consul.server.isLeader", &[])["Value"],
+        1
+    );
     let keys = entry(&metrics, "Gauges", "consul.state.kv_entries", &[])["Value"].as_u64();
     assert!(keys.unwrap() >= WRITES, "{metrics}");
     assert!(entry(&metrics, "Gauges", "consul.rpc.queries_blocking", &[])["Value"].is_u64());
@@ -127,10 +149,16 @@ fn check_prometheus(families: &Value) {
             && s["labels"]["path"] == "v1_kv_"
             && s["labels"]["code"] == "200"
     });
-    assert!(kv_put_count.unwrap()["value"].as_f64() >= Some(WRITES as f64), "{http}");
+    assert!(
+        kv_put_count.unwrap()["value"].as_f64() >= Some(WRITES as f64),
+        "{http}"
+    );
     let apply = family(families, "consul_raft_apply");
     assert_eq!(apply["type"], "counter");
-    assert!(apply["samples"][0]["value"].as_f64() >= Some(WRITES as f64), "{apply}");
+    assert!(
+        apply["samples"][0]["value"].as_f64() >= Some(WRITES as f64),
+        "{apply}"
+    );
     let leader = family(families, "consul_server_isLeader");
     assert_eq!(leader["type"], "gauge");
     assert_eq!(leader["samples"][0]["value"].as_f64(), Some(1.0));

@@ -10,11 +10,11 @@
 mod support;
 
 mod agent_bench;
-mod agent_metrics;
 mod agent_bounded_answers;
 mod agent_event_loop;
 mod agent_failed_server_removal;
 mod agent_gossip;
+mod agent_metrics;
 mod agent_process;
 mod agent_source_address;
 mod bench_http;

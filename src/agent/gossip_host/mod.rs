@@ -8,8 +8,8 @@
 pub mod join_batch;
 pub mod joins;
 pub mod member_list_writes;
-pub mod retry_join;
 mod probe_metrics;
+pub mod retry_join;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;

@@ -65,11 +65,17 @@ const HELP: &[(&str, &str)] = &[
         "Time to append log entries and fsync them, in ms.",
     ),
     (RAFT_STATE_LEADER, "Times this server became the leader."),
-    (RAFT_STATE_CANDIDATE, "Times this server started an election."),
+    (
+        RAFT_STATE_CANDIDATE,
+        "Times this server started an election.",
+    ),
     (RAFT_STATE_FOLLOWER, "Times this server became a follower."),
     (SERVER_IS_LEADER, "1 while this server is the leader."),
     (KVS_APPLY, "Time to apply a KV write on the leader, in ms."),
-    (TXN_APPLY, "Time to apply a transaction on the leader, in ms."),
+    (
+        TXN_APPLY,
+        "Time to apply a transaction on the leader, in ms.",
+    ),
     (
         CATALOG_REGISTER,
         "Time to apply a catalog registration on the leader, in ms.",
@@ -78,7 +84,10 @@ const HELP: &[(&str, &str)] = &[
         CATALOG_DEREGISTER,
         "Time to apply a catalog deregistration on the leader, in ms.",
     ),
-    (RPC_QUERIES_BLOCKING, "Blocking queries held by this server."),
+    (
+        RPC_QUERIES_BLOCKING,
+        "Blocking queries held by this server.",
+    ),
     (STATE_KV_ENTRIES, "Keys in the KV store."),
     (MEMBERLIST_PROBE_NODE, "Time to probe a member, in ms."),
     (
@@ -86,7 +95,10 @@ const HELP: &[(&str, &str)] = &[
         "Probes that got no ack and made their target suspect.",
     ),
     (API_HTTP, "Time to answer an HTTP API request, in ms."),
-    (RUNTIME_RSS_BYTES, "Resident memory of the agent process, in bytes."),
+    (
+        RUNTIME_RSS_BYTES,
+        "Resident memory of the agent process, in bytes.",
+    ),
 ];
 
 /// The help text of the series named `name` (dotted).
@@ -131,11 +143,11 @@ mod tests {
     fn http_names_follow_consul() {
         assert_eq!(path_label("/v1/kv/"), "v1_kv_");
         assert_eq!(path_label("/v1/status/leader"), "v1_status_leader");
-        assert_eq!(http_compat_name("GET", "/v1/kv/"), "consul.http.GET.v1.kv._");
         assert_eq!(
-            http_compat_name("PUT", "/v1/txn"),
-            "consul.http.PUT.v1.txn"
+            http_compat_name("GET", "/v1/kv/"),
+            "consul.http.GET.v1.kv._"
         );
+        assert_eq!(http_compat_name("PUT", "/v1/txn"), "consul.http.PUT.v1.txn");
         assert_eq!(method_label("GET"), "GET");
         assert_eq!(method_label("BREW"), "OTHER");
     }

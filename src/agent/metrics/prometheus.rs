@@ -207,7 +207,10 @@ mod tests {
 
     #[test]
     fn names_labels_and_values_are_escaped() {
-        assert_eq!(flatten_name("consul.raft.leader.lastContact"), "consul_raft_leader_lastContact");
+        assert_eq!(
+            flatten_name("consul.raft.leader.lastContact"),
+            "consul_raft_leader_lastContact"
+        );
         assert_eq!(flatten_name("a-b c/d"), "a_b_c_d");
         assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         assert_eq!(format_value(f64::NAN), "NaN");

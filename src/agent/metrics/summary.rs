@@ -130,7 +130,8 @@ mod tests {
 
     #[test]
     fn merging_equals_recording_everything_in_one() {
-        let (mut left, mut right, mut both) = (Summary::sample(), Summary::sample(), Summary::sample());
+        let (mut left, mut right, mut both) =
+            (Summary::sample(), Summary::sample(), Summary::sample());
         for value in [3.0, 1.0] {
             left.record(value);
             both.record(value);

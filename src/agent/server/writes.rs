@@ -11,8 +11,8 @@ use crate::wire::command::Command;
 use crate::agent::io::connection::ConnectionId;
 use crate::agent::metrics::names::RAFT_APPLY;
 use crate::agent::requests::reply::rpc_error;
-use crate::agent::server::raft_metrics::write_timing_name;
 use crate::agent::server::pending_writes::{PendingWrite, WriteAnswer};
+use crate::agent::server::raft_metrics::write_timing_name;
 use crate::agent::server::{MAX_PENDING_WRITES, ProposalRefused, RaftServer, WRITE_TIMEOUT};
 
 impl RaftServer {

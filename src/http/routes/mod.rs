@@ -236,7 +236,9 @@ fn dispatch(endpoint: Endpoint, call: &EndpointCall<'_>) -> Result<ApiRequest, R
 /// when no endpoint has it: a fixed set, so metrics labelled with it stay
 /// bounded whatever paths clients send.
 pub fn endpoint_pattern(path: &str) -> Option<&'static str> {
-    find_registration(path, "").ok().map(|registration| registration.pattern)
+    find_registration(path, "")
+        .ok()
+        .map(|registration| registration.pattern)
 }
 
 /// Longest matching pattern wins, as in Go's ServeMux.
