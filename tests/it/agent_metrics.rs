@@ -87,6 +87,7 @@ fn check_json(text: &str) {
     assert!(count(&metrics, "Samples", "consul.kvs.apply", &[]) >= WRITES);
     assert!(count(&metrics, "Counters", "consul.raft.apply", &[]) >= WRITES);
     assert!(count(&metrics, "Counters", "consul.raft.state.leader", &[]) >= 1);
+    assert!(count(&metrics, "Samples", "consul.raft.leader.lastContact", &[]) > 0);
     let kv_put = [("method", "PUT"), ("path", "v1_kv_"), ("code", "200")];
     assert!(count(&metrics, "Samples", "consul.api.http", &kv_put) >= WRITES);
     assert!(count(&metrics, "Samples", "consul.http.PUT.v1.kv._", &[]) >= WRITES);
@@ -173,14 +174,21 @@ fn the_leader_reports_its_raft_http_and_gossip_metrics() {
         let reply = http.put(&format!("/v1/kv/metrics/{i}"), b"v");
         assert_eq!(reply.status, 200, "{}", reply.text());
     }
-    // A probe finishes within a probe interval of the cluster forming.
-    wait_until_ok(WAIT, "the leader has probed a member", || {
-        let text = http.get("/v1/agent/metrics").text();
-        match text.contains("consul.memberlist.probeNode") {
-            true => Ok(()),
-            false => Err(text),
-        }
-    });
+    // A probe finishes within a probe interval of the cluster forming,
+    // and the leader samples its followers' contact every 500 ms.
+    wait_until_ok(
+        WAIT,
+        "the leader has probed a member and heard a follower",
+        || {
+            let text = http.get("/v1/agent/metrics").text();
+            match text.contains("consul.memberlist.probeNode")
+                && text.contains("consul.raft.leader.lastContact")
+            {
+                true => Ok(()),
+                false => Err(text),
+            }
+        },
+    );
     let reply = http.get("/v1/agent/metrics");
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("Content-Type"), Some("application/json"));

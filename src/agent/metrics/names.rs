@@ -19,6 +19,8 @@ pub const RAFT_STORE_LOGS: &str = "consul.raft.boltdb.storeLogs";
 pub const RAFT_STATE_LEADER: &str = "consul.raft.state.leader";
 pub const RAFT_STATE_CANDIDATE: &str = "consul.raft.state.candidate";
 pub const RAFT_STATE_FOLLOWER: &str = "consul.raft.state.follower";
+/// Leader: per follower, every 500 ms, the time since it was last heard.
+pub const RAFT_LEADER_LAST_CONTACT: &str = "consul.raft.leader.lastContact";
 /// 1 while this server leads, else 0.
 pub const SERVER_IS_LEADER: &str = "consul.server.isLeader";
 /// Leader: from a KV write's proposal to its answer (Consul: the KVS
@@ -63,6 +65,10 @@ const HELP: &[(&str, &str)] = &[
     (
         RAFT_STORE_LOGS,
         "Time to append log entries and fsync them, in ms.",
+    ),
+    (
+        RAFT_LEADER_LAST_CONTACT,
+        "Time since the leader last heard a follower, in ms.",
     ),
     (RAFT_STATE_LEADER, "Times this server became the leader."),
     (

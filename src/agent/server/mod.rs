@@ -35,6 +35,7 @@ use crate::agent::requests::reply::{reply_error, rpc_error};
 use crate::agent::seam::{Context, OffLoopResult};
 use crate::agent::server::blocked_queries::BlockedQueries;
 use crate::agent::server::pending_writes::PendingWrites;
+use crate::agent::server::raft_metrics::FollowerContact;
 use crate::agent::server::snapshot::install::SnapshotInstall;
 use crate::agent::server::snapshot::receiver::SnapshotReceiver;
 use crate::agent::server::snapshot::schedule::SnapshotSchedule;
@@ -156,6 +157,7 @@ pub struct RaftServer {
     pending_removal: Option<peer_removal::PendingRemoval>,
     /// Commit, apply and fsync timings, role changes (`/v1/agent/metrics`).
     metrics: Registry,
+    follower_contact: FollowerContact,
 }
 
 /// The Ready whose `snapshot_to_install` is being carried out; its later
@@ -245,6 +247,7 @@ impl RaftServer {
             return;
         }
         let sender = message.from;
+        self.note_contact(sender, now);
         self.node.step(message);
         if self.node.leader() == Some(sender) {
             self.last_leader_contact = Some(now);
@@ -266,6 +269,7 @@ impl RaftServer {
     pub fn tick(&mut self, ctx: &mut Context) {
         self.node.tick();
         self.first_tick.get_or_insert(ctx.now());
+        self.sample_last_contact(ctx.now());
         let expired = self.blocked.take_expired(ctx.now());
         if !expired.is_empty() {
             self.woken.extend(expired);

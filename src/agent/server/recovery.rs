@@ -103,6 +103,7 @@ impl RaftServer {
             had_data_at_start,
             last_role: Role::Follower,
             metrics: Registry::new(),
+            follower_contact: Default::default(),
             inbound_links: HashMap::new(),
             last_snapshot_stall: None,
             snapshot_in_progress: None,
