@@ -7,6 +7,7 @@
 
 pub mod join_batch;
 pub mod joins;
+mod member_addresses;
 pub mod member_list_writes;
 mod probe_metrics;
 pub mod retry_join;
@@ -27,6 +28,7 @@ use crate::wire::frame::{Frame, PROTOCOL_VERSION};
 use crate::agent::cluster::info::GossipInfo;
 use crate::agent::config::AgentConfig;
 use crate::agent::gossip_host::join_batch::{JoinBatch, JoinBatchId, JoinOutcome, refusal_text};
+use crate::agent::gossip_host::member_addresses::{addresses_of, unique_in_order};
 use crate::agent::gossip_host::member_list_writes::MemberListWrites;
 use crate::agent::io::connection::ConnectionId;
 use crate::agent::metrics::Registry;
@@ -577,42 +579,5 @@ impl Membership {
                 self.settle(batch, &address, Err(err.to_string()));
             }
         }
-    }
-}
-
-/// The addresses a restart would rejoin from `list`.
-fn addresses_of(list: &MemberList) -> HashSet<String> {
-    list.members
-        .iter()
-        .map(|(_, address)| address.clone())
-        .collect()
-}
-
-/// The addresses without repeats, first occurrences in order. A set keeps
-/// it linear: a join may name up to `MAX_JOIN_ADDRESSES` addresses.
-fn unique_in_order(addresses: &[String]) -> Vec<String> {
-    let mut seen: HashSet<&str> = HashSet::with_capacity(addresses.len());
-    addresses
-        .iter()
-        .filter(|address| seen.insert(address.as_str()))
-        .cloned()
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn join_addresses_are_contacted_once_each_in_the_order_given() {
-        let given: Vec<String> = ["b:1", "a:1", "b:1", "c:1", "a:1", "b:1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(unique_in_order(&given), ["b:1", "a:1", "c:1"]);
-        let many: Vec<String> = (0..10_000)
-            .map(|i| format!("10.0.0.{}:1", i % 256))
-            .collect();
-        assert_eq!(unique_in_order(&many).len(), 256);
     }
 }
