@@ -53,6 +53,14 @@ pub trait Io {
     /// decisions.
     fn clock(&self) -> Instant;
 
+    /// Wall-clock seconds since the Unix epoch, for timestamps shown to
+    /// people (the metrics' `Timestamp`); never for decisions or durations.
+    fn unix_time_secs(&self) -> u64;
+
+    /// The process's resident memory in bytes, when the platform tells
+    /// (for `/v1/agent/metrics`).
+    fn resident_memory_bytes(&self) -> Option<u64>;
+
     /// Entropy for the pure cores' seeded generators (Raft election jitter,
     /// gossip's member choice): the wall clock's nanoseconds in production,
     /// the seed's stream in the simulator.

@@ -202,7 +202,7 @@ impl Gossip {
                 want_nack,
                 now_ms,
             ),
-            GossipMessage::Ack { seq_no } => self.handle_ack(seq_no),
+            GossipMessage::Ack { seq_no } => self.handle_ack(seq_no, now_ms),
             GossipMessage::Nack { seq_no } => self.handle_nack(seq_no),
             GossipMessage::Alive {
                 incarnation,

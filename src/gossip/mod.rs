@@ -36,4 +36,4 @@ pub use claim_checks::{MAX_INCARNATION, is_member_address};
 pub use config::GossipConfig;
 pub use member::Member;
 pub use membership::Gossip;
-pub use outputs::{LogLine, MemberEvent, Outputs};
+pub use outputs::{LogLine, MemberEvent, Outputs, ProbeResult};

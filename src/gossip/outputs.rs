@@ -47,4 +47,27 @@ pub struct Outputs {
     pub push_pulls: Vec<(String, PushPull)>,
     pub events: Vec<MemberEvent>,
     pub log_lines: Vec<LogLine>,
+    /// Probes finished since the outputs were last taken (at most one per
+    /// probe interval), for the agent's metrics.
+    pub probes: Vec<ProbeResult>,
+}
+
+/// Probe results kept until the host takes the outputs; past it, newer
+/// results are dropped (a host that never takes them costs no memory).
+pub const MAX_QUEUED_PROBE_RESULTS: usize = 64;
+
+impl Outputs {
+    pub(super) fn note_probe(&mut self, result: ProbeResult) {
+        if self.probes.len() < MAX_QUEUED_PROBE_RESULTS {
+            self.probes.push(result);
+        }
+    }
+}
+
+/// How one of our probes ended: acked (directly or through a helper) after
+/// `duration_ms`, or given up at the end of its interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub duration_ms: u64,
+    pub acked: bool,
 }

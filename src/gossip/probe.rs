@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::claim_checks::is_member_address;
 use super::membership::Gossip;
+use super::outputs::ProbeResult;
 use crate::deterministic_rng::SplitMix64;
 use crate::wire::gossip_message::{GossipMessage, MemberStatus};
 
@@ -15,6 +16,7 @@ use crate::wire::gossip_message::{GossipMessage, MemberStatus};
 pub(super) struct Probe {
     target: String,
     seq_no: u32,
+    started_ms: u64,
     /// After this, ask others to probe indirectly.
     ping_deadline_ms: u64,
     /// After this, give up: the target becomes suspect.
@@ -184,6 +186,7 @@ impl Gossip {
         self.probe.current = Some(Probe {
             target: target.clone(),
             seq_no,
+            started_ms: now_ms,
             ping_deadline_ms: now_ms + timeout_ms,
             end_ms: now_ms + interval_ms,
             acked: false,
@@ -236,6 +239,10 @@ impl Gossip {
 
     fn fail_probe(&mut self, now_ms: u64) {
         let probe = self.probe.current.take().expect("called with a probe");
+        self.outputs.note_probe(ProbeResult {
+            duration_ms: now_ms.saturating_sub(probe.started_ms),
+            acked: false,
+        });
         // Lifeguard: helpers that did not even nack point at our own network
         // or process being the problem, not the target. Without helpers,
         // any failed probe counts against us.
@@ -315,13 +322,17 @@ impl Gossip {
         self.send_with_piggyback(&target_address, vec![ping]);
     }
 
-    pub(super) fn handle_ack(&mut self, seq_no: u32) {
+    pub(super) fn handle_ack(&mut self, seq_no: u32, now_ms: u64) {
         if let Some(probe) = self.probe.current.as_mut()
             && probe.seq_no == seq_no
         {
             if !probe.acked {
                 probe.acked = true;
                 self.awareness.apply_delta(-1);
+                self.outputs.note_probe(ProbeResult {
+                    duration_ms: now_ms.saturating_sub(probe.started_ms),
+                    acked: true,
+                });
             }
             return;
         }

@@ -24,4 +24,4 @@ pub use error::HttpError;
 pub use limits::HttpLimits;
 pub use request::{HttpRequest, RequestDecoder};
 pub use response::{HttpResponse, ResponseFraming};
-pub use routes::{RouteError, RoutedRequest, route};
+pub use routes::{RouteError, RoutedRequest, endpoint_pattern, route};

@@ -73,6 +73,9 @@ impl SimIo<'_> {
     }
 }
 
+/// 2026-12-01 00:00:00 UTC.
+const SIM_UNIX_EPOCH_SECS: u64 = 1_796_083_200;
+
 impl Io for SimIo<'_> {
     fn now(&self) -> Instant {
         self.base + Duration::from_micros(self.now_us)
@@ -81,6 +84,17 @@ impl Io for SimIo<'_> {
     /// Simulated time does not pass within a handler call.
     fn clock(&self) -> Instant {
         self.now()
+    }
+
+    /// The simulated clock from a fixed wall-clock origin, so a seed's run
+    /// shows the same timestamps every time.
+    fn unix_time_secs(&self) -> u64 {
+        SIM_UNIX_EPOCH_SECS + self.now_us / 1_000_000
+    }
+
+    /// A simulated agent is not a process of its own.
+    fn resident_memory_bytes(&self) -> Option<u64> {
+        None
     }
 
     fn random_seed(&mut self) -> u64 {

@@ -14,6 +14,7 @@ mod agent_bounded_answers;
 mod agent_event_loop;
 mod agent_failed_server_removal;
 mod agent_gossip;
+mod agent_metrics;
 mod agent_process;
 mod agent_source_address;
 mod bench_http;

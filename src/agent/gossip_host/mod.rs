@@ -7,7 +7,9 @@
 
 pub mod join_batch;
 pub mod joins;
+mod member_addresses;
 pub mod member_list_writes;
+mod probe_metrics;
 pub mod retry_join;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -26,8 +28,10 @@ use crate::wire::frame::{Frame, PROTOCOL_VERSION};
 use crate::agent::cluster::info::GossipInfo;
 use crate::agent::config::AgentConfig;
 use crate::agent::gossip_host::join_batch::{JoinBatch, JoinBatchId, JoinOutcome, refusal_text};
+use crate::agent::gossip_host::member_addresses::{addresses_of, unique_in_order};
 use crate::agent::gossip_host::member_list_writes::MemberListWrites;
 use crate::agent::io::connection::ConnectionId;
+use crate::agent::metrics::Registry;
 use crate::agent::seam::Context;
 
 /// A push/pull not answered in this long fails (and its connection is
@@ -75,6 +79,7 @@ pub struct Membership {
     dropped_member_events: u64,
     next_malformed_warn: Instant,
     suppressed_malformed: u64,
+    metrics: Registry,
 }
 
 /// The gossip tags of this agent.
@@ -128,6 +133,7 @@ impl Membership {
             dropped_member_events: 0,
             next_malformed_warn: now,
             suppressed_malformed: 0,
+            metrics: Registry::new(),
         }
     }
 
@@ -206,6 +212,11 @@ impl Membership {
     }
 
     /// The agent left gracefully before and has not been joined since.
+    /// Probe timings and failures (`/v1/agent/metrics`).
+    pub fn metrics(&self) -> &Registry {
+        &self.metrics
+    }
+
     pub fn left_before(&self) -> bool {
         self.remembered.left
     }
@@ -482,6 +493,7 @@ impl Membership {
     /// join push/pull just started by [`Membership::start_join`].
     fn drain(&mut self, ctx: &mut Context, join_batch: Option<JoinBatchId>) {
         let outputs = self.gossip.take_outputs();
+        probe_metrics::record(&mut self.metrics, &outputs.probes);
         for line in outputs.log_lines {
             log::log!(target: "gossip", line.level, "{}", line.message);
         }
@@ -567,42 +579,5 @@ impl Membership {
                 self.settle(batch, &address, Err(err.to_string()));
             }
         }
-    }
-}
-
-/// The addresses a restart would rejoin from `list`.
-fn addresses_of(list: &MemberList) -> HashSet<String> {
-    list.members
-        .iter()
-        .map(|(_, address)| address.clone())
-        .collect()
-}
-
-/// The addresses without repeats, first occurrences in order. A set keeps
-/// it linear: a join may name up to `MAX_JOIN_ADDRESSES` addresses.
-fn unique_in_order(addresses: &[String]) -> Vec<String> {
-    let mut seen: HashSet<&str> = HashSet::with_capacity(addresses.len());
-    addresses
-        .iter()
-        .filter(|address| seen.insert(address.as_str()))
-        .cloned()
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn join_addresses_are_contacted_once_each_in_the_order_given() {
-        let given: Vec<String> = ["b:1", "a:1", "b:1", "c:1", "a:1", "b:1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(unique_in_order(&given), ["b:1", "a:1", "c:1"]);
-        let many: Vec<String> = (0..10_000)
-            .map(|i| format!("10.0.0.{}:1", i % 256))
-            .collect();
-        assert_eq!(unique_in_order(&many).len(), 256);
     }
 }

@@ -16,22 +16,36 @@
 //! the state it watches changes.
 
 pub mod agent_endpoints;
+mod metrics_endpoint;
 pub mod render;
 pub mod render_catalog;
 pub mod reply_tap;
 pub mod translate;
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use crate::deterministic_rng::SplitMix64;
-use crate::http::{HttpLimits, HttpRequest, HttpResponse, route};
+use crate::http::api_request::ApiRequest;
+use crate::http::{HttpLimits, HttpRequest, HttpResponse, endpoint_pattern, route};
 use crate::wire::client_message::{ClientRequest, ClientResponse, Consistency};
 
 use crate::agent::handler::AgentHandler;
 use crate::agent::http_api::render::{Rendering, render};
 use crate::agent::http_api::translate::{AnswerShape, Internal, Translated, Translation};
 use crate::agent::io::connection::ConnectionId;
+use crate::agent::metrics::Registry;
+use crate::agent::metrics::names::{API_HTTP, http_compat_name, method_label, path_label};
 use crate::agent::seam::Context;
+
+/// What Consul's HTTP metrics know of a request: its method (one of a
+/// fixed set), its endpoint's pattern, and when it arrived.
+#[derive(Debug, Clone, Copy)]
+struct RequestTiming {
+    method: &'static str,
+    pattern: &'static str,
+    started: Instant,
+}
 
 /// The request an HTTP connection waits on.
 #[derive(Debug)]
@@ -40,6 +54,7 @@ struct InFlight {
     shape: AnswerShape,
     consistency: Consistency,
     pretty: bool,
+    timing: Option<RequestTiming>,
 }
 
 pub struct HttpApi {
@@ -50,6 +65,8 @@ pub struct HttpApi {
     in_flight: HashMap<ConnectionId, InFlight>,
     /// A blocking query's jitter.
     jitter: SplitMix64,
+    /// Request timings by endpoint, method and status code.
+    metrics: Registry,
 }
 
 impl HttpApi {
@@ -59,10 +76,17 @@ impl HttpApi {
             next_request_id: 1,
             in_flight: HashMap::new(),
             jitter: SplitMix64::new(seed),
+            metrics: Registry::new(),
         }
     }
 
-    fn begin(&mut self, connection: ConnectionId, internal: &Internal, pretty: bool) -> u64 {
+    fn begin(
+        &mut self,
+        connection: ConnectionId,
+        internal: &Internal,
+        pretty: bool,
+        timing: Option<RequestTiming>,
+    ) -> u64 {
         let request_id = self.next_request_id;
         self.next_request_id += 1;
         self.in_flight.insert(
@@ -72,6 +96,7 @@ impl HttpApi {
                 shape: internal.shape.clone(),
                 consistency: internal.consistency,
                 pretty,
+                timing,
             },
         );
         request_id
@@ -79,20 +104,22 @@ impl HttpApi {
 
     /// The HTTP response for an internal answer, if its connection still
     /// waits for it.
-    fn finish(&mut self, to: ConnectionId, response: ClientResponse) -> Option<HttpResponse> {
+    fn finish(
+        &mut self,
+        to: ConnectionId,
+        response: ClientResponse,
+    ) -> Option<(HttpResponse, Option<RequestTiming>)> {
         let waiting = self.in_flight.get(&to)?;
         if waiting.request_id != response.request_id {
             return None;
         }
         let waiting = self.in_flight.remove(&to)?;
-        Some(render(
-            response.body,
-            Rendering {
-                shape: &waiting.shape,
-                consistency: waiting.consistency,
-                pretty: waiting.pretty,
-            },
-        ))
+        let rendering = Rendering {
+            shape: &waiting.shape,
+            consistency: waiting.consistency,
+            pretty: waiting.pretty,
+        };
+        Some((render(response.body, rendering), waiting.timing))
     }
 
     pub fn forget(&mut self, connection: ConnectionId) {
@@ -107,10 +134,38 @@ impl HttpApi {
     /// Turns the answers a tapped input produced into HTTP responses.
     pub fn deliver(&mut self, ctx: &mut Context, answers: Vec<(ConnectionId, ClientResponse)>) {
         for (to, answer) in answers {
-            if let Some(response) = self.finish(to, answer) {
-                respond(ctx, to, &response);
+            if let Some((response, timing)) = self.finish(to, answer) {
+                self.answer(ctx, to, &response, timing);
             }
         }
+    }
+
+    /// Answers a request, and times it as Consul does: `consul.api.http`
+    /// by method and path (and here by status code too), and the pre-1.9
+    /// `consul.http.<METHOD>.<path>`. Requests for no endpoint are not
+    /// timed, as in Consul, whose timing wraps each endpoint's handler.
+    fn answer(
+        &mut self,
+        ctx: &mut Context,
+        to: ConnectionId,
+        response: &HttpResponse,
+        timing: Option<RequestTiming>,
+    ) {
+        respond(ctx, to, response);
+        let Some(timing) = timing else {
+            return;
+        };
+        let (path, code) = (path_label(timing.pattern), response.status.to_string());
+        let labels = [("method", timing.method), ("path", &path), ("code", &code)];
+        let answered = ctx.clock();
+        self.metrics
+            .measure(API_HTTP, &labels, timing.started, answered);
+        let compat = http_compat_name(timing.method, timing.pattern);
+        self.metrics.measure(&compat, &[], timing.started, answered);
+    }
+
+    pub(crate) fn metrics(&self) -> &Registry {
+        &self.metrics
     }
 }
 
@@ -129,22 +184,31 @@ impl AgentHandler {
         request: HttpRequest,
         ctx: &mut Context,
     ) {
+        let timing = endpoint_pattern(&request.path).map(|pattern| RequestTiming {
+            method: method_label(&request.method),
+            pattern,
+            started: ctx.now(),
+        });
         let routed = match route(&request, &self.http.limits) {
             Ok(routed) => routed,
-            Err(error) => return respond(ctx, from, &error.to_response()),
+            Err(error) => return self.http.answer(ctx, from, &error.to_response(), timing),
         };
         let translation = Translation {
             datacenter: &self.config.datacenter,
             random: self.http.jitter.next_u64(),
         };
         match translation.translate(routed.request) {
-            Translated::Answer(response) => respond(ctx, from, &response),
+            Translated::Answer(response) => self.http.answer(ctx, from, &response, timing),
+            Translated::Agent(ApiRequest::AgentMetrics { format }) => {
+                let response = self.agent_metrics(format, routed.pretty, ctx);
+                self.http.answer(ctx, from, &response, timing);
+            }
             Translated::Agent(request) => {
                 let response = self.answer_agent_endpoint(request, routed.pretty);
-                respond(ctx, from, &response);
+                self.http.answer(ctx, from, &response, timing);
             }
             Translated::Internal(internal) => {
-                let request_id = self.http.begin(from, &internal, routed.pretty);
+                let request_id = self.http.begin(from, &internal, routed.pretty, timing);
                 let request = ClientRequest {
                     request_id,
                     body: internal.body,

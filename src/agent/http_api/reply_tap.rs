@@ -48,6 +48,14 @@ impl Io for ReplyTap<'_, '_> {
         self.inner.clock()
     }
 
+    fn unix_time_secs(&self) -> u64 {
+        self.inner.unix_time_secs()
+    }
+
+    fn resident_memory_bytes(&self) -> Option<u64> {
+        self.inner.resident_memory_bytes()
+    }
+
     fn random_seed(&mut self) -> u64 {
         self.inner.random_seed()
     }

@@ -15,6 +15,7 @@ use crate::wire::raft_message::{NodeId, RaftMessage};
 
 use crate::agent::io::connection::{ConnectionId, LinkKey};
 use crate::agent::io::http_server::HttpServer;
+use crate::agent::io::process_memory;
 use crate::agent::io::transport::{CloseReason, SendError, Transport, TransportStats};
 use crate::agent::seam::{Io, OffLoopWork, StopReason};
 use crate::http::HttpResponse;
@@ -56,6 +57,16 @@ impl Io for LoopContext<'_> {
 
     fn clock(&self) -> Instant {
         Instant::now()
+    }
+
+    fn unix_time_secs(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    fn resident_memory_bytes(&self) -> Option<u64> {
+        process_memory::resident_bytes()
     }
 
     fn random_seed(&mut self) -> u64 {

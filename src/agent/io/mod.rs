@@ -9,5 +9,6 @@ pub mod event_loop;
 pub mod http_connection;
 pub mod http_server;
 pub mod loop_context;
+pub mod process_memory;
 pub mod run;
 pub mod transport;

@@ -10,6 +10,7 @@ pub mod committed_configuration;
 pub mod leadership_transfer;
 pub mod peer_removal;
 pub mod pending_writes;
+mod raft_metrics;
 pub mod reads;
 mod ready_driver;
 mod recovery;
@@ -29,10 +30,12 @@ use crate::wire::client_message::{ErrorCode, RequestBody, RpcError};
 use crate::wire::raft_message::{ClusterId, NodeId, RaftMessage};
 
 use crate::agent::io::connection::ConnectionId;
+use crate::agent::metrics::Registry;
 use crate::agent::requests::reply::{reply_error, rpc_error};
 use crate::agent::seam::{Context, OffLoopResult};
 use crate::agent::server::blocked_queries::BlockedQueries;
 use crate::agent::server::pending_writes::PendingWrites;
+use crate::agent::server::raft_metrics::FollowerContact;
 use crate::agent::server::snapshot::install::SnapshotInstall;
 use crate::agent::server::snapshot::receiver::SnapshotReceiver;
 use crate::agent::server::snapshot::schedule::SnapshotSchedule;
@@ -152,6 +155,9 @@ pub struct RaftServer {
     pending_transfer: Option<leadership_transfer::PendingTransfer>,
     /// The operator's peer removal waiting for its entry to commit.
     pending_removal: Option<peer_removal::PendingRemoval>,
+    /// Commit, apply and fsync timings, role changes (`/v1/agent/metrics`).
+    metrics: Registry,
+    follower_contact: FollowerContact,
 }
 
 /// The Ready whose `snapshot_to_install` is being carried out; its later
@@ -241,6 +247,7 @@ impl RaftServer {
             return;
         }
         let sender = message.from;
+        self.note_contact(sender, now);
         self.node.step(message);
         if self.node.leader() == Some(sender) {
             self.last_leader_contact = Some(now);
@@ -262,6 +269,7 @@ impl RaftServer {
     pub fn tick(&mut self, ctx: &mut Context) {
         self.node.tick();
         self.first_tick.get_or_insert(ctx.now());
+        self.sample_last_contact(ctx.now());
         let expired = self.blocked.take_expired(ctx.now());
         if !expired.is_empty() {
             self.woken.extend(expired);

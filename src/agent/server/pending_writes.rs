@@ -28,6 +28,11 @@ pub struct PendingWrite {
     /// When to give up and answer `Timeout`.
     pub deadline: Instant,
     pub answer: WriteAnswer,
+    /// When the leader proposed it (the seam's clock), for commit and apply
+    /// timings.
+    pub proposed_at: Instant,
+    /// The metric its proposal-to-apply time goes to (`consul.kvs.apply`).
+    pub timing: &'static str,
 }
 
 /// What became of a pending write when its index was applied.
@@ -158,6 +163,8 @@ mod tests {
             request_id,
             deadline,
             answer: WriteAnswer::Native,
+            proposed_at: deadline,
+            timing: crate::agent::metrics::names::KVS_APPLY,
         }
     }
 

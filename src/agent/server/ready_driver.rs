@@ -8,6 +8,7 @@ use crate::raft::{RaftEvent, Ready, Role};
 use crate::wire::client_message::ErrorCode;
 use crate::wire::raft_message::{Entry, EntryKind};
 
+use crate::agent::metrics::names::{RAFT_FSM_APPLY, RAFT_STORE_LOGS};
 use crate::agent::requests::kv_answers::consul_write_answer;
 use crate::agent::requests::reply::{reply_error, reply_result, rpc_error};
 use crate::agent::seam::Context;
@@ -84,7 +85,7 @@ impl RaftServer {
         if !ready.messages.is_empty() && !ready.entries.is_empty() {
             ctx.flush_now();
         }
-        self.persist(&ready)?;
+        self.persist(ctx, &ready)?;
         for message in &ready.messages_after_persist {
             self.send(ctx, message);
         }
@@ -106,6 +107,7 @@ impl RaftServer {
         }
         for event in &ready.events {
             log::log!(target: "raft", event.level(), "{event}");
+            self.note_event(event);
             if let RaftEvent::SnapshotInstalled { .. } = event {
                 self.snapshot_schedule.on_snapshot_installed();
             }
@@ -121,12 +123,15 @@ impl RaftServer {
 
     /// Steps 4-5: the log's truncation and appends (one fdatasync for the
     /// whole batch, in `RaftLog::append`), then the hard state.
-    fn persist(&mut self, ready: &Ready) -> Result<(), RaftServerError> {
+    fn persist(&mut self, ctx: &mut Context, ready: &Ready) -> Result<(), RaftServerError> {
         if let Some(index) = ready.truncate_after {
             self.log().truncate_after(index)?;
         }
         if !ready.entries.is_empty() {
+            let started = ctx.clock();
             self.log().append(&ready.entries)?;
+            self.metrics
+                .measure(RAFT_STORE_LOGS, &[], started, ctx.clock());
         }
         if let Some(hard_state) = ready.hard_state {
             // Term, vote and cluster ID must be durable before any message
@@ -176,13 +181,17 @@ impl RaftServer {
                 }
                 continue;
             }
+            let started = ctx.clock();
             let result = self.state.apply(entry.index, &entry.data);
+            let applied = ctx.clock();
+            self.metrics.measure(RAFT_FSM_APPLY, &[], started, applied);
             if !result.changes.kv.is_empty() {
                 let woken = self.blocked.take_affected(&result.changes);
                 self.woken.extend(woken);
             }
             match self.pending_writes.on_applied(entry.index, entry.term) {
                 Some(Outcome::Applied(write)) => {
+                    self.note_applied_write(&write, started, applied);
                     let answer = match write.answer {
                         WriteAnswer::Native => result.to_rpc(),
                         WriteAnswer::Consul => consul_write_answer(&result.result),

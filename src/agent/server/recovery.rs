@@ -16,6 +16,7 @@ use crate::storage::node_id_file::load_or_create_node_id;
 use crate::storage::{DataDir, HardStateStore, LogOptions, RaftLog, SnapshotReader, SnapshotStore};
 use crate::wire::raft_message::NodeId;
 
+use crate::agent::metrics::Registry;
 use crate::agent::seam::Context;
 use crate::agent::server::blocked_queries::BlockedQueries;
 use crate::agent::server::pending_writes::PendingWrites;
@@ -101,6 +102,8 @@ impl RaftServer {
             snapshot_schedule: SnapshotSchedule::new(),
             had_data_at_start,
             last_role: Role::Follower,
+            metrics: Registry::new(),
+            follower_contact: Default::default(),
             inbound_links: HashMap::new(),
             last_snapshot_stall: None,
             snapshot_in_progress: None,

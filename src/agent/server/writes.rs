@@ -9,8 +9,10 @@ use crate::wire::client_message::ErrorCode;
 use crate::wire::command::Command;
 
 use crate::agent::io::connection::ConnectionId;
+use crate::agent::metrics::names::RAFT_APPLY;
 use crate::agent::requests::reply::rpc_error;
 use crate::agent::server::pending_writes::{PendingWrite, WriteAnswer};
+use crate::agent::server::raft_metrics::write_timing_name;
 use crate::agent::server::{MAX_PENDING_WRITES, ProposalRefused, RaftServer, WRITE_TIMEOUT};
 
 impl RaftServer {
@@ -47,6 +49,7 @@ impl RaftServer {
                 )),
             })?;
         let term = self.node.term();
+        self.metrics.incr_counter(RAFT_APPLY, &[], 1.0);
         self.pending_writes
             .insert(
                 index,
@@ -56,6 +59,8 @@ impl RaftServer {
                     request_id,
                     deadline: now + WRITE_TIMEOUT,
                     answer,
+                    proposed_at: now,
+                    timing: write_timing_name(command),
                 },
             )
             .map_err(|err| ProposalRefused::Answer(rpc_error(ErrorCode::Internal, err.to_string())))

@@ -232,6 +232,15 @@ fn dispatch(endpoint: Endpoint, call: &EndpointCall<'_>) -> Result<ApiRequest, R
     }
 }
 
+/// The pattern of the endpoint `path` is routed to (`/v1/kv/`), `None`
+/// when no endpoint has it: a fixed set, so metrics labelled with it stay
+/// bounded whatever paths clients send.
+pub fn endpoint_pattern(path: &str) -> Option<&'static str> {
+    find_registration(path, "")
+        .ok()
+        .map(|registration| registration.pattern)
+}
+
 /// Longest matching pattern wins, as in Go's ServeMux.
 fn find_registration(path: &str, raw_query: &str) -> Result<&'static Registration, RouteError> {
     let matched = REGISTRATIONS
