@@ -185,7 +185,7 @@ impl RaftServer {
             let result = self.state.apply(entry.index, &entry.data);
             let applied = ctx.clock();
             self.metrics.measure(RAFT_FSM_APPLY, &[], started, applied);
-            if !result.changes.kv.is_empty() {
+            if !result.changes.kv.is_empty() || result.changes.catalog {
                 let woken = self.blocked.take_affected(&result.changes);
                 self.woken.extend(woken);
             }
