@@ -109,7 +109,10 @@ fn catalog_blocking_queries_wake_for_nodes_only_and_never_go_back() {
     let watch = |agent: &HttpAgent, extra: &str| {
         let http = agent.http();
         let path = format!("/v1/catalog/nodes?index={index}&wait=60s{extra}");
-        std::thread::spawn(move || http.get(&path))
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            (http.get(&path), started.elapsed())
+        })
     };
     let waits = [
         watch(&agents[3], ""),
@@ -129,7 +132,11 @@ fn catalog_blocking_queries_wake_for_nodes_only_and_never_go_back() {
         &["--join", &agents[0].bind],
     );
     for wait in waits {
-        let reply = wait.join().unwrap();
+        let (reply, took) = wait.join().unwrap();
+        assert!(
+            took < Duration::from_secs(50),
+            "woken by its deadline, not the join: {took:?}"
+        );
         assert!(reply.index() > index);
         assert!(names(&nodes(&reply)).contains(&"c5".to_string()));
     }
