@@ -59,6 +59,16 @@ enum Command {
     },
     /// Gracefully leave the cluster; the agent then exits.
     Leave,
+    /// Force a failed member into the left state: the leader then removes
+    /// it from the catalog and, for a server, from Raft at once.
+    ForceLeave {
+        /// The failed member's node name.
+        #[arg(value_name = "NODE")]
+        node: String,
+        /// Also remove it from this agent's member list at once.
+        #[arg(long)]
+        prune: bool,
+    },
     /// List the members of the gossip pool the agent knows.
     Members,
     /// Show the Raft configuration: every server, its state and whether it votes.
@@ -365,6 +375,9 @@ fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
         }
         Command::Join { addresses } => cli::join(&client_options(rpc_addr)?, &addresses, &mut out),
         Command::Leave => cli::leave(&client_options(rpc_addr)?, &mut out),
+        Command::ForceLeave { node, prune } => {
+            cli::force_leave(&client_options(rpc_addr)?, &node, prune)
+        }
         Command::Members => cli::members(&client_options(rpc_addr)?, &mut out),
         Command::Peers => cli::peers(&client_options(rpc_addr)?, &mut out),
         Command::Info => cli::info(&client_options(rpc_addr)?, &mut out),

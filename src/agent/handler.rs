@@ -14,7 +14,9 @@ use std::time::Instant;
 
 use crate::http::HttpRequest;
 use crate::storage::member_list::{MemberList, MemberListStore};
-use crate::wire::client_message::{ClientRequest, ClientResponse, ErrorCode, RequestBody};
+use crate::wire::client_message::{
+    ClientRequest, ClientResponse, ErrorCode, RequestBody, RpcResult,
+};
 use crate::wire::frame::Frame;
 use crate::wire::raft_message::{ClusterId, RaftMessage};
 
@@ -171,6 +173,14 @@ impl AgentHandler {
                     .start_client_join(&mut self.membership, addresses, from, id, ctx);
             }
             RequestBody::Leave => self.start_leave(Some((from, id)), ctx),
+            RequestBody::ForceLeave { node, prune } => {
+                let answer = self
+                    .membership
+                    .force_leave(node, *prune, ctx)
+                    .map(|()| RpcResult::ForcedLeave)
+                    .map_err(|refusal| rpc_error(ErrorCode::InvalidRequest, refusal.to_string()));
+                reply_result(ctx, from, id, answer);
+            }
             body => match self.answer(body) {
                 Some(answer) => reply_result(ctx, from, id, answer),
                 None => self.route(ctx, from, request),
@@ -390,7 +400,6 @@ impl Handler for AgentHandler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::client_message::RpcResult;
 
     fn agent() -> AgentHandler {
         let bind = "127.0.0.1:8300".parse().unwrap();

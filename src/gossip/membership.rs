@@ -572,13 +572,21 @@ impl Gossip {
             })
             .map(|m| m.name.clone())
             .collect();
-        self.probe
-            .remove_targets(&reaped.iter().cloned().collect::<BTreeSet<_>>());
         for name in reaped {
-            let member = self.members.remove(&name).expect("collected above");
-            self.log_info(format!("EventMemberReap: {name}"));
-            self.outputs.events.push(MemberEvent::Reaped(member));
+            self.reap_member(&name);
         }
+    }
+
+    /// Forgets a dead or left member.
+    pub(super) fn reap_member(&mut self, name: &str) {
+        debug_assert_ne!(name, self.config.name, "the local member is never reaped");
+        let Some(member) = self.members.remove(name) else {
+            return;
+        };
+        self.probe
+            .remove_targets(&BTreeSet::from([name.to_owned()]));
+        self.log_info(format!("EventMemberReap: {name}"));
+        self.outputs.events.push(MemberEvent::Reaped(member));
     }
 
     // ---- helpers ----

@@ -21,6 +21,7 @@ mod broadcast_queue;
 mod claim_checks;
 mod config;
 mod dissemination;
+mod force_leave;
 mod member;
 mod membership;
 mod outputs;
@@ -34,6 +35,7 @@ pub use crate::wire::gossip_message::{
 };
 pub use claim_checks::{MAX_INCARNATION, is_member_address};
 pub use config::GossipConfig;
+pub use force_leave::ForceLeaveRefusal;
 pub use member::Member;
 pub use membership::Gossip;
 pub use outputs::{LogLine, MemberEvent, Outputs, ProbeResult};

@@ -113,6 +113,12 @@ pub enum RequestBody {
     RaftRemovePeer {
         peer: PeerRef,
     },
+    /// Consul's `force-leave`: move a failed gossip member to left (and
+    /// with `prune` forget it here at once). Answered by the agent itself.
+    ForceLeave {
+        node: String,
+        prune: bool,
+    },
 }
 
 /// A server of the Raft configuration, as an operator names it.
@@ -279,6 +285,8 @@ pub enum RpcResult {
         id: u64,
         index: u64,
     },
+    /// A `ForceLeave` done: the member is left (or forgotten).
+    ForcedLeave,
 }
 
 /// What one agent asks another about itself, server to server: the leader
@@ -336,8 +344,9 @@ pub const TYPE_CATALOG_READ: u8 = 0x2F;
 pub const TYPE_RAFT_CONFIGURATION: u8 = 0x30;
 pub const TYPE_RAFT_TRANSFER_LEADER: u8 = 0x31;
 pub const TYPE_RAFT_REMOVE_PEER: u8 = 0x32;
+pub const TYPE_FORCE_LEAVE: u8 = 0x33;
 /// Request types are `TYPE_KV_GET..=LAST_REQUEST_TYPE`, with no gap.
-const LAST_REQUEST_TYPE: u8 = TYPE_RAFT_REMOVE_PEER;
+const LAST_REQUEST_TYPE: u8 = TYPE_FORCE_LEAVE;
 
 /// Message type bytes of client responses (range 0x40-0x5F).
 pub const TYPE_KV_VALUE_RESULT: u8 = 0x40;
@@ -358,9 +367,10 @@ pub const TYPE_CATALOG_READ_RESULT: u8 = 0x4E;
 pub const TYPE_RAFT_CONFIGURATION_RESULT: u8 = 0x4F;
 pub const TYPE_LEADERSHIP_TRANSFERRED_RESULT: u8 = 0x50;
 pub const TYPE_PEER_REMOVED_RESULT: u8 = 0x51;
+pub const TYPE_FORCED_LEAVE_RESULT: u8 = 0x52;
 /// Result types are `TYPE_KV_VALUE_RESULT..=LAST_RESULT_TYPE` (and the
 /// error type), with no gap.
-const LAST_RESULT_TYPE: u8 = TYPE_PEER_REMOVED_RESULT;
+const LAST_RESULT_TYPE: u8 = TYPE_FORCED_LEAVE_RESULT;
 pub const TYPE_ERROR_RESULT: u8 = 0x5F;
 
 /// Minimum encodings, for [`Reader::count`]: each string or byte field is at
@@ -602,6 +612,7 @@ impl RequestBody {
             RequestBody::RaftConfiguration { .. } => TYPE_RAFT_CONFIGURATION,
             RequestBody::RaftTransferLeader { .. } => TYPE_RAFT_TRANSFER_LEADER,
             RequestBody::RaftRemovePeer { .. } => TYPE_RAFT_REMOVE_PEER,
+            RequestBody::ForceLeave { .. } => TYPE_FORCE_LEAVE,
         }
     }
 
@@ -661,6 +672,10 @@ impl RequestBody {
                     out.put_string(address);
                 }
             },
+            RequestBody::ForceLeave { node, prune } => {
+                out.put_string(node);
+                out.put_bool(*prune);
+            }
         }
     }
 
@@ -736,6 +751,10 @@ impl RequestBody {
                 let (ops, consistency) = decode_txn(r)?;
                 RequestBody::Txn { ops, consistency }
             }
+            TYPE_FORCE_LEAVE => RequestBody::ForceLeave {
+                node: r.string("force_leave.node", MAX_NAME_BYTES)?,
+                prune: r.bool("force_leave.prune")?,
+            },
             other => return Err(WireError::UnknownMessageType(other)),
         })
     }
@@ -796,6 +815,7 @@ impl ResponseBody {
                 RpcResult::RaftConfiguration(_) => TYPE_RAFT_CONFIGURATION_RESULT,
                 RpcResult::LeadershipTransferred { .. } => TYPE_LEADERSHIP_TRANSFERRED_RESULT,
                 RpcResult::PeerRemoved { .. } => TYPE_PEER_REMOVED_RESULT,
+                RpcResult::ForcedLeave => TYPE_FORCED_LEAVE_RESULT,
             },
         }
     }
@@ -865,7 +885,7 @@ impl RpcResult {
                 out.put_u32(*contacted);
                 encode_string_pairs(errors, out);
             }
-            RpcResult::Left => {}
+            RpcResult::Left | RpcResult::ForcedLeave => {}
             RpcResult::Members(members) => {
                 out.put_count(members.len());
                 for m in members {
@@ -957,6 +977,7 @@ impl RpcResult {
                 )?,
             },
             TYPE_LEFT_RESULT => RpcResult::Left,
+            TYPE_FORCED_LEAVE_RESULT => RpcResult::ForcedLeave,
             TYPE_MEMBERS_RESULT => RpcResult::Members(decode_list(r, MIN_MEMBER_BYTES, |r| {
                 Ok(MemberInfo {
                     name: r.string("member.name", MAX_NAME_BYTES)?,
@@ -1094,6 +1115,10 @@ mod tests {
             RequestBody::Info,
             RequestBody::CatalogNodes,
             RequestBody::Identity,
+            RequestBody::ForceLeave {
+                node: "n3".into(),
+                prune: true,
+            },
         ];
         for body in bodies {
             round_trip(&ClientRequest {
@@ -1122,6 +1147,7 @@ mod tests {
                 errors: vec![("10.0.0.9:8300".into(), "connection refused".into())],
             },
             RpcResult::Left,
+            RpcResult::ForcedLeave,
             RpcResult::Members(vec![MemberInfo {
                 name: "n1".into(),
                 address: "10.0.0.1:8301".into(),

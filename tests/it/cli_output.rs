@@ -70,6 +70,11 @@ impl ScriptedCluster {
                 }
             }
             RequestBody::Leave => ok(RpcResult::Left),
+            RequestBody::ForceLeave { node, .. } if node == "gone" => ok(RpcResult::ForcedLeave),
+            RequestBody::ForceLeave { node, .. } => error(
+                ErrorCode::InvalidRequest,
+                &format!("agent: No node found with name '{node}'"),
+            ),
             RequestBody::Members => ok(RpcResult::Members(vec![
                 MemberInfo {
                     name: "server-one".into(),

@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::gossip::{
-    ClusterId, Gossip, GossipConfig, GossipMessage, MemberEvent, MemberStatus, PushPull, Role, Tags,
+    ClusterId, ForceLeaveRefusal, Gossip, GossipConfig, GossipMessage, MemberEvent, MemberStatus,
+    PushPull, Role, Tags,
 };
 use crate::storage::member_list::{MAX_REMEMBERED_MEMBERS, MemberList, MemberListStore};
 use crate::wire::client_message::MemberInfo;
@@ -294,6 +295,23 @@ impl Membership {
         self.member_list_writes.changed();
         self.save_member_list(ctx.now());
         self.drain(ctx, None);
+    }
+
+    /// Consul's force-leave of a failed member ([`Gossip::force_leave`]).
+    pub fn force_leave(
+        &mut self,
+        node: &str,
+        prune: bool,
+        ctx: &mut Context,
+    ) -> Result<(), ForceLeaveRefusal> {
+        log::info!(target: "agent", "Force leaving node: {node}");
+        let now_ms = self.now_ms(ctx.now());
+        let outcome = self.gossip.force_leave(node, prune, now_ms);
+        if let Err(refusal) = &outcome {
+            log::warn!(target: "agent", "Failed to remove node: {node}: {refusal}");
+        }
+        self.drain(ctx, None);
+        outcome
     }
 
     pub fn leave_complete(&self, now: Instant) -> bool {

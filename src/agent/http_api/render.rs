@@ -110,7 +110,8 @@ pub fn render(body: ResponseBody, how: Rendering<'_>) -> HttpResponse {
         (AnswerShape::AgentJoin, RpcResult::Joined { contacted, errors }) => {
             agent_join(contacted, errors)
         }
-        (AnswerShape::AgentLeave, RpcResult::Left) => HttpResponse::new(200),
+        (AnswerShape::AgentLeave, RpcResult::Left)
+        | (AnswerShape::AgentForceLeave, RpcResult::ForcedLeave) => HttpResponse::new(200),
         (AnswerShape::RemovePeer, RpcResult::PeerRemoved { .. }) => HttpResponse::new(200),
         (AnswerShape::TransferLeader, RpcResult::LeadershipTransferred { .. }) => {
             HttpResponse::json(200, &serde_json::json!({"Success": true}), how.pretty)

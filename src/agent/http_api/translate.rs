@@ -52,6 +52,8 @@ pub enum AnswerShape {
     AgentJoin,
     /// `PUT /v1/agent/leave`: 200 once the graceful leave is done.
     AgentLeave,
+    /// `PUT /v1/agent/force-leave/<node>`: 200 once the failed member is left.
+    AgentForceLeave,
     /// `/v1/catalog/services`: service names and their tags.
     CatalogServices {
         node_meta: BTreeMap<String, String>,
@@ -138,6 +140,17 @@ impl Translation<'_> {
             ApiRequest::AgentLeave => {
                 Ok(agent_request(RequestBody::Leave, AnswerShape::AgentLeave))
             }
+            ApiRequest::AgentForceLeave { wan: true, .. } => {
+                Err(not_implemented("?wan (this agent has no WAN pool)"))
+            }
+            ApiRequest::AgentForceLeave {
+                node,
+                prune,
+                wan: false,
+            } => Ok(agent_request(
+                RequestBody::ForceLeave { node, prune },
+                AnswerShape::AgentForceLeave,
+            )),
             ApiRequest::CatalogNodes(nodes) => {
                 let shape = AnswerShape::CatalogNodes {
                     node_meta: nodes.node_meta,

@@ -210,7 +210,8 @@ pub fn classify(body: &RequestBody) -> Result<RequestKind, RpcError> {
         | RequestBody::Members
         | RequestBody::Peers
         | RequestBody::Info
-        | RequestBody::Identity => Ok(RequestKind::Agent),
+        | RequestBody::Identity
+        | RequestBody::ForceLeave { .. } => Ok(RequestKind::Agent),
         RequestBody::KvSet {
             key,
             value,

@@ -168,6 +168,16 @@ pub fn leave(options: &ClientOptions, out: &mut dyn Write) -> Result<(), CliErro
     }
 }
 
+/// Consul's `force-leave`: prints nothing when done, as Consul does.
+pub fn force_leave(options: &ClientOptions, node: &str, prune: bool) -> Result<(), CliError> {
+    let mut client = connect(options)?;
+    let node = node.to_owned();
+    match client.call(RequestBody::ForceLeave { node, prune })? {
+        RpcResult::ForcedLeave => Ok(()),
+        _ => Err(unexpected("force-leave")),
+    }
+}
+
 pub fn members(options: &ClientOptions, out: &mut dyn Write) -> Result<(), CliError> {
     let mut client = connect(options)?;
     match client.call(RequestBody::Members)? {
