@@ -151,6 +151,10 @@ enum KvCommand {
         /// Print every key under the prefix KEY as key:value lines.
         #[arg(long)]
         recurse: bool,
+        /// Print the entry's CreateIndex, Flags, LockIndex, ModifyIndex
+        /// (what `kv put --cas` takes) and Session with its value.
+        #[arg(long)]
+        detailed: bool,
     },
     /// Delete KEY.
     Delete {
@@ -389,7 +393,20 @@ fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
             key,
             consistency,
             recurse,
+            detailed: false,
         }) => cli::kv_get(
+            &client_options(rpc_addr)?,
+            &key,
+            consistency.mode(),
+            recurse,
+            &mut out,
+        ),
+        Command::Kv(KvCommand::Get {
+            key,
+            consistency,
+            recurse,
+            detailed: true,
+        }) => cli::kv_get_detailed(
             &client_options(rpc_addr)?,
             &key,
             consistency.mode(),

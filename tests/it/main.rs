@@ -19,6 +19,7 @@ mod agent_process;
 mod agent_source_address;
 mod bench_http;
 mod cli_args;
+mod cli_kv_detailed;
 mod cli_output;
 mod consul_client_library;
 mod gossip_force_leave;

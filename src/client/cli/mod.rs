@@ -4,6 +4,9 @@
 //! [`CliError::report`] is what the operator sees on stderr (exit code 1).
 
 pub mod format;
+mod kv_detailed;
+
+pub use kv_detailed::kv_get_detailed;
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
