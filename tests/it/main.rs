@@ -30,6 +30,7 @@ mod http_api;
 mod http_catalog;
 mod http_codec;
 mod http_hostile;
+mod http_pipelining;
 mod http_serving;
 mod linearizability;
 mod seed_bootstrapping;
