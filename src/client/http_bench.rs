@@ -1,9 +1,10 @@
 //! `node bench --http`: the native bench's clients, shares, latency and
 //! report, but each client holds one HTTP/1.1 keep-alive connection to the
 //! agent's HTTP API and sends Consul's KV requests (`PUT /v1/kv/<key>` with
-//! the raw value, `GET /v1/kv/<key>`). The agent answers pipelined requests
-//! on a connection one at a time and in order, so `window` requests are
-//! pipelined and each answer belongs to the oldest request in flight.
+//! the raw value, `GET /v1/kv/<key>`). The agent serves a connection's
+//! pipelined requests together and answers them in request order, so
+//! `window` requests are pipelined and each answer belongs to the oldest
+//! request in flight.
 
 use std::collections::VecDeque;
 use std::io::Write;

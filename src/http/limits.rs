@@ -17,6 +17,11 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// httparse needs a fixed array of header slots; 100 is Go's
 /// `http2` default and far above what any Consul client sends.
 pub const DEFAULT_MAX_HEADER_COUNT: usize = 100;
+/// Requests one connection may have in flight (pipelined, answered in
+/// order). The server stops reading a connection at this many
+/// (backpressure), so a pipelining client's requests wait in its socket,
+/// never in an unbounded queue.
+pub const MAX_REQUESTS_IN_FLIGHT: usize = 32;
 
 const KV_MAX_VALUE_SIZE_DOC: &str =
     "https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size";

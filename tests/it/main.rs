@@ -33,6 +33,7 @@ mod http_catalog;
 mod http_codec;
 mod http_force_leave;
 mod http_hostile;
+mod http_pipelining;
 mod http_serving;
 mod linearizability;
 mod seed_bootstrapping;

@@ -1,7 +1,7 @@
 //! One TCP connection of the event loop: the preamble handshake, a frame
 //! decoder for what comes in, and a bounded queue for what goes out.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -10,6 +10,8 @@ use mio::net::TcpStream;
 use crate::wire::WireError;
 use crate::wire::frame::{Frame, FrameDecoder, PREAMBLE_BYTES, Purpose, decode_preamble};
 use crate::wire::raft_message::NodeId;
+
+use crate::agent::io::write_queue::WriteQueue;
 
 /// Identifies a connection for the lifetime of the loop (its mio token);
 /// never reused, so a late reply cannot reach a newer connection.
@@ -107,9 +109,7 @@ pub struct Connection {
     pub direction: Direction,
     handshake: Handshake,
     decoder: FrameDecoder,
-    /// Outgoing bytes; `write_offset` bytes at the front are already sent.
-    write_buffer: Vec<u8>,
-    write_offset: usize,
+    write_queue: WriteQueue,
     max_write_queue_bytes: usize,
     /// An outbound connection is usable once the non-blocking connect has
     /// completed; inbound ones are connected from the start.
@@ -138,8 +138,7 @@ impl Connection {
                 filled: 0,
             },
             decoder: FrameDecoder::new(max_frame_bytes),
-            write_buffer: Vec::new(),
-            write_offset: 0,
+            write_queue: WriteQueue::default(),
             max_write_queue_bytes,
             connected: true,
             flush_scheduled: false,
@@ -165,8 +164,7 @@ impl Connection {
             direction: Direction::Outbound { link },
             handshake: Handshake::Open(purpose),
             decoder: FrameDecoder::new(max_frame_bytes),
-            write_buffer: Vec::new(),
-            write_offset: 0,
+            write_queue: WriteQueue::default(),
             max_write_queue_bytes,
             connected: false,
             flush_scheduled: false,
@@ -174,7 +172,8 @@ impl Connection {
             last_activity: now,
         };
         connection
-            .write_buffer
+            .write_queue
+            .tail()
             .extend_from_slice(&crate::wire::frame::encode_preamble(purpose));
         connection
     }
@@ -187,7 +186,7 @@ impl Connection {
     }
 
     pub fn queued_bytes(&self) -> usize {
-        self.write_buffer.len() - self.write_offset
+        self.write_queue.queued_bytes()
     }
 
     /// Queues what `encode` appends (one frame), all or nothing. It writes
@@ -201,16 +200,13 @@ impl Connection {
         &mut self,
         encode: impl FnOnce(&mut Vec<u8>),
     ) -> Result<(), ConnectionError> {
-        if self.write_offset > 0 && self.write_offset >= self.write_buffer.len() / 2 {
-            self.write_buffer.drain(..self.write_offset);
-            self.write_offset = 0;
-        }
-        let start = self.write_buffer.len();
-        encode(&mut self.write_buffer);
-        let queued_bytes = start - self.write_offset;
-        let frame_bytes = self.write_buffer.len() - start;
+        let queued_bytes = self.write_queue.queued_bytes();
+        let buffer = self.write_queue.tail();
+        let start = buffer.len();
+        encode(buffer);
+        let frame_bytes = buffer.len() - start;
         if queued_bytes + frame_bytes > self.max_write_queue_bytes {
-            self.write_buffer.truncate(start);
+            buffer.truncate(start);
             return Err(ConnectionError::WriteQueueFull {
                 queued_bytes,
                 frame_bytes,
@@ -225,21 +221,8 @@ impl Connection {
         if !self.connected {
             return Ok(self.queued_bytes() == 0);
         }
-        while self.write_offset < self.write_buffer.len() {
-            match self.stream.write(&self.write_buffer[self.write_offset..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.write_offset += n;
-                    self.last_activity = now;
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
-        }
-        self.write_buffer.clear();
-        self.write_offset = 0;
-        Ok(true)
+        self.write_queue
+            .flush(&mut self.stream, &mut self.last_activity, now)
     }
 
     /// For an outbound connection after a writable event: whether the

@@ -1,36 +1,31 @@
 //! One connection of the HTTP API listener: the bounded request decoder,
-//! one request handed to the agent at a time (so answers leave in request
-//! order and a client that pipelines cannot queue work without bound), the
-//! answer's bytes, and what the timers of [`super::http_server`] look at.
+//! the requests handed to the agent and not yet answered (a pipelining
+//! client may have up to [`MAX_REQUESTS_IN_FLIGHT`]; past that the
+//! connection is not read, so its requests wait in the socket), the
+//! answers' bytes in request order, and what the timers of
+//! [`super::http_server`] look at.
 
-use std::io::{self, Read, Write};
+use std::collections::VecDeque;
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 
+use crate::http::limits::MAX_REQUESTS_IN_FLIGHT;
 use crate::http::response::CONTINUE_RESPONSE;
 use crate::http::{HttpLimits, HttpRequest, HttpResponse, RequestDecoder, ResponseFraming};
 
-/// Where a connection is in its request/answer cycle.
+use crate::agent::io::write_queue::WriteQueue;
+
+/// A closing connection: its last answer is written and our side shut.
+/// What the client still sends is read and dropped for a moment before the
+/// close, so the close does not reset the connection before the client has
+/// read the answer (Go's `closeWriteAndWait`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpPhase {
-    /// Reading (and decoding) the next request.
-    Reading,
-    /// A request was handed to the agent, which owes its answer. Nothing
-    /// more is read meanwhile: pipelined requests wait in the socket.
-    Answering(ResponseFraming),
-    /// An answer is queued; once it is written the next request is read,
-    /// or the connection closes.
-    Writing { close_after: bool },
-    /// The last answer is written and our side shut: what the client still
-    /// sends is read and dropped for a moment before the close, so the
-    /// close does not reset the connection before the client has read the
-    /// answer (Go's `closeWriteAndWait`).
-    Draining {
-        until: Instant,
-        dropped_bytes: usize,
-    },
+pub struct Draining {
+    until: Instant,
+    dropped_bytes: usize,
 }
 
 /// How long a closing connection drains (Go's `rstAvoidanceDelay`).
@@ -53,7 +48,7 @@ pub enum ReadOutcome {
     /// A whole request, for the agent.
     Request(HttpRequest),
     /// Nothing more for now: the socket is drained, or the connection is
-    /// not reading (it waits for an answer, or writes one).
+    /// not reading (at its bound of requests in flight, or closing).
     Idle,
     /// The read budget of this turn ran out with bytes possibly left.
     BudgetSpent,
@@ -81,10 +76,33 @@ pub struct HttpConnection {
     decoder: RequestDecoder,
     /// Bytes read that the decoder had no room for yet: at most one read.
     unfed: Vec<u8>,
-    /// Outgoing bytes; `write_offset` bytes at the front are already sent.
-    write_buffer: Vec<u8>,
-    write_offset: usize,
-    pub(crate) phase: HttpPhase,
+    write_queue: WriteQueue,
+    /// How to frame each answer the agent owes, oldest first; at most
+    /// [`MAX_REQUESTS_IN_FLIGHT`]. The agent answers in this order.
+    owed: VecDeque<ResponseFraming>,
+    /// Whether the requests owed are reads (safe methods); they are all of
+    /// one kind, see [`Self::held`].
+    owed_reads: bool,
+    /// A request of the other kind than those owed, read and kept until
+    /// they are answered: a read sees the writes pipelined before it, and
+    /// a write does not change what the reads before it return. Reads may
+    /// be served together (RFC 9112 9.3.2), and so may writes: they travel
+    /// one path to the Raft log, which keeps their order.
+    held: Option<HttpRequest>,
+    /// No request is read after this one: it closes the connection, the
+    /// stream lost its framing, or a request took too long.
+    last_request_read: bool,
+    /// The loop's own last answer (a 400 for a broken stream, a 408), sent
+    /// after every answer owed before it; then the connection closes.
+    last_words: Option<HttpResponse>,
+    /// A request asked for `100 Continue` while earlier answers were owed:
+    /// it goes out after them, not in the middle of one.
+    continue_due: bool,
+    /// Reading stopped at the bound of requests in flight.
+    paused: bool,
+    /// The last answer is queued: close once it is written.
+    close_after_flush: bool,
+    draining: Option<Draining>,
     /// When the first byte of the request being received arrived.
     request_started: Option<Instant>,
     last_activity: Instant,
@@ -98,9 +116,16 @@ impl HttpConnection {
             remote,
             decoder: RequestDecoder::new(limits),
             unfed: Vec::new(),
-            write_buffer: Vec::new(),
-            write_offset: 0,
-            phase: HttpPhase::Reading,
+            write_queue: WriteQueue::default(),
+            owed: VecDeque::new(),
+            owed_reads: true,
+            held: None,
+            last_request_read: false,
+            last_words: None,
+            continue_due: false,
+            paused: false,
+            close_after_flush: false,
+            draining: None,
             request_started: None,
             last_activity: now,
             flush_scheduled: false,
@@ -108,34 +133,89 @@ impl HttpConnection {
     }
 
     pub fn queued_bytes(&self) -> usize {
-        self.write_buffer.len() - self.write_offset
+        self.write_queue.queued_bytes()
+    }
+
+    /// Answers the agent owes this connection.
+    pub fn answers_owed(&self) -> usize {
+        self.owed.len()
+    }
+
+    /// Whether the next request may be read now.
+    fn reading(&self) -> bool {
+        !self.last_request_read && self.held.is_none() && self.owed.len() < MAX_REQUESTS_IN_FLIGHT
+    }
+
+    /// Whether the held request, or the next one, may be handed over.
+    fn may_resume(&self) -> bool {
+        match self.held {
+            Some(_) => self.owed.is_empty(),
+            None => self.reading(),
+        }
+    }
+
+    fn hand_over(&mut self, request: HttpRequest, now: Instant) -> ReadOutcome {
+        self.owed.push_back(ResponseFraming::of(&request));
+        self.owed_reads = is_read(&request);
+        self.last_request_read = !request.keep_alive;
+        self.request_started = self.has_unparsed_bytes().then_some(now);
+        ReadOutcome::Request(request)
+    }
+
+    fn has_unparsed_bytes(&self) -> bool {
+        !self.unfed.is_empty() || self.decoder.buffered_bytes() > 0
     }
 
     /// Reads and decodes until a whole request is there, the socket has
-    /// nothing more, or `budget` bytes were read.
+    /// nothing more, or `budget` bytes were read. Call again after a
+    /// request: more may be pipelined behind it.
     pub fn read(&mut self, scratch: &mut [u8], budget: &mut usize, now: Instant) -> ReadOutcome {
-        if let HttpPhase::Draining { .. } = self.phase {
+        if self.draining.is_some() {
             return self.drain(scratch, budget);
         }
+        if self.held.is_some() && self.owed.is_empty() {
+            self.paused = false;
+            if let Some(request) = self.held.take() {
+                return self.hand_over(request, now);
+            }
+        }
+        if self.paused && self.reading() {
+            // Bytes that waited out the pause belong to a request whose
+            // time runs from now.
+            self.paused = false;
+            self.request_started = self.has_unparsed_bytes().then_some(now);
+        }
         loop {
-            if self.phase != HttpPhase::Reading {
+            if !self.reading() {
+                if !self.last_request_read {
+                    // At the bound: the rest waits in the socket.
+                    self.paused = true;
+                    self.request_started = None;
+                }
                 return ReadOutcome::Idle;
             }
             match self.decoder.next_request() {
                 Ok(Some(request)) => {
-                    self.phase = HttpPhase::Answering(ResponseFraming::of(&request));
-                    self.request_started = None;
-                    return ReadOutcome::Request(request);
+                    if !self.owed.is_empty() && is_read(&request) != self.owed_reads {
+                        self.held = Some(request);
+                        self.paused = true;
+                        self.request_started = None;
+                        return ReadOutcome::Idle;
+                    }
+                    return self.hand_over(request, now);
                 }
                 Ok(None) => {
                     if self.decoder.take_continue_request() {
-                        self.queue(CONTINUE_RESPONSE);
+                        if self.owed.is_empty() {
+                            self.write_queue.tail().extend_from_slice(CONTINUE_RESPONSE);
+                        } else {
+                            self.continue_due = true;
+                        }
                     }
                 }
                 Err(error) => {
                     // The stream lost its framing: answer, then close.
-                    HttpResponse::from_error(&error).encode(false, &mut self.write_buffer);
-                    self.phase = HttpPhase::Writing { close_after: true };
+                    self.respond_and_close(HttpResponse::from_error(&error));
                     return ReadOutcome::Idle;
                 }
             }
@@ -172,7 +252,7 @@ impl HttpConnection {
     /// Reads and drops what a closing connection's client still sends.
     fn drain(&mut self, scratch: &mut [u8], budget: &mut usize) -> ReadOutcome {
         loop {
-            let HttpPhase::Draining { dropped_bytes, .. } = &mut self.phase else {
+            let Some(Draining { dropped_bytes, .. }) = &mut self.draining else {
                 return ReadOutcome::Idle;
             };
             if *dropped_bytes >= MAX_DRAINED_BYTES {
@@ -195,81 +275,61 @@ impl HttpConnection {
         }
     }
 
-    /// Queues the answer to the request handed over; `false` when no
-    /// request waits for one.
-    pub fn respond(&mut self, response: &HttpResponse) -> bool {
-        let HttpPhase::Answering(framing) = self.phase else {
-            return false;
-        };
-        self.compact();
-        response.encode_framed(framing, &mut self.write_buffer);
-        self.phase = HttpPhase::Writing {
-            close_after: !framing.keep_alive,
-        };
-        true
+    /// Queues the answer to the oldest request the agent owes; `None` when
+    /// it owes none, else whether reading resumes (it had stopped at the
+    /// bound of requests in flight, or held a request of the other kind).
+    pub fn respond(&mut self, response: &HttpResponse) -> Option<bool> {
+        let framing = self.owed.pop_front()?;
+        response.encode_framed(framing, self.write_queue.tail());
+        if !framing.keep_alive {
+            assert!(
+                self.owed.is_empty(),
+                "a request was read after a closing one"
+            );
+            self.close_after_flush = true;
+        }
+        if self.owed.is_empty() {
+            if let Some(last) = self.last_words.take() {
+                last.encode(false, self.write_queue.tail());
+                self.close_after_flush = true;
+            } else if std::mem::take(&mut self.continue_due) {
+                self.write_queue.tail().extend_from_slice(CONTINUE_RESPONSE);
+            }
+        }
+        Some(self.paused && self.may_resume())
     }
 
-    /// Queues a last answer of the loop's own (a timed-out request) and
-    /// closes after it.
-    pub fn respond_and_close(&mut self, response: &HttpResponse) {
-        self.compact();
-        response.encode(false, &mut self.write_buffer);
-        self.phase = HttpPhase::Writing { close_after: true };
-    }
-
-    fn queue(&mut self, bytes: &[u8]) {
-        self.compact();
-        self.write_buffer.extend_from_slice(bytes);
-    }
-
-    fn compact(&mut self) {
-        if self.write_offset > 0 {
-            self.write_buffer.drain(..self.write_offset);
-            self.write_offset = 0;
+    /// Ends the connection with an answer of the loop's own (a broken
+    /// stream, a request that took too long), after the answers owed.
+    pub fn respond_and_close(&mut self, response: HttpResponse) {
+        self.last_request_read = true;
+        self.continue_due = false;
+        if self.owed.is_empty() {
+            response.encode(false, self.write_queue.tail());
+            self.close_after_flush = true;
+        } else {
+            self.last_words = Some(response);
         }
     }
 
     /// Writes as much as the socket takes; `Ok(true)` when nothing is left.
     pub fn flush(&mut self, now: Instant) -> io::Result<bool> {
-        while self.write_offset < self.write_buffer.len() {
-            match self.stream.write(&self.write_buffer[self.write_offset..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.write_offset += n;
-                    self.last_activity = now;
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(err),
-            }
-        }
-        self.write_buffer = Vec::new();
-        self.write_offset = 0;
-        Ok(true)
+        self.write_queue
+            .flush(&mut self.stream, &mut self.last_activity, now)
     }
 
     /// After the queue emptied: what the connection does next.
     pub fn after_flush(&mut self, now: Instant) -> AfterFlush {
-        let HttpPhase::Writing { close_after } = self.phase else {
+        if !self.close_after_flush || self.draining.is_some() {
             return AfterFlush::Nothing;
-        };
-        if close_after {
-            if self.stream.shutdown(std::net::Shutdown::Write).is_err() {
-                return AfterFlush::Close;
-            }
-            self.phase = HttpPhase::Draining {
-                until: now + LINGER,
-                dropped_bytes: 0,
-            };
-            return AfterFlush::Read;
         }
-        self.phase = HttpPhase::Reading;
-        // Pipelined bytes already here belong to the next request: its
-        // time runs from now.
-        if !self.unfed.is_empty() || self.decoder.buffered_bytes() > 0 {
-            self.request_started = Some(now);
+        if self.stream.shutdown(std::net::Shutdown::Write).is_err() {
+            return AfterFlush::Close;
         }
-        self.last_activity = now;
+        self.draining = Some(Draining {
+            until: now + LINGER,
+            dropped_bytes: 0,
+        });
         AfterFlush::Read
     }
 
@@ -280,22 +340,29 @@ impl HttpConnection {
         idle_timeout: Duration,
         request_time: Duration,
     ) -> Option<HttpExpiry> {
-        let idle = now.saturating_duration_since(self.last_activity);
-        match self.phase {
-            HttpPhase::Reading => match self.request_started {
-                Some(started) if now.saturating_duration_since(started) >= request_time => {
-                    Some(HttpExpiry::SlowRequest)
-                }
-                None if idle >= idle_timeout => Some(HttpExpiry::Idle),
-                _ => None,
-            },
-            // The agent bounds every answer's wait itself (a blocking query
-            // at most its wait plus jitter).
-            HttpPhase::Answering(_) => None,
-            HttpPhase::Writing { .. } if idle >= idle_timeout => Some(HttpExpiry::NotReading),
-            HttpPhase::Writing { .. } => None,
-            HttpPhase::Draining { until, .. } if now >= until => Some(HttpExpiry::Drained),
-            HttpPhase::Draining { .. } => None,
+        if let Some(draining) = self.draining {
+            return (now >= draining.until).then_some(HttpExpiry::Drained);
         }
+        if self.reading()
+            && let Some(started) = self.request_started
+            && now.saturating_duration_since(started) >= request_time
+        {
+            return Some(HttpExpiry::SlowRequest);
+        }
+        let idle = now.saturating_duration_since(self.last_activity);
+        if self.queued_bytes() > 0 {
+            return (idle >= idle_timeout).then_some(HttpExpiry::NotReading);
+        }
+        // The agent bounds every answer's wait itself (a blocking query at
+        // most its wait plus jitter).
+        if !self.owed.is_empty() || self.request_started.is_some() || self.close_after_flush {
+            return None;
+        }
+        (idle >= idle_timeout).then_some(HttpExpiry::Idle)
     }
+}
+
+/// A request with a safe method: it changes nothing.
+fn is_read(request: &HttpRequest) -> bool {
+    matches!(request.method.as_str(), "GET" | "HEAD" | "OPTIONS")
 }

@@ -1,6 +1,6 @@
 //! The HTTP API listener of the agent's one loop: accepting (up to a bound
-//! on open connections), reading each connection's next request, writing
-//! answers, and the timers that keep idle, slow and non-reading clients
+//! on open connections), reading each connection's pipelined requests (up
+//! to a bound in flight), writing answers in request order, and the timers that keep idle, slow and non-reading clients
 //! from holding a connection forever. A held request (a blocking query)
 //! costs its connection and a table entry in the agent, never a thread.
 
@@ -16,9 +16,7 @@ use crate::http::{HttpLimits, HttpRequest, HttpResponse};
 
 use crate::agent::io::accept::{self, Acceptor};
 use crate::agent::io::connection::{ConnectionId, FIRST_HTTP_CONNECTION_ID};
-use crate::agent::io::http_connection::{
-    AfterFlush, HttpConnection, HttpExpiry, HttpPhase, ReadOutcome,
-};
+use crate::agent::io::http_connection::{AfterFlush, HttpConnection, HttpExpiry, ReadOutcome};
 use crate::agent::io::transport::SendError;
 
 pub(crate) const HTTP_LISTENER_TOKEN: Token = Token(4);
@@ -83,8 +81,9 @@ pub struct HttpServer {
     /// Connections with bytes to write at the end of the turn, each once.
     flush_list: Vec<ConnectionId>,
     /// Connections to read again without waiting for an event (mio is
-    /// edge-triggered): their budget ran out, or they finished an answer
-    /// and may hold pipelined requests.
+    /// edge-triggered): their budget ran out, they are closing and drain,
+    /// or an answer left and they may read the pipelined requests that
+    /// waited at the bound of requests in flight.
     pub(crate) to_read: Vec<ConnectionId>,
 }
 
@@ -178,16 +177,22 @@ impl HttpServer {
         accept::accept_pending(&self.listener, &self.registry, quota, &mut into)
     }
 
-    /// The connection's next request, if a whole one is there.
+    /// Bytes one connection may be read for in one turn.
+    pub(crate) fn read_budget(&self) -> usize {
+        self.limits.max_read_bytes_per_event
+    }
+
+    /// The connection's next request, if a whole one is there; call again
+    /// (with what is left of this turn's `budget`) for the ones behind it.
     pub(crate) fn read(
         &mut self,
         id: ConnectionId,
         scratch: &mut [u8],
+        budget: &mut usize,
         now: Instant,
     ) -> Option<HttpRequest> {
         let connection = self.connections.get_mut(&id)?;
-        let mut budget = self.limits.max_read_bytes_per_event;
-        let outcome = connection.read(scratch, &mut budget, now);
+        let outcome = connection.read(scratch, budget, now);
         let queued = connection.queued_bytes() > 0;
         match outcome {
             ReadOutcome::Request(request) => return Some(request),
@@ -203,12 +208,13 @@ impl HttpServer {
     }
 
     /// The client closed or the socket failed while the agent holds its
-    /// request: nobody will read the answer, so the agent may forget it.
+    /// requests: nobody will read the answers, so the agent may forget them
+    /// (and the blocking queries among them).
     pub(crate) fn on_read_closed(&mut self, id: ConnectionId) {
         if let Some(connection) = self.connections.get(&id)
-            && matches!(connection.phase, HttpPhase::Answering(_))
+            && connection.answers_owed() > 0
         {
-            self.close(id, "closed by the client while its request was held");
+            self.close(id, "closed by the client while its requests were held");
         }
     }
 
@@ -221,8 +227,13 @@ impl HttpServer {
             .connections
             .get_mut(&id)
             .ok_or(SendError::UnknownConnection(id))?;
-        if !connection.respond(response) {
+        let Some(resumes_reading) = connection.respond(response) else {
             return Err(SendError::NoRequestWaiting(id));
+        };
+        if resumes_reading {
+            // Edge-triggered: the requests that waited in the socket raise
+            // no new event.
+            self.to_read.push(id);
         }
         self.schedule_flush(id);
         Ok(())
@@ -290,7 +301,7 @@ impl HttpServer {
                     if let Some(connection) = self.connections.get_mut(&id) {
                         let text =
                             format!("request not received within {} s", request_time.as_secs());
-                        connection.respond_and_close(&HttpResponse::text(408, &text));
+                        connection.respond_and_close(HttpResponse::text(408, &text));
                         self.schedule_flush(id);
                     }
                 }

@@ -12,3 +12,4 @@ pub mod loop_context;
 pub mod process_memory;
 pub mod run;
 pub mod transport;
+pub mod write_queue;

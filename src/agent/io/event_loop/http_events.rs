@@ -31,8 +31,9 @@ impl EventLoop {
         }
     }
 
-    /// Reads the connection's next request and hands it to the handler;
-    /// one at a time, so answers leave in request order.
+    /// Reads the connection's requests and hands each to the handler in
+    /// order, as many as arrived (up to the connection's bound in flight
+    /// and this turn's read budget).
     pub(super) fn on_http_readable<H: Handler>(
         &mut self,
         id: ConnectionId,
@@ -40,11 +41,16 @@ impl EventLoop {
         now: Instant,
         stop: &mut Option<StopReason>,
     ) {
-        let Some(http) = self.http.as_mut() else {
+        let Some(mut budget) = self.http.as_ref().map(|h| h.read_budget()) else {
             return;
         };
-        let request = http.read(id, &mut self.read_chunk, now);
-        if let Some(request) = request {
+        loop {
+            let Some(http) = self.http.as_mut() else {
+                return;
+            };
+            let Some(request) = http.read(id, &mut self.read_chunk, &mut budget, now) else {
+                return;
+            };
             let mut ctx = self.context(now, stop);
             handler.on_http_request(id, request, &mut ctx);
         }
