@@ -50,6 +50,7 @@ pub mod kv_store;
 pub mod services;
 pub mod snapshot_codec;
 mod snapshot_sections;
+mod snapshot_services;
 pub mod tombstones;
 mod txn;
 

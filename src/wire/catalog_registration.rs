@@ -265,7 +265,7 @@ impl ServiceDefinition {
             })
     }
 
-    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.put_string(&self.id);
         out.put_string(&self.service);
         put_strings(out, &self.tags);
@@ -363,7 +363,7 @@ impl CheckDefinition {
             .or_else(|| too_long("check TCP", d.tcp.len(), MAX_CHECK_TARGET_BYTES))
     }
 
-    pub(super) fn encode(&self, out: &mut Vec<u8>) {
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.put_string(&self.check_id);
         out.put_string(&self.name);
         out.put_u8(self.status.to_byte());
@@ -456,12 +456,12 @@ impl RegisterRequest {
             None => out.put_u8(0),
             Some(service) => {
                 out.put_u8(1);
-                service.encode(out);
+                service.encode_into(out);
             }
         }
         out.put_count(self.checks.len());
         for check in &self.checks {
-            check.encode(out);
+            check.encode_into(out);
         }
     }
 
@@ -598,4 +598,4 @@ fn read_meta(
 
 #[cfg(test)]
 #[path = "catalog_registration_tests.rs"]
-mod tests;
+pub(crate) mod tests;
