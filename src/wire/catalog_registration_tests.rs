@@ -175,3 +175,26 @@ fn meta_follows_consuls_rules() {
     service.tags = vec!["t".into(); MAX_TAGS + 1];
     assert!(service.limits_error().is_some());
 }
+
+#[test]
+fn the_client_messages_round_trip() {
+    use crate::wire::client_message::{
+        ClientRequest, ClientResponse, RequestBody, ResponseBody, RpcResult,
+    };
+    use crate::wire::test_support::round_trip;
+    round_trip(&ClientRequest {
+        request_id: 4,
+        body: RequestBody::CatalogRegister(sample_register()),
+    });
+    round_trip(&ClientRequest {
+        request_id: 5,
+        body: RequestBody::CatalogDeregister(DeregisterRequest {
+            node: "n1".into(),
+            target: DeregisterTarget::Check("c".into()),
+        }),
+    });
+    round_trip(&ClientResponse {
+        request_id: 6,
+        body: ResponseBody::Ok(RpcResult::CatalogWritten { index: 42 }),
+    });
+}
