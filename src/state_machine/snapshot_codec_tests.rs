@@ -177,7 +177,10 @@ fn with_services() -> StateMachine {
         let applied = state.apply(index, &command.to_bytes());
         assert!(applied.to_rpc().is_ok(), "{applied:?}");
     };
-    apply(&mut state, Command::CatalogRegistration(sample_register()));
+    apply(
+        &mut state,
+        Command::CatalogRegistration(Box::new(sample_register())),
+    );
     let mut other = sample_register();
     other.node = "n2".into();
     other.checks.push(CheckDefinition {
@@ -186,12 +189,12 @@ fn with_services() -> StateMachine {
         service_id: String::new(),
         ..sample_check()
     });
-    apply(&mut state, Command::CatalogRegistration(other));
+    apply(&mut state, Command::CatalogRegistration(Box::new(other)));
     let mut api = sample_register();
     api.service.as_mut().unwrap().id = "api".into();
     api.service.as_mut().unwrap().service = "api".into();
     api.checks.clear();
-    apply(&mut state, Command::CatalogRegistration(api));
+    apply(&mut state, Command::CatalogRegistration(Box::new(api)));
     apply(
         &mut state,
         Command::CatalogDeregistration(DeregisterRequest {

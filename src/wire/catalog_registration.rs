@@ -303,7 +303,7 @@ impl ServiceDefinition {
                 address: r.string("service.tagged_address", MAX_IDENTIFIER_BYTES)?,
                 port: r.u16()?,
             };
-            tagged_addresses.insert(tag, address);
+            insert_in_order(&mut tagged_addresses, tag, address, "service.tagged_tag")?;
         }
         Ok(ServiceDefinition {
             id,
@@ -473,10 +473,9 @@ impl RegisterRequest {
         let tagged_count = r.count_at_most(8, MAX_TAGGED_ADDRESSES, "register.tagged_count")?;
         let mut tagged_addresses = BTreeMap::new();
         for _ in 0..tagged_count {
-            tagged_addresses.insert(
-                r.string("register.tagged_tag", MAX_IDENTIFIER_BYTES)?,
-                r.string("register.tagged_address", MAX_IDENTIFIER_BYTES)?,
-            );
+            let tag = r.string("register.tagged_tag", MAX_IDENTIFIER_BYTES)?;
+            let address = r.string("register.tagged_address", MAX_IDENTIFIER_BYTES)?;
+            insert_in_order(&mut tagged_addresses, tag, address, "register.tagged_tag")?;
         }
         let service = if r.bool("register.service_present")? {
             Some(ServiceDefinition::decode(r)?)
@@ -585,15 +584,27 @@ fn read_meta(
     for _ in 0..count {
         let key = r.string(field, MAX_META_KEY_BYTES)?;
         let value = r.string(field, MAX_META_VALUE_BYTES)?;
-        if meta.last_key_value().is_some_and(|(last, _)| *last >= key) {
-            return Err(WireError::InvalidValue {
-                field,
-                value: count as u64,
-            });
-        }
-        meta.insert(key, value);
+        insert_in_order(&mut meta, key, value, field)?;
     }
     Ok(meta)
+}
+
+/// Map keys are written in increasing order, so one map has one encoding:
+/// a repeated or out-of-order key is refused.
+fn insert_in_order<V>(
+    map: &mut BTreeMap<String, V>,
+    key: String,
+    value: V,
+    field: &'static str,
+) -> Result<(), WireError> {
+    if map.last_key_value().is_some_and(|(last, _)| *last >= key) {
+        return Err(WireError::InvalidValue {
+            field,
+            value: map.len() as u64,
+        });
+    }
+    map.insert(key, value);
+    Ok(())
 }
 
 #[cfg(test)]

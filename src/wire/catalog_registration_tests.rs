@@ -184,7 +184,7 @@ fn the_client_messages_round_trip() {
     use crate::wire::test_support::round_trip;
     round_trip(&ClientRequest {
         request_id: 4,
-        body: RequestBody::CatalogRegister(sample_register()),
+        body: RequestBody::CatalogRegister(Box::new(sample_register())),
     });
     round_trip(&ClientRequest {
         request_id: 5,

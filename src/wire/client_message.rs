@@ -112,7 +112,7 @@ pub enum RequestBody {
     /// Remove a server from the Raft configuration; answered once the
     /// change commits.
     /// Consul's `Catalog.Register`: applied as one entry.
-    CatalogRegister(RegisterRequest),
+    CatalogRegister(Box<RegisterRequest>),
     /// Consul's `Catalog.Deregister`.
     CatalogDeregister(DeregisterRequest),
     RaftRemovePeer {
@@ -730,7 +730,9 @@ impl RequestBody {
             }
             TYPE_KV_READ => RequestBody::KvRead(KvRead::decode(r)?),
             TYPE_CATALOG_READ => RequestBody::CatalogRead(CatalogRead::decode(r)?),
-            TYPE_CATALOG_REGISTER => RequestBody::CatalogRegister(RegisterRequest::decode(r)?),
+            TYPE_CATALOG_REGISTER => {
+                RequestBody::CatalogRegister(Box::new(RegisterRequest::decode(r)?))
+            }
             TYPE_CATALOG_DEREGISTER => {
                 RequestBody::CatalogDeregister(DeregisterRequest::decode(r)?)
             }

@@ -124,7 +124,7 @@ pub enum Command {
     RegisterClient,
     /// Consul's `RegisterRequest`: a node with its service and checks,
     /// applied atomically.
-    CatalogRegistration(RegisterRequest),
+    CatalogRegistration(Box<RegisterRequest>),
     /// Consul's `DeregisterRequest`: a node, a service or a check.
     CatalogDeregistration(DeregisterRequest),
 }
@@ -537,7 +537,9 @@ impl Command {
                 name: r.string("catalog.name", MAX_CATALOG_FIELD_BYTES)?,
             },
             TAG_REGISTER_CLIENT => Command::RegisterClient,
-            TAG_CATALOG_REGISTRATION => Command::CatalogRegistration(RegisterRequest::decode(r)?),
+            TAG_CATALOG_REGISTRATION => {
+                Command::CatalogRegistration(Box::new(RegisterRequest::decode(r)?))
+            }
             TAG_CATALOG_DEREGISTRATION => {
                 Command::CatalogDeregistration(DeregisterRequest::decode(r)?)
             }

@@ -175,7 +175,9 @@ fn an_entry_buffer_is_allocated_once_at_its_size_bound() {
         Command::CatalogRegister(node),
         Command::CatalogDeregister { name: "n".into() },
         Command::RegisterClient,
-        Command::CatalogRegistration(crate::wire::catalog_registration::tests::sample_register()),
+        Command::CatalogRegistration(Box::new(
+            crate::wire::catalog_registration::tests::sample_register(),
+        )),
         Command::CatalogDeregistration(crate::wire::catalog_registration::DeregisterRequest {
             node: "n".into(),
             target: crate::wire::catalog_registration::DeregisterTarget::Check("c".into()),
@@ -220,7 +222,7 @@ fn a_large_value_decoded_from_a_shared_entry_is_a_slice_of_it() {
 fn catalog_registrations_round_trip_as_entries_and_every_truncation_fails() {
     use crate::wire::catalog_registration::{DeregisterRequest, DeregisterTarget, tests};
     for command in [
-        Command::CatalogRegistration(tests::sample_register()),
+        Command::CatalogRegistration(Box::new(tests::sample_register())),
         Command::CatalogDeregistration(DeregisterRequest {
             node: "n1".into(),
             target: DeregisterTarget::Service("web-1".into()),
@@ -240,7 +242,7 @@ fn catalog_registrations_round_trip_as_entries_and_every_truncation_fails() {
     }
     // The tag byte after the 10-byte untimed envelope: 0x08 registers.
     assert_eq!(
-        Command::CatalogRegistration(tests::sample_register()).to_bytes()[10],
+        Command::CatalogRegistration(Box::new(tests::sample_register())).to_bytes()[10],
         0x08
     );
 }

@@ -121,7 +121,9 @@ impl ScriptedCluster {
             | RequestBody::CatalogRead(_)
             | RequestBody::RaftConfiguration { .. }
             | RequestBody::RaftTransferLeader { .. }
-            | RequestBody::RaftRemovePeer { .. } => {
+            | RequestBody::RaftRemovePeer { .. }
+            | RequestBody::CatalogRegister(_)
+            | RequestBody::CatalogDeregister(_) => {
                 error(ErrorCode::InvalidRequest, "not a CLI request")
             }
         }

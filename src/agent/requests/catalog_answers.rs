@@ -48,18 +48,27 @@ fn all_nodes(state: &StateMachine) -> Result<Vec<CatalogNodeEntry>, RpcError> {
     Ok(state.catalog().records().map(entry).collect())
 }
 
-/// The services of the catalog: until services are registered, the
-/// servers' own `consul` service, present while a server is registered.
+/// The services of the catalog, name → tags. Until the leader registers
+/// the servers' `consul` service itself, it is listed while a server is
+/// registered and no registration holds it.
 fn services(state: &StateMachine) -> Vec<CatalogService> {
+    let mut services: Vec<CatalogService> = state
+        .catalog()
+        .services()
+        .service_tags()
+        .into_iter()
+        .map(|(name, tags)| CatalogService { name, tags })
+        .collect();
     let any_server = state.catalog().nodes().any(|node| node.role == "server");
-    if any_server {
-        vec![CatalogService {
+    let registered = services.iter().any(|s| s.name == SERVER_SERVICE);
+    if any_server && !registered {
+        services.push(CatalogService {
             name: SERVER_SERVICE.into(),
             tags: Vec::new(),
-        }]
-    } else {
-        Vec::new()
+        });
+        services.sort_by(|a, b| a.name.cmp(&b.name));
     }
+    services
 }
 
 pub fn answer_catalog_read(
@@ -160,5 +169,36 @@ mod tests {
             3,
             "a deletion moves the index"
         );
+    }
+
+    #[test]
+    fn registered_services_are_listed_with_their_tags() {
+        use crate::wire::catalog_registration::{RegisterRequest, ServiceDefinition};
+        let mut state = StateMachine::new();
+        state.apply(1, &Command::CatalogRegister(node("s", "server")).to_bytes());
+        let register = |tags: &[&str], node: &str| {
+            Command::CatalogRegistration(Box::new(RegisterRequest {
+                node: node.into(),
+                address: "10.0.0.9".into(),
+                service: Some(ServiceDefinition {
+                    service: "web".into(),
+                    tags: tags.iter().map(|t| t.to_string()).collect(),
+                    ..ServiceDefinition::default()
+                }),
+                ..RegisterRequest::default()
+            }))
+        };
+        state.apply(2, &register(&["a", "b"], "x").to_bytes());
+        state.apply(3, &register(&["b", "c"], "y").to_bytes());
+        let (index, services) = answer(&state, CatalogQuery::Services);
+        assert_eq!(index, 3);
+        let CatalogAnswer::Services(services) = services else {
+            panic!()
+        };
+        let listed: Vec<(&str, Vec<&str>)> = services
+            .iter()
+            .map(|s| (s.name.as_str(), s.tags.iter().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(listed, [("consul", vec![]), ("web", vec!["a", "b", "c"])]);
     }
 }
