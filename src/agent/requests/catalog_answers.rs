@@ -48,27 +48,16 @@ fn all_nodes(state: &StateMachine) -> Result<Vec<CatalogNodeEntry>, RpcError> {
     Ok(state.catalog().records().map(entry).collect())
 }
 
-/// The services of the catalog, name → tags. Until the leader registers
-/// the servers' `consul` service itself, it is listed while a server is
-/// registered and no registration holds it.
+/// The services of the catalog, name → tags (each tag once), the
+/// servers' `consul` service as the leader registers it.
 fn services(state: &StateMachine) -> Vec<CatalogService> {
-    let mut services: Vec<CatalogService> = state
+    state
         .catalog()
         .services()
         .service_tags()
         .into_iter()
         .map(|(name, tags)| CatalogService { name, tags })
-        .collect();
-    let any_server = state.catalog().nodes().any(|node| node.role == "server");
-    let registered = services.iter().any(|s| s.name == SERVER_SERVICE);
-    if any_server && !registered {
-        services.push(CatalogService {
-            name: SERVER_SERVICE.into(),
-            tags: Vec::new(),
-        });
-        services.sort_by(|a, b| a.name.cmp(&b.name));
-    }
-    services
+        .collect()
 }
 
 pub fn answer_catalog_read(
@@ -145,33 +134,6 @@ mod tests {
     }
 
     #[test]
-    fn the_servers_service_is_listed_while_a_server_is_registered() {
-        let mut state = StateMachine::new();
-        let (index, empty) = answer(&state, CatalogQuery::Services);
-        assert_eq!((index, empty), (1, CatalogAnswer::Services(vec![])));
-        state.apply(1, &Command::CatalogRegister(node("c", "client")).to_bytes());
-        assert_eq!(
-            answer(&state, CatalogQuery::Services).1,
-            CatalogAnswer::Services(vec![])
-        );
-        state.apply(2, &Command::CatalogRegister(node("s", "server")).to_bytes());
-        let (_, services) = answer(&state, CatalogQuery::Services);
-        let CatalogAnswer::Services(services) = services else {
-            panic!()
-        };
-        assert_eq!(services[0].name, "consul");
-        state.apply(
-            3,
-            &Command::CatalogDeregister { name: "s".into() }.to_bytes(),
-        );
-        assert_eq!(
-            answer(&state, CatalogQuery::Services).0,
-            3,
-            "a deletion moves the index"
-        );
-    }
-
-    #[test]
     fn registered_services_are_listed_with_their_tags() {
         use crate::wire::catalog_registration::{RegisterRequest, ServiceDefinition};
         let mut state = StateMachine::new();
@@ -192,6 +154,15 @@ mod tests {
         state.apply(3, &register(&["b", "c"], "y").to_bytes());
         let (index, services) = answer(&state, CatalogQuery::Services);
         assert_eq!(index, 3);
+        state.apply(
+            4,
+            &Command::CatalogDeregister { name: "x".into() }.to_bytes(),
+        );
+        assert_eq!(
+            answer(&state, CatalogQuery::Services).0,
+            4,
+            "a deletion moves the index"
+        );
         let CatalogAnswer::Services(services) = services else {
             panic!()
         };
@@ -199,6 +170,6 @@ mod tests {
             .iter()
             .map(|s| (s.name.as_str(), s.tags.iter().map(String::as_str).collect()))
             .collect();
-        assert_eq!(listed, [("consul", vec![]), ("web", vec!["a", "b", "c"])]);
+        assert_eq!(listed, [("web", vec!["a", "b", "c"])]);
     }
 }
