@@ -28,6 +28,9 @@ const TAG_CATALOG_DEREGISTERED: u8 = 0x08;
 const TAG_CLIENT_REGISTERED: u8 = 0x09;
 const TAG_REJECTED_EMPTY_KEY: u8 = 0x0A;
 const TAG_RESULT_NOT_RETAINED: u8 = 0x0B;
+const TAG_REJECTED_CATALOG_REFUSED: u8 = 0x0C;
+/// A catalog refusal's reason: Consul's sentence around a few names.
+pub const MAX_REFUSAL_BYTES: usize = 1024;
 
 /// Smallest DirEntry: empty key, absent value and session, four u64.
 const MIN_DIR_ENTRY_BYTES: usize = 4 + 1 + 8 * 4 + 1;
@@ -79,6 +82,10 @@ pub fn encode_answer(result: &ApplyResult, out: &mut Vec<u8>) {
             tagged_u64(out, TAG_RESULT_NOT_RETAINED, *applied_index)
         }
         ApplyResult::Rejected(CommandRejection::EmptyKey) => out.put_u8(TAG_REJECTED_EMPTY_KEY),
+        ApplyResult::Rejected(CommandRejection::CatalogRefused(reason)) => {
+            out.put_u8(TAG_REJECTED_CATALOG_REFUSED);
+            out.put_string(truncated(reason));
+        }
         ApplyResult::Rejected(_) => unreachable!("checked by is_retainable"),
     }
 }
@@ -114,12 +121,25 @@ pub fn encoded_answer_len(result: &ApplyResult) -> usize {
                     }
                 }
         }
+        ApplyResult::Rejected(CommandRejection::CatalogRefused(reason)) => {
+            1 + 4 + truncated(reason).len()
+        }
         ApplyResult::Rejected(_) => 1,
         ApplyResult::KvWritten { .. }
         | ApplyResult::CatalogRegistered { .. }
         | ApplyResult::ClientRegistered { .. }
         | ApplyResult::ResultNotRetained { .. } => 1 + 8,
     }
+}
+
+/// A refusal's reason as retained: at most [`MAX_REFUSAL_BYTES`], cut at a
+/// character boundary.
+fn truncated(reason: &str) -> &str {
+    let mut end = reason.len().min(MAX_REFUSAL_BYTES);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
 }
 
 fn dir_entry_len(entry: &DirEntry) -> usize {
@@ -186,6 +206,9 @@ pub fn decode_answer(bytes: &[u8]) -> Result<ApplyResult, WireError> {
             client_id: r.u64()?,
         },
         TAG_REJECTED_EMPTY_KEY => ApplyResult::Rejected(CommandRejection::EmptyKey),
+        TAG_REJECTED_CATALOG_REFUSED => ApplyResult::Rejected(CommandRejection::CatalogRefused(
+            r.string("answer.refusal", MAX_REFUSAL_BYTES)?,
+        )),
         TAG_RESULT_NOT_RETAINED => ApplyResult::ResultNotRetained {
             applied_index: r.u64()?,
         },
@@ -344,6 +367,7 @@ mod tests {
             ApplyResult::ClientRegistered { client_id: 4 },
             ApplyResult::ResultNotRetained { applied_index: 8 },
             ApplyResult::Rejected(CommandRejection::EmptyKey),
+            ApplyResult::Rejected(CommandRejection::CatalogRefused("Must provide node".into())),
         ]
     }
 

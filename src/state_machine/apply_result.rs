@@ -100,6 +100,9 @@ pub enum CommandRejection {
     /// (`MAX_UNACKNOWLEDGED_ANSWERS_PER_CLIENT`); the client must
     /// acknowledge older ones first. Not applied, so it may be resent.
     TooManyUnacknowledged { client_id: u64, limit: usize },
+    /// A catalog registration or deregistration the catalog refused, with
+    /// Consul's reason (a check of a missing service, no node name, ...).
+    CatalogRefused(String),
 }
 
 impl std::fmt::Display for CommandRejection {
@@ -132,6 +135,7 @@ impl std::fmt::Display for CommandRejection {
                 f,
                 "client session {client_id} has {limit} unacknowledged answers, the limit"
             ),
+            CommandRejection::CatalogRefused(reason) => f.write_str(reason),
         }
     }
 }

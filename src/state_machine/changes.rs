@@ -36,8 +36,18 @@ impl KvChanges {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     pub kv: KvChanges,
-    /// A node was registered, replaced or deregistered.
+    /// A node was registered, replaced or deregistered, or a service or
+    /// check changed.
     pub catalog: bool,
+    /// Service names whose index moved (their watchers wake).
+    pub services: Vec<String>,
+}
+
+impl Changes {
+    pub(crate) fn record_catalog(&mut self, change: crate::state_machine::catalog::CatalogChange) {
+        self.catalog |= change.changed;
+        self.services.extend(change.services);
+    }
 }
 
 /// A blocking query's view of the store.

@@ -47,8 +47,10 @@ pub mod catalog;
 pub mod changes;
 pub mod client_sessions;
 pub mod kv_store;
+pub mod services;
 pub mod snapshot_codec;
 mod snapshot_sections;
+mod snapshot_services;
 pub mod tombstones;
 mod txn;
 
@@ -220,13 +222,34 @@ impl StateMachine {
                 ApplyResult::Rejected(CommandRejection::EmptyKey)
             }
             Command::CatalogRegister(node) => {
-                changes.catalog = self.catalog.register(node, index);
+                let change = self.catalog.register_node(node, index);
+                changes.record_catalog(change);
                 ApplyResult::CatalogRegistered { index }
             }
             Command::CatalogDeregister { name } => {
-                let existed = self.catalog.deregister(&name, index);
-                changes.catalog = existed;
+                let change = self.catalog.deregister_node(&name, index);
+                let existed = change.changed;
+                changes.record_catalog(change);
                 ApplyResult::CatalogDeregistered { index, existed }
+            }
+            Command::CatalogRegistration(request) => {
+                match self.catalog.apply_registration(&request, index) {
+                    Ok(change) => {
+                        changes.record_catalog(change);
+                        ApplyResult::CatalogRegistered { index }
+                    }
+                    Err(reason) => ApplyResult::Rejected(CommandRejection::CatalogRefused(reason)),
+                }
+            }
+            Command::CatalogDeregistration(request) => {
+                match self.catalog.apply_deregistration(&request, index) {
+                    Ok(change) => {
+                        let existed = change.changed;
+                        changes.record_catalog(change);
+                        ApplyResult::CatalogDeregistered { index, existed }
+                    }
+                    Err(reason) => ApplyResult::Rejected(CommandRejection::CatalogRefused(reason)),
+                }
             }
             Command::RegisterClient => {
                 self.sessions.register(index, self.log_time_ms);

@@ -6,7 +6,8 @@
 //! restore: a corrupt snapshot is a typed error, never a panic. Layout in
 //! `wire-spec.md`, section 9 "State machine snapshot".
 //!
-//! Version 3 is written. Versions 2 (catalog records without indexes) and
+//! Version 4 is written (version 3 and a services section). Versions 3,
+//! 2 (catalog records without indexes) and
 //! 1 (also KV records without flags, no graveyard, no sessions) are still
 //! restored, so a server upgraded in place starts from its last snapshot;
 //! what they lack restores at the snapshot's applied index (version 1: the
@@ -22,13 +23,20 @@ use crate::state_machine::StateMachine;
 use crate::state_machine::catalog::{Catalog, CatalogRecord};
 use crate::state_machine::client_sessions::ClientSessions;
 use crate::state_machine::kv_store::{KvRecord, KvStore};
+use crate::state_machine::services::{NodeServices, ServiceTable};
 use crate::state_machine::snapshot_sections::{CrcReader, CrcWriter};
+use crate::state_machine::snapshot_services::{
+    MAX_NODE_SERVICES_BLOCK_BYTES, decode_node_services, encode_node_services,
+};
 use crate::state_machine::tombstones::Tombstones;
+use crate::wire::catalog_registration::MAX_IDENTIFIER_BYTES;
 
 pub const SNAPSHOT_MAGIC: [u8; 4] = *b"CNSM";
 /// The format written by this build.
-pub const SNAPSHOT_FORMAT_VERSION: u8 = 3;
-/// Earlier formats, still restored (never written).
+pub const SNAPSHOT_FORMAT_VERSION: u8 = 4;
+/// Earlier formats, still restored (never written). Version 3 has no
+/// services section.
+pub const SNAPSHOT_FORMAT_VERSION_3: u8 = 3;
 pub const SNAPSHOT_FORMAT_VERSION_2: u8 = 2;
 pub const SNAPSHOT_FORMAT_VERSION_1: u8 = 1;
 
@@ -128,6 +136,7 @@ impl StateMachine {
         for (client_id, session) in self.sessions().iter() {
             w.put_session(*client_id, session)?;
         }
+        write_services(&mut w, self.catalog().services())?;
         let crc = w.hasher.clone().finalize();
         w.inner.write_all(&crc.to_be_bytes())?;
         w.inner.flush()?;
@@ -150,8 +159,9 @@ impl StateMachine {
             return Err(SnapshotError::BadMagic(magic));
         }
         let restored = match r.u8()? {
-            SNAPSHOT_FORMAT_VERSION => restore_v2_or_v3(&mut r, CatalogFormat::Indexed)?,
-            SNAPSHOT_FORMAT_VERSION_2 => restore_v2_or_v3(&mut r, CatalogFormat::NodesOnly)?,
+            SNAPSHOT_FORMAT_VERSION => restore_v2_to_v4(&mut r, CatalogFormat::WithServices)?,
+            SNAPSHOT_FORMAT_VERSION_3 => restore_v2_to_v4(&mut r, CatalogFormat::Indexed)?,
+            SNAPSHOT_FORMAT_VERSION_2 => restore_v2_to_v4(&mut r, CatalogFormat::NodesOnly)?,
             SNAPSHOT_FORMAT_VERSION_1 => restore_v1(&mut r)?,
             version => return Err(SnapshotError::UnsupportedVersion(version)),
         };
@@ -232,6 +242,8 @@ fn read_kv_records<R: Read>(
 /// How a snapshot's catalog records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CatalogFormat {
+    /// Version 4: as 3, and a services section after the sessions.
+    WithServices,
     /// Version 3: a table index in the header, indexes in each record.
     Indexed,
     /// Versions 1 and 2: the node only; everything restores at `applied`.
@@ -250,7 +262,9 @@ fn read_catalog<R: Read>(
     let mut previous_name: Option<String> = None;
     for _ in 0..count {
         let record = match format {
-            CatalogFormat::Indexed => r.catalog_record(table_index)?,
+            CatalogFormat::Indexed | CatalogFormat::WithServices => {
+                r.catalog_record(table_index)?
+            }
             CatalogFormat::NodesOnly => CatalogRecord {
                 node: r.catalog_node()?,
                 create_index: table_index,
@@ -269,7 +283,60 @@ fn read_catalog<R: Read>(
     Ok(Catalog::from_records(records, table_index))
 }
 
-fn restore_v2_or_v3<R: Read>(
+/// The services section: the table index, each node's block in name
+/// order, then each service name's index.
+fn write_services<W: Write>(w: &mut CrcWriter<W>, table: &ServiceTable) -> io::Result<()> {
+    w.put_u64(table.table_index())?;
+    w.put_u64(table.nodes().count() as u64)?;
+    let mut block = Vec::new();
+    for (node, entry) in table.nodes() {
+        block.clear();
+        encode_node_services(entry, &mut block);
+        w.put_bytes(node.as_bytes())?;
+        w.put_bytes(&block)?;
+    }
+    w.put_u64(table.service_indexes().count() as u64)?;
+    for (name, index) in table.service_indexes() {
+        w.put_bytes(name.as_bytes())?;
+        w.put_u64(*index)?;
+    }
+    Ok(())
+}
+
+fn read_services<R: Read>(
+    r: &mut CrcReader<R>,
+    catalog_index: u64,
+) -> Result<ServiceTable, SnapshotError> {
+    let table_index = r.u64()?;
+    if table_index > catalog_index {
+        return Err(inconsistent(format!(
+            "services index {table_index} past the catalog's {catalog_index}"
+        )));
+    }
+    let node_count = r.u64()?;
+    let mut nodes: Vec<(String, NodeServices)> = Vec::new();
+    for _ in 0..node_count {
+        let name = r.string("services.node", MAX_IDENTIFIER_BYTES)?;
+        if nodes.last().is_some_and(|(last, _)| *last >= name) {
+            return Err(inconsistent(format!("services node {name:?} out of order")));
+        }
+        let block = r.bytes("services.block", MAX_NODE_SERVICES_BLOCK_BYTES)?;
+        let entry = decode_node_services(&block, table_index).map_err(inconsistent)?;
+        nodes.push((name, entry));
+    }
+    let index_count = r.u64()?;
+    let mut indexes: Vec<(String, u64)> = Vec::new();
+    for _ in 0..index_count {
+        let name = r.string("services.name", MAX_IDENTIFIER_BYTES)?;
+        if indexes.last().is_some_and(|(last, _)| *last >= name) {
+            return Err(inconsistent(format!("service index {name:?} out of order")));
+        }
+        indexes.push((name, r.u64()?));
+    }
+    ServiceTable::from_restored(nodes, indexes, table_index).map_err(inconsistent)
+}
+
+fn restore_v2_to_v4<R: Read>(
     r: &mut CrcReader<R>,
     catalog_format: CatalogFormat,
 ) -> Result<StateMachine, SnapshotError> {
@@ -278,7 +345,7 @@ fn restore_v2_or_v3<R: Read>(
     let table_index = r.u64()?;
     let floor_index = r.u64()?;
     let catalog_index = match catalog_format {
-        CatalogFormat::Indexed => r.u64()?,
+        CatalogFormat::Indexed | CatalogFormat::WithServices => r.u64()?,
         CatalogFormat::NodesOnly => applied_index,
     };
     if catalog_index > applied_index {
@@ -323,6 +390,12 @@ fn restore_v2_or_v3<R: Read>(
     let sessions = ClientSessions::from_restored(sessions).ok_or_else(|| {
         inconsistent("sessions share an activity index or exceed their budget".into())
     })?;
+    let catalog = if catalog_format == CatalogFormat::WithServices {
+        let services = read_services(r, catalog_index)?;
+        catalog.with_services(services).map_err(inconsistent)?
+    } else {
+        catalog
+    };
     let kv = KvStore::from_restored(records, tombstones, table_index);
     Ok(StateMachine::from_parts(
         kv,

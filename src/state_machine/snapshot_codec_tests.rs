@@ -150,7 +150,7 @@ fn a_version_2_catalog_restores_at_the_applied_index() {
 #[test]
 fn a_catalog_record_above_the_catalog_index_is_refused() {
     let mut body = SNAPSHOT_MAGIC.to_vec();
-    body.push(SNAPSHOT_FORMAT_VERSION);
+    body.push(SNAPSHOT_FORMAT_VERSION_3);
     for v in [9u64, 0, 0, 0, 4, 0, 1, 0, 0] {
         body.extend_from_slice(&v.to_be_bytes());
     }
@@ -163,6 +163,100 @@ fn a_catalog_record_above_the_catalog_index_is_refused() {
     }
     let err = StateMachine::restore_snapshot(&with_crc(body)[..]).unwrap_err();
     assert!(matches!(err, SnapshotError::Inconsistent(_)), "{err}");
+}
+
+fn with_services() -> StateMachine {
+    use crate::wire::catalog_registration::tests::{sample_check, sample_register};
+    use crate::wire::catalog_registration::{
+        CheckDefinition, CheckStatus, DeregisterRequest, DeregisterTarget,
+    };
+    let mut state = sample();
+    let mut index = state.applied_index();
+    let mut apply = |state: &mut StateMachine, command: Command| {
+        index += 1;
+        let applied = state.apply(index, &command.to_bytes());
+        assert!(applied.to_rpc().is_ok(), "{applied:?}");
+    };
+    apply(
+        &mut state,
+        Command::CatalogRegistration(Box::new(sample_register())),
+    );
+    let mut other = sample_register();
+    other.node = "n2".into();
+    other.checks.push(CheckDefinition {
+        check_id: "serfHealth".into(),
+        status: CheckStatus::Passing,
+        service_id: String::new(),
+        ..sample_check()
+    });
+    apply(&mut state, Command::CatalogRegistration(Box::new(other)));
+    let mut api = sample_register();
+    api.service.as_mut().unwrap().id = "api".into();
+    api.service.as_mut().unwrap().service = "api".into();
+    api.checks.clear();
+    apply(&mut state, Command::CatalogRegistration(Box::new(api)));
+    apply(
+        &mut state,
+        Command::CatalogDeregistration(DeregisterRequest {
+            node: "n1".into(),
+            target: DeregisterTarget::Service("api".into()),
+        }),
+    );
+    state.catalog().check_invariants();
+    state
+}
+
+#[test]
+fn services_and_checks_survive_a_snapshot() {
+    let state = with_services();
+    let restored = StateMachine::restore_snapshot(&snapshot_bytes(&state)[..]).unwrap();
+    assert_eq!(restored, state);
+    restored.catalog().check_invariants();
+    assert_eq!(restored.catalog().services().instances("web").count(), 2);
+    assert_eq!(
+        restored.catalog().services().service_index("api"),
+        state.catalog().services().service_index("api"),
+        "a deleted service keeps its index"
+    );
+    let bytes = snapshot_bytes(&state);
+    for len in 0..bytes.len() {
+        assert!(
+            StateMachine::restore_snapshot(&bytes[..len]).is_err(),
+            "cut to {len}"
+        );
+    }
+}
+
+#[test]
+fn a_version_3_snapshot_restores_without_services() {
+    let state = sample();
+    let bytes = snapshot_bytes(&state);
+    // Version 3 is version 4 without the services section, which for a
+    // catalog without services is three zero u64s before the CRC.
+    let mut body = bytes[..bytes.len() - 4 - 24].to_vec();
+    assert!(
+        bytes[bytes.len() - 4 - 24..bytes.len() - 4]
+            .iter()
+            .all(|b| *b == 0)
+    );
+    body[4] = SNAPSHOT_FORMAT_VERSION_3;
+    let restored = StateMachine::restore_snapshot(&with_crc(body)[..]).unwrap();
+    assert_eq!(restored, state);
+}
+
+#[test]
+fn a_service_block_of_an_unregistered_node_is_refused() {
+    let state = with_services();
+    let mut bytes = snapshot_bytes(&state);
+    // Rename the first services node ("n1") to a node the catalog lacks.
+    let body_len = bytes.len() - 4;
+    let at = bytes[..body_len]
+        .windows(6)
+        .rposition(|w| w == [0, 0, 0, 2, b'n', b'1'])
+        .unwrap();
+    bytes[at + 5] = b'0';
+    let body = bytes[..body_len].to_vec();
+    assert!(StateMachine::restore_snapshot(&with_crc(body)[..]).is_err());
 }
 
 #[test]
@@ -313,10 +407,10 @@ fn out_of_order_keys_are_inconsistent_even_with_a_valid_crc() {
 #[test]
 fn an_unknown_format_version_is_refused_by_number() {
     let mut bytes = snapshot_bytes(&sample());
-    bytes[4] = 4;
+    bytes[4] = 5;
     assert!(matches!(
         StateMachine::restore_snapshot(&bytes[..]),
-        Err(SnapshotError::UnsupportedVersion(4))
+        Err(SnapshotError::UnsupportedVersion(5))
     ));
 }
 
@@ -408,6 +502,7 @@ proptest! {
     ) {
         for version in [
             SNAPSHOT_FORMAT_VERSION,
+            SNAPSHOT_FORMAT_VERSION_3,
             SNAPSHOT_FORMAT_VERSION_2,
             SNAPSHOT_FORMAT_VERSION_1,
         ] {

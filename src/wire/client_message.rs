@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 
+use super::catalog_registration::{DeregisterRequest, RegisterRequest};
 use super::client_catalog::{
     CatalogAnswer, CatalogRead, decode_catalog_node, encode_catalog_node, encode_catalog_result,
 };
@@ -110,6 +111,10 @@ pub enum RequestBody {
     },
     /// Remove a server from the Raft configuration; answered once the
     /// change commits.
+    /// Consul's `Catalog.Register`: applied as one entry.
+    CatalogRegister(Box<RegisterRequest>),
+    /// Consul's `Catalog.Deregister`.
+    CatalogDeregister(DeregisterRequest),
     RaftRemovePeer {
         peer: PeerRef,
     },
@@ -258,6 +263,10 @@ pub enum RpcResult {
         applied: bool,
         index: u64,
     },
+    /// A catalog registration or deregistration applied at `index`.
+    CatalogWritten {
+        index: u64,
+    },
     /// A `KvRead`'s entries or keys, with what the serving server knew.
     KvRead {
         meta: ReadMeta,
@@ -344,7 +353,9 @@ pub const TYPE_CATALOG_READ: u8 = 0x2F;
 pub const TYPE_RAFT_CONFIGURATION: u8 = 0x30;
 pub const TYPE_RAFT_TRANSFER_LEADER: u8 = 0x31;
 pub const TYPE_RAFT_REMOVE_PEER: u8 = 0x32;
-pub const TYPE_FORCE_LEAVE: u8 = 0x33;
+pub const TYPE_CATALOG_REGISTER: u8 = 0x33;
+pub const TYPE_CATALOG_DEREGISTER: u8 = 0x34;
+pub const TYPE_FORCE_LEAVE: u8 = 0x35;
 /// Request types are `TYPE_KV_GET..=LAST_REQUEST_TYPE`, with no gap.
 const LAST_REQUEST_TYPE: u8 = TYPE_FORCE_LEAVE;
 
@@ -367,7 +378,8 @@ pub const TYPE_CATALOG_READ_RESULT: u8 = 0x4E;
 pub const TYPE_RAFT_CONFIGURATION_RESULT: u8 = 0x4F;
 pub const TYPE_LEADERSHIP_TRANSFERRED_RESULT: u8 = 0x50;
 pub const TYPE_PEER_REMOVED_RESULT: u8 = 0x51;
-pub const TYPE_FORCED_LEAVE_RESULT: u8 = 0x52;
+pub const TYPE_CATALOG_WRITTEN_RESULT: u8 = 0x52;
+pub const TYPE_FORCED_LEAVE_RESULT: u8 = 0x53;
 /// Result types are `TYPE_KV_VALUE_RESULT..=LAST_RESULT_TYPE` (and the
 /// error type), with no gap.
 const LAST_RESULT_TYPE: u8 = TYPE_FORCED_LEAVE_RESULT;
@@ -612,6 +624,8 @@ impl RequestBody {
             RequestBody::RaftConfiguration { .. } => TYPE_RAFT_CONFIGURATION,
             RequestBody::RaftTransferLeader { .. } => TYPE_RAFT_TRANSFER_LEADER,
             RequestBody::RaftRemovePeer { .. } => TYPE_RAFT_REMOVE_PEER,
+            RequestBody::CatalogRegister(_) => TYPE_CATALOG_REGISTER,
+            RequestBody::CatalogDeregister(_) => TYPE_CATALOG_DEREGISTER,
             RequestBody::ForceLeave { .. } => TYPE_FORCE_LEAVE,
         }
     }
@@ -662,6 +676,8 @@ impl RequestBody {
             RequestBody::CatalogRead(read) => read.encode(out),
             RequestBody::RaftConfiguration { consistency } => out.put_u8(consistency.to_byte()),
             RequestBody::RaftTransferLeader { target } => put_option_u64(out, *target),
+            RequestBody::CatalogRegister(request) => request.encode(out),
+            RequestBody::CatalogDeregister(request) => request.encode(out),
             RequestBody::RaftRemovePeer { peer } => match peer {
                 PeerRef::Id(id) => {
                     out.put_u8(0);
@@ -729,6 +745,12 @@ impl RequestBody {
             }
             TYPE_KV_READ => RequestBody::KvRead(KvRead::decode(r)?),
             TYPE_CATALOG_READ => RequestBody::CatalogRead(CatalogRead::decode(r)?),
+            TYPE_CATALOG_REGISTER => {
+                RequestBody::CatalogRegister(Box::new(RegisterRequest::decode(r)?))
+            }
+            TYPE_CATALOG_DEREGISTER => {
+                RequestBody::CatalogDeregister(DeregisterRequest::decode(r)?)
+            }
             TYPE_RAFT_CONFIGURATION => RequestBody::RaftConfiguration {
                 consistency: Consistency::from_byte(r.u8()?)?,
             },
@@ -815,6 +837,7 @@ impl ResponseBody {
                 RpcResult::RaftConfiguration(_) => TYPE_RAFT_CONFIGURATION_RESULT,
                 RpcResult::LeadershipTransferred { .. } => TYPE_LEADERSHIP_TRANSFERRED_RESULT,
                 RpcResult::PeerRemoved { .. } => TYPE_PEER_REMOVED_RESULT,
+                RpcResult::CatalogWritten { .. } => TYPE_CATALOG_WRITTEN_RESULT,
                 RpcResult::ForcedLeave => TYPE_FORCED_LEAVE_RESULT,
             },
         }
@@ -952,6 +975,7 @@ impl RpcResult {
                 out.put_u64(*id);
                 out.put_u64(*index);
             }
+            RpcResult::CatalogWritten { index } => out.put_u64(*index),
         }
     }
 
@@ -1036,6 +1060,7 @@ impl RpcResult {
                 id: r.u64()?,
                 index: r.u64()?,
             },
+            TYPE_CATALOG_WRITTEN_RESULT => RpcResult::CatalogWritten { index: r.u64()? },
             other => return Err(WireError::UnknownMessageType(other)),
         })
     }

@@ -12,6 +12,7 @@
 
 use bytes::Bytes;
 
+use super::catalog_registration::{DeregisterRequest, RegisterRequest};
 use super::client_message::{CatalogNode, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use super::error::WireError;
 use super::reader::Reader;
@@ -38,6 +39,8 @@ const TAG_CATALOG_DEREGISTER: u8 = 0x04;
 const TAG_KV_DELETE_TREE: u8 = 0x05;
 const TAG_TXN: u8 = 0x06;
 const TAG_REGISTER_CLIENT: u8 = 0x07;
+const TAG_CATALOG_REGISTRATION: u8 = 0x08;
+const TAG_CATALOG_DEREGISTRATION: u8 = 0x09;
 
 const VERB_SET: u8 = 0x01;
 const VERB_CAS: u8 = 0x02;
@@ -119,6 +122,11 @@ pub enum Command {
     /// Opens an exactly-once session; its id is this entry's log index.
     /// Never carries a client in its envelope.
     RegisterClient,
+    /// Consul's `RegisterRequest`: a node with its service and checks,
+    /// applied atomically.
+    CatalogRegistration(Box<RegisterRequest>),
+    /// Consul's `DeregisterRequest`: a node, a service or a check.
+    CatalogDeregistration(DeregisterRequest),
 }
 
 /// One operation of a transaction, with Consul's verbs (`/v1/txn` KV ops).
@@ -390,6 +398,12 @@ impl Command {
             }
             Command::CatalogDeregister { name } => LEN + name.len(),
             Command::RegisterClient => 0,
+            Command::CatalogRegistration(request) => request.len_bound(),
+            Command::CatalogDeregistration(request) => {
+                let mut out = Vec::new();
+                request.encode(&mut out);
+                out.len()
+            }
         }
     }
 
@@ -431,6 +445,8 @@ impl Command {
                 too_long("node name", name.len(), MAX_CATALOG_FIELD_BYTES)
             }
             Command::RegisterClient => None,
+            Command::CatalogRegistration(request) => request.limits_error(),
+            Command::CatalogDeregistration(request) => request.limits_error(),
         }
     }
 
@@ -476,6 +492,14 @@ impl Command {
                 out.put_string(name);
             }
             Command::RegisterClient => out.put_u8(TAG_REGISTER_CLIENT),
+            Command::CatalogRegistration(request) => {
+                out.put_u8(TAG_CATALOG_REGISTRATION);
+                request.encode(out);
+            }
+            Command::CatalogDeregistration(request) => {
+                out.put_u8(TAG_CATALOG_DEREGISTRATION);
+                request.encode(out);
+            }
         }
     }
 
@@ -513,6 +537,12 @@ impl Command {
                 name: r.string("catalog.name", MAX_CATALOG_FIELD_BYTES)?,
             },
             TAG_REGISTER_CLIENT => Command::RegisterClient,
+            TAG_CATALOG_REGISTRATION => {
+                Command::CatalogRegistration(Box::new(RegisterRequest::decode(r)?))
+            }
+            TAG_CATALOG_DEREGISTRATION => {
+                Command::CatalogDeregistration(DeregisterRequest::decode(r)?)
+            }
             other => return Err(WireError::UnknownMessageType(other)),
         };
         Ok(command)

@@ -175,6 +175,13 @@ fn an_entry_buffer_is_allocated_once_at_its_size_bound() {
         Command::CatalogRegister(node),
         Command::CatalogDeregister { name: "n".into() },
         Command::RegisterClient,
+        Command::CatalogRegistration(Box::new(
+            crate::wire::catalog_registration::tests::sample_register(),
+        )),
+        Command::CatalogDeregistration(crate::wire::catalog_registration::DeregisterRequest {
+            node: "n".into(),
+            target: crate::wire::catalog_registration::DeregisterTarget::Check("c".into()),
+        }),
     ];
     let client = Envelope {
         timestamp_ms: 1,
@@ -209,4 +216,33 @@ fn a_large_value_decoded_from_a_shared_entry_is_a_slice_of_it() {
     };
     assert!(entry.as_ptr_range().contains(&value.as_ptr()));
     assert_eq!(value, vec![9; 1000]);
+}
+
+#[test]
+fn catalog_registrations_round_trip_as_entries_and_every_truncation_fails() {
+    use crate::wire::catalog_registration::{DeregisterRequest, DeregisterTarget, tests};
+    for command in [
+        Command::CatalogRegistration(Box::new(tests::sample_register())),
+        Command::CatalogDeregistration(DeregisterRequest {
+            node: "n1".into(),
+            target: DeregisterTarget::Service("web-1".into()),
+        }),
+        Command::CatalogDeregistration(DeregisterRequest {
+            node: "n1".into(),
+            target: DeregisterTarget::Node,
+        }),
+    ] {
+        let bytes = command.to_bytes();
+        let decoded = LogCommand::decode(&bytes).unwrap();
+        assert_eq!(decoded.command, command);
+        assert_eq!(command.limits_error(), None);
+        for len in 0..bytes.len() {
+            assert!(LogCommand::decode(&bytes[..len]).is_err(), "cut to {len}");
+        }
+    }
+    // The tag byte after the 10-byte untimed envelope: 0x08 registers.
+    assert_eq!(
+        Command::CatalogRegistration(Box::new(tests::sample_register())).to_bytes()[10],
+        0x08
+    );
 }

@@ -126,7 +126,9 @@ impl ScriptedCluster {
             | RequestBody::CatalogRead(_)
             | RequestBody::RaftConfiguration { .. }
             | RequestBody::RaftTransferLeader { .. }
-            | RequestBody::RaftRemovePeer { .. } => {
+            | RequestBody::RaftRemovePeer { .. }
+            | RequestBody::CatalogRegister(_)
+            | RequestBody::CatalogDeregister(_) => {
                 error(ErrorCode::InvalidRequest, "not a CLI request")
             }
         }

@@ -248,8 +248,8 @@ fn each_family_refuses_type_bytes_outside_its_own_set() {
     let request = payload_of(&put_request());
     for message_type in 0..=u8::MAX {
         let raft_known = (0x01..=0x07).contains(&message_type);
-        let request_known = (0x20..=0x33).contains(&message_type);
-        let response_known = (0x40..=0x52).contains(&message_type) || message_type == 0x5F;
+        let request_known = (0x20..=0x35).contains(&message_type);
+        let response_known = (0x40..=0x53).contains(&message_type) || message_type == 0x5F;
         if !raft_known {
             assert_eq!(
                 RaftMessage::decode(message_type, &raft),

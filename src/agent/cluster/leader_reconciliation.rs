@@ -18,6 +18,7 @@ use crate::wire::client_message::CatalogNode;
 use crate::wire::command::Command;
 use crate::wire::raft_message::{ClusterId, NodeId, ServerEntry, Suffrage};
 
+use crate::agent::cluster::serf_health;
 use crate::agent::server::RaftServer;
 
 pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(1);
@@ -182,7 +183,9 @@ fn remove_one_gone_server(
     kept
 }
 
-/// Catalog: what gossip says, registered; what left, deregistered.
+/// Catalog: what gossip says, registered, with each member's `serfHealth`
+/// check and a server's `consul` service; what left, deregistered with its
+/// services and checks.
 fn reconcile_catalog(raft: &mut RaftServer, members: &[Member]) {
     let catalog = raft.state().catalog();
     let mut commands = Vec::new();
@@ -192,6 +195,10 @@ fn reconcile_catalog(raft: &mut RaftServer, members: &[Member]) {
                 let entry = catalog_entry(member);
                 if catalog.get(&member.name) != Some(&entry) {
                     commands.push(Command::CatalogRegister(entry));
+                }
+                let registration = serf_health::desired_registration(member);
+                if serf_health::registration_needed(catalog, &registration) {
+                    commands.push(Command::CatalogRegistration(Box::new(registration)));
                 }
             }
             MemberStatus::Left => {

@@ -9,3 +9,4 @@ pub mod leader_reconciliation;
 pub mod leave;
 pub mod leave_sequence;
 pub mod reconciler;
+pub mod serf_health;

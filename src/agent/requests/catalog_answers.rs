@@ -48,18 +48,16 @@ fn all_nodes(state: &StateMachine) -> Result<Vec<CatalogNodeEntry>, RpcError> {
     Ok(state.catalog().records().map(entry).collect())
 }
 
-/// The services of the catalog: until services are registered, the
-/// servers' own `consul` service, present while a server is registered.
+/// The services of the catalog, name → tags (each tag once), the
+/// servers' `consul` service as the leader registers it.
 fn services(state: &StateMachine) -> Vec<CatalogService> {
-    let any_server = state.catalog().nodes().any(|node| node.role == "server");
-    if any_server {
-        vec![CatalogService {
-            name: SERVER_SERVICE.into(),
-            tags: Vec::new(),
-        }]
-    } else {
-        Vec::new()
-    }
+    state
+        .catalog()
+        .services()
+        .service_tags()
+        .into_iter()
+        .map(|(name, tags)| CatalogService { name, tags })
+        .collect()
 }
 
 pub fn answer_catalog_read(
@@ -136,29 +134,42 @@ mod tests {
     }
 
     #[test]
-    fn the_servers_service_is_listed_while_a_server_is_registered() {
+    fn registered_services_are_listed_with_their_tags() {
+        use crate::wire::catalog_registration::{RegisterRequest, ServiceDefinition};
         let mut state = StateMachine::new();
-        let (index, empty) = answer(&state, CatalogQuery::Services);
-        assert_eq!((index, empty), (1, CatalogAnswer::Services(vec![])));
-        state.apply(1, &Command::CatalogRegister(node("c", "client")).to_bytes());
-        assert_eq!(
-            answer(&state, CatalogQuery::Services).1,
-            CatalogAnswer::Services(vec![])
-        );
-        state.apply(2, &Command::CatalogRegister(node("s", "server")).to_bytes());
-        let (_, services) = answer(&state, CatalogQuery::Services);
-        let CatalogAnswer::Services(services) = services else {
-            panic!()
+        state.apply(1, &Command::CatalogRegister(node("s", "server")).to_bytes());
+        let register = |tags: &[&str], node: &str| {
+            Command::CatalogRegistration(Box::new(RegisterRequest {
+                node: node.into(),
+                address: "10.0.0.9".into(),
+                service: Some(ServiceDefinition {
+                    service: "web".into(),
+                    tags: tags.iter().map(|t| t.to_string()).collect(),
+                    ..ServiceDefinition::default()
+                }),
+                ..RegisterRequest::default()
+            }))
         };
-        assert_eq!(services[0].name, "consul");
+        state.apply(2, &register(&["a", "b"], "x").to_bytes());
+        state.apply(3, &register(&["b", "c"], "y").to_bytes());
+        let (index, services) = answer(&state, CatalogQuery::Services);
+        assert_eq!(index, 3);
         state.apply(
-            3,
-            &Command::CatalogDeregister { name: "s".into() }.to_bytes(),
+            4,
+            &Command::CatalogDeregister { name: "x".into() }.to_bytes(),
         );
         assert_eq!(
             answer(&state, CatalogQuery::Services).0,
-            3,
+            4,
             "a deletion moves the index"
         );
+        let CatalogAnswer::Services(services) = services else {
+            panic!()
+        };
+        let listed: Vec<(&str, Vec<&str>)> = services
+            .iter()
+            .map(|s| (s.name.as_str(), s.tags.iter().map(String::as_str).collect()))
+            .collect();
+        assert_eq!(listed, [("web", vec!["a", "b", "c"])]);
     }
 }

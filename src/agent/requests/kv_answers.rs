@@ -144,6 +144,10 @@ pub fn consul_write_answer(result: &ApplyResult) -> Result<RpcResult, RpcError> 
                 index: 0,
             })
         }
+        ApplyResult::CatalogRegistered { index }
+        | ApplyResult::CatalogDeregistered { index, .. } => {
+            Ok(RpcResult::CatalogWritten { index: *index })
+        }
         ApplyResult::Txn { index, outcome } => Ok(RpcResult::Txn {
             meta: ReadMeta {
                 index: *index,

@@ -85,10 +85,24 @@ pub fn blocking_wait(body: &RequestBody) -> std::time::Duration {
 /// Which protocol's answer a write gets.
 pub fn write_answer(body: &RequestBody) -> WriteAnswer {
     match body {
-        RequestBody::KvSet { .. } | RequestBody::KvRemove { .. } | RequestBody::Txn { .. } => {
-            WriteAnswer::Consul
-        }
+        RequestBody::KvSet { .. }
+        | RequestBody::KvRemove { .. }
+        | RequestBody::Txn { .. }
+        | RequestBody::CatalogRegister(_)
+        | RequestBody::CatalogDeregister(_) => WriteAnswer::Consul,
         _ => WriteAnswer::Native,
+    }
+}
+
+/// A catalog write, refused before proposing when over its limits.
+fn catalog_write(limits_error: Option<String>, command: Command) -> Result<RequestKind, RpcError> {
+    match limits_error {
+        Some(message) => Err(RpcError {
+            code: ErrorCode::InvalidRequest,
+            message,
+            leader_hint: None,
+        }),
+        None => Ok(RequestKind::Write(command)),
     }
 }
 
@@ -225,6 +239,14 @@ pub fn classify(body: &RequestBody) -> Result<RequestKind, RpcError> {
         }
         RequestBody::Txn { ops, .. } => classify_txn(ops),
         RequestBody::CatalogRead(_) => Ok(RequestKind::Read),
+        RequestBody::CatalogRegister(request) => catalog_write(
+            request.limits_error(),
+            Command::CatalogRegistration(request.clone()),
+        ),
+        RequestBody::CatalogDeregister(request) => catalog_write(
+            request.limits_error(),
+            Command::CatalogDeregistration(request.clone()),
+        ),
         RequestBody::RaftConfiguration { .. } => Ok(RequestKind::RaftView),
         RequestBody::RaftTransferLeader { .. } | RequestBody::RaftRemovePeer { .. } => {
             Ok(RequestKind::LeaderOnly)

@@ -266,6 +266,7 @@ mod tests {
                 trees: trees.iter().map(|t| t.to_string()).collect(),
             },
             catalog: false,
+            services: Vec::new(),
         }
     }
 
