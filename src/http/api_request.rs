@@ -49,6 +49,10 @@ pub enum ApiRequest {
     CatalogDatacenters,
     /// `GET /v1/catalog/services`.
     CatalogServices(CatalogServices),
+    /// `PUT /v1/catalog/register`.
+    CatalogRegister(Box<crate::wire::catalog_registration::RegisterRequest>),
+    /// `PUT /v1/catalog/deregister`.
+    CatalogDeregister(crate::wire::catalog_registration::DeregisterRequest),
     /// `GET /v1/operator/raft/configuration`.
     OperatorRaftConfiguration { blocking: BlockingParams },
     /// `DELETE /v1/operator/raft/peer`.

@@ -30,6 +30,7 @@ mod hostile_storage_files;
 mod http_agent_ops;
 mod http_api;
 mod http_catalog;
+mod http_catalog_register;
 mod http_codec;
 mod http_force_leave;
 mod http_hostile;

@@ -112,6 +112,9 @@ pub fn render(body: ResponseBody, how: Rendering<'_>) -> HttpResponse {
         }
         (AnswerShape::AgentLeave, RpcResult::Left)
         | (AnswerShape::AgentForceLeave, RpcResult::ForcedLeave) => HttpResponse::new(200),
+        (AnswerShape::CatalogWritten, RpcResult::CatalogWritten { .. }) => {
+            HttpResponse::json(200, &true, how.pretty)
+        }
         (AnswerShape::RemovePeer, RpcResult::PeerRemoved { .. }) => HttpResponse::new(200),
         (AnswerShape::TransferLeader, RpcResult::LeadershipTransferred { .. }) => {
             HttpResponse::json(200, &serde_json::json!({"Success": true}), how.pretty)

@@ -54,6 +54,8 @@ pub enum AnswerShape {
     AgentLeave,
     /// `PUT /v1/agent/force-leave/<node>`: 200 once the failed member is left.
     AgentForceLeave,
+    /// `PUT /v1/catalog/register` and `/deregister`: `true` once applied.
+    CatalogWritten,
     /// `/v1/catalog/services`: service names and their tags.
     CatalogServices {
         node_meta: BTreeMap<String, String>,
@@ -140,6 +142,14 @@ impl Translation<'_> {
             ApiRequest::AgentLeave => {
                 Ok(agent_request(RequestBody::Leave, AnswerShape::AgentLeave))
             }
+            ApiRequest::CatalogRegister(request) => Ok(agent_request(
+                RequestBody::CatalogRegister(request),
+                AnswerShape::CatalogWritten,
+            )),
+            ApiRequest::CatalogDeregister(request) => Ok(agent_request(
+                RequestBody::CatalogDeregister(request),
+                AnswerShape::CatalogWritten,
+            )),
             ApiRequest::AgentForceLeave { wan: true, .. } => {
                 Err(not_implemented("?wan (this agent has no WAN pool)"))
             }

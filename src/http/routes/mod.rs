@@ -4,6 +4,7 @@
 //! its methods as Consul's `registerEndpoint` does; `OPTIONS` is answered
 //! with them and any other method is a 405.
 
+mod catalog_register;
 mod cluster;
 mod kv;
 mod txn;
@@ -33,6 +34,8 @@ enum Endpoint {
     CatalogNode,
     CatalogDatacenters,
     CatalogServices,
+    CatalogRegister,
+    CatalogDeregister,
     OperatorRaftConfiguration,
     OperatorRaftPeer,
     OperatorRaftTransferLeader,
@@ -70,6 +73,8 @@ const REGISTRATIONS: &[Registration] = &[
     reg("/v1/catalog/node/", Endpoint::CatalogNode, GET),
     reg("/v1/catalog/datacenters", Endpoint::CatalogDatacenters, GET),
     reg("/v1/catalog/services", Endpoint::CatalogServices, GET),
+    reg("/v1/catalog/register", Endpoint::CatalogRegister, PUT),
+    reg("/v1/catalog/deregister", Endpoint::CatalogDeregister, PUT),
     reg(
         "/v1/operator/raft/configuration",
         Endpoint::OperatorRaftConfiguration,
@@ -225,6 +230,8 @@ fn dispatch(endpoint: Endpoint, call: &EndpointCall<'_>) -> Result<ApiRequest, R
         Endpoint::CatalogNode => cluster::catalog_node(call),
         Endpoint::CatalogDatacenters => Ok(ApiRequest::CatalogDatacenters),
         Endpoint::CatalogServices => cluster::catalog_services(call),
+        Endpoint::CatalogRegister => catalog_register::catalog_register(call),
+        Endpoint::CatalogDeregister => catalog_register::catalog_deregister(call),
         Endpoint::OperatorRaftConfiguration => cluster::raft_configuration(call),
         Endpoint::OperatorRaftPeer => cluster::raft_remove_peer(call),
         Endpoint::OperatorRaftTransferLeader => Ok(cluster::raft_transfer_leader(call)),

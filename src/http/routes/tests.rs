@@ -456,3 +456,47 @@ fn transfer_leader_is_post_with_optional_id() {
         405
     );
 }
+
+#[test]
+fn a_catalog_registration_decodes_with_consuls_defaults() {
+    use crate::wire::catalog_registration::{CheckStatus, DeregisterTarget};
+    let body = br#"{"node": "n1", "address": "10.0.0.1",
+        "service": {"service": "web", "port": 80, "tags": ["a"]},
+        "checks": [{"name": "alive"}], "Unknown": 1}"#;
+    let ApiRequest::CatalogRegister(request) = routed("PUT", "/v1/catalog/register", body).unwrap()
+    else {
+        panic!("not a registration");
+    };
+    assert_eq!(
+        (request.node.as_str(), request.address.as_str()),
+        ("n1", "10.0.0.1")
+    );
+    let service = request.service.unwrap();
+    assert_eq!((service.id.as_str(), service.port), ("web", 80));
+    assert_eq!((service.weights.passing, service.weights.warning), (1, 1));
+    let check = &request.checks[0];
+    assert_eq!(
+        (check.check_id.as_str(), check.status),
+        ("alive", CheckStatus::Critical)
+    );
+
+    let deregister = br#"{"Node": "n1", "CheckID": "alive"}"#;
+    let Ok(ApiRequest::CatalogDeregister(request)) =
+        routed("PUT", "/v1/catalog/deregister", deregister)
+    else {
+        panic!("not a deregistration");
+    };
+    assert_eq!(request.target, DeregisterTarget::Check("alive".into()));
+}
+
+#[test]
+fn a_mistyped_catalog_registration_is_400() {
+    for body in [&br#"{"Node": 1}"#[..], b"[]", b"{", br#"{"Checks": {}}"#] {
+        match routed("PUT", "/v1/catalog/register", body) {
+            Err(RouteError::Http(err)) => assert_eq!(err.status, 400, "{body:?}"),
+            other => panic!("{body:?}: {other:?}"),
+        }
+    }
+    let bad_status = br#"{"Node": "n", "Check": {"Status": "fine"}}"#;
+    assert!(routed("PUT", "/v1/catalog/register", bad_status).is_err());
+}
