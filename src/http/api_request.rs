@@ -242,6 +242,8 @@ pub struct AgentMembers {
     pub wan: bool,
     /// `?segment`; `_all` asks for every segment.
     pub segment: Option<String>,
+    /// `?filter`: an expression over each member's JSON.
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

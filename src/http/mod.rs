@@ -10,6 +10,7 @@ pub mod blocking;
 pub mod chunked;
 pub mod duration;
 pub mod error;
+pub mod filter;
 pub mod kv_json;
 pub mod limits;
 pub mod query;

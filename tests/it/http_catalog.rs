@@ -94,7 +94,10 @@ fn catalog_nodes_node_and_services_have_consuls_shapes() {
     let unmatched = http.get("/v1/catalog/nodes?node-meta=rack:r1");
     assert!(nodes(&unmatched).is_empty());
     let filtered = http.get("/v1/catalog/nodes?filter=Node%20%3D%3D%20s1");
-    assert_eq!(filtered.status, 501, "a filter is refused, never ignored");
+    assert_eq!(filtered.status, 200, "{}", filtered.text());
+    assert_eq!(nodes(&filtered).len(), 1, "a bare word is a value");
+    let refused = http.get("/v1/catalog/services?filter=ServiceName%20%3D%3D%20consul");
+    assert_eq!(refused.status, 501, "a filter is refused, never ignored");
     let stale = agents[1].http().get("/v1/catalog/nodes?stale");
     assert_eq!(
         stale.header("X-Consul-Effective-Consistency"),

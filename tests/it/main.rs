@@ -32,6 +32,7 @@ mod http_api;
 mod http_catalog;
 mod http_catalog_register;
 mod http_codec;
+mod http_filter;
 mod http_force_leave;
 mod http_hostile;
 mod http_pipelining;

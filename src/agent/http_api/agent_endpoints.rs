@@ -4,6 +4,7 @@
 //! Go marshals maps with sorted keys, as `serde_json`'s maps are; structs
 //! keep Consul's field order.
 
+use crate::http::filter::Filter;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -109,14 +110,25 @@ fn strings(pairs: &[(&str, String)]) -> Value {
 impl AgentHandler {
     pub(crate) fn answer_agent_endpoint(&self, request: ApiRequest, pretty: bool) -> HttpResponse {
         match request {
-            ApiRequest::AgentMembers(_) => {
+            ApiRequest::AgentMembers(request) => {
                 let members: Vec<MemberJson> = self
                     .membership
                     .members()
                     .iter()
                     .map(|m| member_json(m, self.config.advertise.port()))
                     .collect();
-                HttpResponse::json(200, &members, pretty)
+                match request.filter.as_deref().map(Filter::parse) {
+                    None => HttpResponse::json(200, &members, pretty),
+                    Some(Err(err)) => HttpResponse::text(400, &err.to_string()),
+                    Some(Ok(filter)) => {
+                        let mut values: Vec<serde_json::Value> = members
+                            .iter()
+                            .filter_map(|m| serde_json::to_value(m).ok())
+                            .collect();
+                        filter.retain_json(&mut values);
+                        HttpResponse::json(200, &values, pretty)
+                    }
+                }
             }
             ApiRequest::AgentSelf => HttpResponse::json(200, &self.agent_self(), pretty),
             ApiRequest::CatalogDatacenters => {

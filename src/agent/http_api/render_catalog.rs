@@ -136,12 +136,23 @@ pub fn render_catalog(
     how: Rendering<'_>,
 ) -> Option<HttpResponse> {
     let response = match (how.shape, answer) {
-        (AnswerShape::CatalogNodes { node_meta }, CatalogAnswer::Nodes(nodes)) => {
+        (AnswerShape::CatalogNodes { node_meta, filter }, CatalogAnswer::Nodes(nodes)) => {
             let nodes: Vec<NodeJson> = match meta_matches(node_meta) {
                 true => nodes.iter().map(node_json).collect(),
                 false => Vec::new(),
             };
-            HttpResponse::json(200, &nodes, how.pretty)
+            match filter {
+                None => HttpResponse::json(200, &nodes, how.pretty),
+                Some(filter) => {
+                    // The filter sees each node as the client would.
+                    let mut values: Vec<serde_json::Value> = nodes
+                        .iter()
+                        .filter_map(|node| serde_json::to_value(node).ok())
+                        .collect();
+                    filter.retain_json(&mut values);
+                    HttpResponse::json(200, &values, how.pretty)
+                }
+            }
         }
         (AnswerShape::CatalogNode, CatalogAnswer::Node(found)) => {
             let body = found.map(|entry| NodeServicesJson {

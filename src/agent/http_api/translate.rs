@@ -7,6 +7,7 @@ use crate::http::api_request::{
     ApiRequest, KvDelete, KvDeleteMode, KvGet, KvPut, KvPutMode, KvVerb, RaftPeer, TxnKvOp,
     TxnRequest,
 };
+use crate::http::filter::Filter;
 use crate::http::{BlockingParams, Consistency as HttpConsistency, HttpResponse};
 use std::collections::BTreeMap;
 
@@ -36,9 +37,11 @@ pub enum AnswerShape {
     },
     StatusLeader,
     StatusPeers,
-    /// `/v1/catalog/nodes`, keeping the nodes whose meta has these pairs.
+    /// `/v1/catalog/nodes`, keeping the nodes whose meta has these pairs
+    /// and that match the `?filter` expression.
     CatalogNodes {
         node_meta: BTreeMap<String, String>,
+        filter: Option<Filter>,
     },
     /// `/v1/catalog/node/<node>`: the node and its services, or `null`.
     CatalogNode,
@@ -161,12 +164,16 @@ impl Translation<'_> {
                 RequestBody::ForceLeave { node, prune },
                 AnswerShape::AgentForceLeave,
             )),
-            ApiRequest::CatalogNodes(nodes) => {
-                let shape = AnswerShape::CatalogNodes {
-                    node_meta: nodes.node_meta,
-                };
-                self.catalog(nodes.blocking, nodes.filter, CatalogQuery::Nodes, shape)
-            }
+            ApiRequest::CatalogNodes(nodes) => match parse_filter(nodes.filter.as_deref()) {
+                Ok(filter) => {
+                    let shape = AnswerShape::CatalogNodes {
+                        node_meta: nodes.node_meta,
+                        filter,
+                    };
+                    self.catalog(nodes.blocking, None, CatalogQuery::Nodes, shape)
+                }
+                Err(refusal) => Err(refusal),
+            },
             ApiRequest::CatalogNode { node, blocking } => {
                 let query = CatalogQuery::Node { name: node };
                 self.catalog(blocking, None, query, AnswerShape::CatalogNode)
@@ -265,10 +272,9 @@ impl Translation<'_> {
         }))
     }
 
-    /// A catalog read, blocking as a KV read does. `?filter` takes a
-    /// filter expression language this agent does not evaluate: refused
-    /// rather than ignored, so nobody gets unfiltered results believing
-    /// them filtered.
+    /// A catalog read, blocking as a KV read does. `filter` is a `?filter`
+    /// this endpoint does not evaluate yet: refused rather than ignored,
+    /// so nobody gets unfiltered results believing them filtered.
     fn catalog(
         &self,
         blocking: BlockingParams,
@@ -349,6 +355,17 @@ fn remove_peer(peer: RaftPeer) -> Result<Translated, HttpResponse> {
 }
 
 /// A join or leave: the same request the CLI sends its agent.
+/// A `?filter` expression, parsed before anything is sent to a server: a
+/// bad one is the client's mistake, 400 with the parser's one line.
+fn parse_filter(text: Option<&str>) -> Result<Option<Filter>, HttpResponse> {
+    match text {
+        None => Ok(None),
+        Some(text) => Filter::parse(text)
+            .map(Some)
+            .map_err(|err| HttpResponse::text(400, &err.to_string())),
+    }
+}
+
 fn agent_request(body: RequestBody, shape: AnswerShape) -> Translated {
     Translated::Internal(Internal {
         body,

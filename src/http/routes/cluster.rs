@@ -33,7 +33,12 @@ pub(super) fn agent_members(call: &EndpointCall<'_>) -> Result<ApiRequest, Route
     if wan && segment.as_deref().is_some_and(|s| s != ALL_SEGMENTS) {
         return Err(HttpError::bad_request("Cannot provide a segment with wan=true").into());
     }
-    Ok(ApiRequest::AgentMembers(AgentMembers { wan, segment }))
+    let filter = call.query.get_non_empty("filter").map(str::to_string);
+    Ok(ApiRequest::AgentMembers(AgentMembers {
+        wan,
+        segment,
+        filter,
+    }))
 }
 
 /// Consul would try to join "" and fail inside serf with a 500; the empty

@@ -351,7 +351,8 @@ fn agent_members_wan_needs_a_value_and_refuses_a_segment() {
         routed("GET", "/v1/agent/members?wan", b"").unwrap(),
         ApiRequest::AgentMembers(AgentMembers {
             wan: false,
-            segment: None
+            segment: None,
+            filter: None,
         })
     );
     let response = error_of("GET", "/v1/agent/members?wan=1&segment=alpha", b"");
