@@ -49,6 +49,8 @@ pub enum ApiRequest {
     CatalogDatacenters,
     /// `GET /v1/catalog/services`.
     CatalogServices(CatalogServices),
+    /// `GET /v1/catalog/service/<name>` and `/v1/health/*`.
+    ServiceRead(ServiceRead),
     /// `PUT /v1/catalog/register`.
     CatalogRegister(Box<crate::wire::catalog_registration::RegisterRequest>),
     /// `PUT /v1/catalog/deregister`.
@@ -268,6 +270,37 @@ pub struct CatalogNodes {
 pub struct CatalogServices {
     pub blocking: BlockingParams,
     pub node_meta: BTreeMap<String, String>,
+    pub filter: Option<String>,
+}
+
+/// The service and health reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceReadKind {
+    /// `/v1/catalog/service/<name>` with `?tag=` (repeatable).
+    CatalogService { name: String, tags: Vec<String> },
+    /// `/v1/health/service/<name>` with `?tag=` and `?passing`.
+    HealthService {
+        name: String,
+        tags: Vec<String>,
+        passing: bool,
+    },
+    /// `/v1/health/checks/<service>`.
+    HealthChecks { service: String },
+    /// `/v1/health/node/<node>`.
+    HealthNode { node: String },
+    /// `/v1/health/state/<state>`; `None` is `any`.
+    HealthState {
+        state: Option<crate::wire::catalog_registration::CheckStatus>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRead {
+    pub kind: ServiceReadKind,
+    pub blocking: BlockingParams,
+    /// `?node-meta=key:value`: instances (or checks) on nodes with these.
+    pub node_meta: BTreeMap<String, String>,
+    /// `?filter`, unparsed.
     pub filter: Option<String>,
 }
 

@@ -100,7 +100,7 @@ impl CheckStatus {
         }
     }
 
-    fn to_byte(self) -> u8 {
+    pub fn to_byte(self) -> u8 {
         match self {
             CheckStatus::Passing => 0,
             CheckStatus::Warning => 1,
@@ -108,7 +108,7 @@ impl CheckStatus {
         }
     }
 
-    fn from_byte(byte: u8) -> Result<CheckStatus, WireError> {
+    pub fn from_byte(byte: u8) -> Result<CheckStatus, WireError> {
         match byte {
             0 => Ok(CheckStatus::Passing),
             1 => Ok(CheckStatus::Warning),
@@ -575,7 +575,7 @@ pub fn put_string_map(out: &mut Vec<u8>, map: &BTreeMap<String, String>) {
 
 /// Meta pairs in strictly increasing key order (as written), so one map
 /// has one encoding and a repeated key is refused.
-fn read_meta(
+pub fn read_meta(
     r: &mut Reader<'_>,
     field: &'static str,
 ) -> Result<BTreeMap<String, String>, WireError> {

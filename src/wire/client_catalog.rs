@@ -5,6 +5,10 @@
 //! accepted the HTTP request sends it to a server like any client request;
 //! layouts in `wire-spec.md` (5.1, 5.2).
 
+use super::catalog_instances::{
+    CheckEntry, MIN_CHECK_ENTRY_BYTES, MIN_INSTANCE_BYTES, NodeWithServices, ServiceInstance,
+};
+use super::catalog_registration::{CheckStatus, MAX_TAGS, put_strings, read_strings};
 use super::client_kv::ReadMeta;
 use super::client_message::{CatalogNode, Consistency, MAX_ADDRESS_BYTES, MAX_NAME_BYTES};
 use super::error::WireError;
@@ -21,6 +25,26 @@ pub enum CatalogQuery {
     Node { name: String },
     /// Every service name with its tags (`/v1/catalog/services`).
     Services,
+    /// The instances of a service carrying every tag given
+    /// (`/v1/catalog/service/<name>`).
+    ServiceNodes { name: String, tags: Vec<String> },
+    /// A node with its services (`/v1/catalog/node/<node>`).
+    NodeServices { name: String },
+    /// The instances of a service with their checks, only those with no
+    /// check other than passing when `passing_only`
+    /// (`/v1/health/service/<name>`).
+    HealthService {
+        name: String,
+        tags: Vec<String>,
+        passing_only: bool,
+    },
+    /// The checks of a service's instances (`/v1/health/checks/<name>`).
+    ServiceChecks { name: String },
+    /// A node's checks (`/v1/health/node/<node>`).
+    NodeChecks { name: String },
+    /// Every check in a state, or every check for `None`
+    /// (`/v1/health/state/<state>`, `any`).
+    ChecksInState { state: Option<CheckStatus> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +89,14 @@ pub enum CatalogAnswer {
     /// `None`: no such node.
     Node(Option<CatalogNodeEntry>),
     Services(Vec<CatalogService>),
+    Instances(Vec<ServiceInstance>),
+    /// `None`: no such node.
+    NodeServices(Option<NodeWithServices>),
+    Checks(Vec<CheckEntry>),
 }
+
+/// Tags a read may filter on, as many as a service may carry.
+pub const MAX_QUERY_TAGS: usize = MAX_TAGS;
 
 /// Four strings and two u64.
 const MIN_NODE_ENTRY_BYTES: usize = 4 * 4 + 16;
@@ -82,6 +113,37 @@ impl CatalogRead {
                 out.put_string(name);
             }
             CatalogQuery::Services => out.put_u8(2),
+            CatalogQuery::ServiceNodes { name, tags } => {
+                out.put_u8(3);
+                out.put_string(name);
+                put_strings(out, tags);
+            }
+            CatalogQuery::NodeServices { name } => {
+                out.put_u8(4);
+                out.put_string(name);
+            }
+            CatalogQuery::HealthService {
+                name,
+                tags,
+                passing_only,
+            } => {
+                out.put_u8(5);
+                out.put_string(name);
+                put_strings(out, tags);
+                out.put_bool(*passing_only);
+            }
+            CatalogQuery::ServiceChecks { name } => {
+                out.put_u8(6);
+                out.put_string(name);
+            }
+            CatalogQuery::NodeChecks { name } => {
+                out.put_u8(7);
+                out.put_string(name);
+            }
+            CatalogQuery::ChecksInState { state } => {
+                out.put_u8(8);
+                out.put_u8(state.map_or(STATE_ANY, CheckStatus::to_byte));
+            }
         }
         out.put_u8(self.consistency.to_byte());
         out.put_u64(self.min_index);
@@ -89,19 +151,7 @@ impl CatalogRead {
     }
 
     pub(super) fn decode(r: &mut Reader<'_>) -> Result<CatalogRead, WireError> {
-        let query = match r.u8()? {
-            0 => CatalogQuery::Nodes,
-            1 => CatalogQuery::Node {
-                name: r.string("catalog_read.node", MAX_NAME_BYTES)?,
-            },
-            2 => CatalogQuery::Services,
-            other => {
-                return Err(WireError::InvalidValue {
-                    field: "catalog_read.query",
-                    value: u64::from(other),
-                });
-            }
-        };
+        let query = decode_query(r)?;
         Ok(CatalogRead {
             query,
             consistency: Consistency::from_byte(r.u8()?)?,
@@ -111,14 +161,51 @@ impl CatalogRead {
     }
 }
 
+/// `ChecksInState`'s byte for every state.
+const STATE_ANY: u8 = 0xFF;
+
+fn decode_query(r: &mut Reader<'_>) -> Result<CatalogQuery, WireError> {
+    let name = |r: &mut Reader<'_>| r.string("catalog_read.name", MAX_NAME_BYTES);
+    let tags = |r: &mut Reader<'_>| read_strings(r, "catalog_read.tag", MAX_QUERY_TAGS);
+    Ok(match r.u8()? {
+        0 => CatalogQuery::Nodes,
+        1 => CatalogQuery::Node { name: name(r)? },
+        2 => CatalogQuery::Services,
+        3 => CatalogQuery::ServiceNodes {
+            name: name(r)?,
+            tags: tags(r)?,
+        },
+        4 => CatalogQuery::NodeServices { name: name(r)? },
+        5 => CatalogQuery::HealthService {
+            name: name(r)?,
+            tags: tags(r)?,
+            passing_only: r.bool("catalog_read.passing_only")?,
+        },
+        6 => CatalogQuery::ServiceChecks { name: name(r)? },
+        7 => CatalogQuery::NodeChecks { name: name(r)? },
+        8 => CatalogQuery::ChecksInState {
+            state: match r.u8()? {
+                STATE_ANY => None,
+                byte => Some(CheckStatus::from_byte(byte)?),
+            },
+        },
+        other => {
+            return Err(WireError::InvalidValue {
+                field: "catalog_read.query",
+                value: u64::from(other),
+            });
+        }
+    })
+}
+
 impl CatalogNodeEntry {
-    fn encode(&self, out: &mut Vec<u8>) {
+    pub(super) fn encode(&self, out: &mut Vec<u8>) {
         encode_catalog_node(&self.node, out);
         out.put_u64(self.create_index);
         out.put_u64(self.modify_index);
     }
 
-    fn decode(r: &mut Reader<'_>) -> Result<CatalogNodeEntry, WireError> {
+    pub(super) fn decode(r: &mut Reader<'_>) -> Result<CatalogNodeEntry, WireError> {
         Ok(CatalogNodeEntry {
             node: decode_catalog_node(r)?,
             create_index: r.u64()?,
@@ -181,6 +268,27 @@ impl CatalogAnswer {
                     }
                 }
             }
+            CatalogAnswer::Instances(instances) => {
+                out.put_u8(3);
+                out.put_count(instances.len());
+                for instance in instances {
+                    instance.encode(out);
+                }
+            }
+            CatalogAnswer::NodeServices(node) => {
+                out.put_u8(4);
+                out.put_bool(node.is_some());
+                if let Some(node) = node {
+                    node.encode(out);
+                }
+            }
+            CatalogAnswer::Checks(checks) => {
+                out.put_u8(5);
+                out.put_count(checks.len());
+                for check in checks {
+                    check.encode(out);
+                }
+            }
         }
     }
 
@@ -212,6 +320,27 @@ impl CatalogAnswer {
                     services.push(CatalogService { name, tags });
                 }
                 CatalogAnswer::Services(services)
+            }
+            3 => {
+                let count = r.count(MIN_INSTANCE_BYTES)?;
+                let mut instances = Vec::with_capacity(count);
+                for _ in 0..count {
+                    instances.push(ServiceInstance::decode(r)?);
+                }
+                CatalogAnswer::Instances(instances)
+            }
+            4 => CatalogAnswer::NodeServices(if r.bool("catalog_answer.found")? {
+                Some(NodeWithServices::decode(r)?)
+            } else {
+                None
+            }),
+            5 => {
+                let count = r.count(MIN_CHECK_ENTRY_BYTES)?;
+                let mut checks = Vec::with_capacity(count);
+                for _ in 0..count {
+                    checks.push(CheckEntry::decode(r)?);
+                }
+                CatalogAnswer::Checks(checks)
             }
             other => {
                 return Err(WireError::InvalidValue {
@@ -253,6 +382,22 @@ mod tests {
             CatalogQuery::Nodes,
             CatalogQuery::Node { name: "n1".into() },
             CatalogQuery::Services,
+            CatalogQuery::ServiceNodes {
+                name: "web".into(),
+                tags: vec!["v1".into(), "eu".into()],
+            },
+            CatalogQuery::NodeServices { name: "n1".into() },
+            CatalogQuery::HealthService {
+                name: "web".into(),
+                tags: vec![],
+                passing_only: true,
+            },
+            CatalogQuery::ServiceChecks { name: "web".into() },
+            CatalogQuery::NodeChecks { name: "n1".into() },
+            CatalogQuery::ChecksInState { state: None },
+            CatalogQuery::ChecksInState {
+                state: Some(CheckStatus::Warning),
+            },
         ] {
             round_trip(&ClientRequest {
                 request_id: 3,
@@ -263,6 +408,41 @@ mod tests {
                     wait_ms: 300_000,
                 }),
             });
+        }
+    }
+
+    fn instance(entry: &CatalogNodeEntry) -> ServiceInstance {
+        use crate::wire::catalog_instances::{NodeView, ServiceEntry};
+        use crate::wire::catalog_registration::{CheckDefinition, ServiceDefinition, Weights};
+        let service = ServiceDefinition {
+            id: "web-1".into(),
+            service: "web".into(),
+            tags: vec!["v1".into()],
+            address: "10.0.0.1".into(),
+            port: 8080,
+            meta: [("k".to_string(), "v".to_string())].into(),
+            weights: Weights::default(),
+            enable_tag_override: false,
+            tagged_addresses: Default::default(),
+        };
+        let check = CheckDefinition::node_check("serfHealth", "Serf", CheckStatus::Passing, "ok");
+        ServiceInstance {
+            node: NodeView {
+                entry: entry.clone(),
+                meta: [("rack".to_string(), "r1".to_string())].into(),
+                tagged_addresses: [("lan".to_string(), "10.0.0.1".to_string())].into(),
+            },
+            service: ServiceEntry {
+                service,
+                create_index: 3,
+                modify_index: 4,
+            },
+            checks: vec![CheckEntry {
+                node: "n1".into(),
+                check,
+                create_index: 5,
+                modify_index: 6,
+            }],
         }
     }
 
@@ -286,6 +466,14 @@ mod tests {
                 name: "consul".into(),
                 tags: vec!["a".into(), "b".into()],
             }]),
+            CatalogAnswer::Instances(vec![instance(&entry), instance(&entry)]),
+            CatalogAnswer::Instances(vec![]),
+            CatalogAnswer::NodeServices(Some(NodeWithServices {
+                node: instance(&entry).node,
+                services: vec![instance(&entry).service],
+            })),
+            CatalogAnswer::NodeServices(None),
+            CatalogAnswer::Checks(instance(&entry).checks),
         ] {
             round_trip(&ClientResponse {
                 request_id: 5,

@@ -2,6 +2,7 @@
 //! gossip datagrams, and the layout of each message. `wire-spec.md` at the
 //! repository root is the byte-exact description of what this module does.
 
+pub mod catalog_instances;
 pub mod catalog_registration;
 pub mod client_catalog;
 pub mod client_kv;

@@ -118,6 +118,61 @@ def catalog_and_operator(a, b, c, raft_addresses):
     check(c.agent.join(raft_addresses[0]) is True, "joining a member already known")
 
 
+def services_and_health(a, b, c):
+    web = lambda tag: {"service": "web", "id": "web", "tags": [tag], "port": 80}
+    check_of = lambda status: {"name": "web alive", "status": status, "serviceid": "web"}
+    check(a.catalog.register("ext1", "10.9.0.1", service=web("v1"), check=check_of("passing")),
+          "register ext1")
+    check(b.catalog.register("ext2", "10.9.0.2", service=web("v2"), check=check_of("warning")),
+          "register ext2")
+    index, nodes = c.catalog.service("web")
+    check([n["Node"] for n in nodes] == ["ext1", "ext2"], nodes)
+    first = nodes[0]
+    check(first["ServiceID"] == "web" and first["ServicePort"] == 80 and first["Address"] == "10.9.0.1"
+          and first["ServiceTags"] == ["v1"] and "consul-network-segment" in first["NodeMeta"], first)
+    _, tagged = c.catalog.service("web", tag="v2")
+    check([n["Node"] for n in tagged] == ["ext2"], tagged)
+    _, healthy = a.health.service("web", passing=True)
+    check([e["Node"]["Node"] for e in healthy] == ["ext1"], healthy)
+    _, everyone = b.health.service("web")
+    check([e["Service"]["ID"] for e in everyone] == ["web", "web"], everyone)
+    check([[ch["Status"] for ch in e["Checks"]] for e in everyone] == [["passing"], ["warning"]],
+          everyone)
+    _, checks = c.health.checks("web")
+    check(sorted(ch["Node"] for ch in checks) == ["ext1", "ext2"], checks)
+    _, warning = a.health.state("warning")
+    check([(ch["Node"], ch["CheckID"]) for ch in warning] == [("ext2", "web alive")], warning)
+    _, on_node = b.health.node("ext1")
+    check([ch["ServiceName"] for ch in on_node] == ["web"], on_node)
+    _, node = c.catalog.node("ext1")
+    check(list(node["Services"]) == ["web"] and node["Node"]["Address"] == "10.9.0.1", node)
+
+    # A watch on web ignores another service's change and wakes on web's.
+    started = time.time()
+    check(a.catalog.register("ext3", "10.9.0.3", service={"service": "db", "port": 5432}), "db")
+    again, _ = b.health.service("web", index=index, wait="1s")
+    check(again == index and time.time() - started >= 1, ("db woke web", index, again))
+    results = {}
+
+    def watch():
+        results["woken"] = c.health.service("web", index=index, wait="30s")
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    time.sleep(0.3)
+    check(a.catalog.register("ext2", "10.9.0.2", service=web("v2"), check=check_of("passing")),
+          "ext2 passing")
+    watcher.join(40)
+    woken_index, woken = results["woken"]
+    check(int(woken_index) > int(index) and len(woken) == 2, results)
+    _, healthy = a.health.service("web", passing=True)
+    check([e["Node"]["Node"] for e in healthy] == ["ext1", "ext2"], healthy)
+    for node in ("ext1", "ext2", "ext3"):
+        check(a.catalog.deregister(node), f"deregister {node}")
+    _, gone = c.catalog.service("web", consistency="consistent")
+    check(gone == [], gone)
+
+
 def main():
     http = sys.argv[1:4]
     raft = sys.argv[4:7]
@@ -127,6 +182,7 @@ def main():
     txn(a, b)
     status(a, c, raft)
     catalog_and_operator(a, b, c, raft)
+    services_and_health(a, b, c)
     print("py-consul: every check passed")
 
 

@@ -34,6 +34,7 @@ mod http_catalog_register;
 mod http_codec;
 mod http_filter;
 mod http_force_leave;
+mod http_health;
 mod http_hostile;
 mod http_pipelining;
 mod http_serving;

@@ -210,8 +210,16 @@ fn reconcile_catalog(raft: &mut RaftServer, members: &[Member]) {
             }
         }
     }
+    // Only what gossip put there is reaped, as Consul's `reconcileReaped`
+    // reaps nodes with a `serfHealth` check: a node registered through
+    // `/v1/catalog/register` (an external service) is nobody's member.
     for node in catalog.nodes() {
-        if !members.iter().any(|m| m.name == node.name) {
+        let from_gossip = !node.role.is_empty()
+            || catalog
+                .services()
+                .node(&node.name)
+                .is_some_and(|n| n.checks.contains_key(serf_health::SERF_CHECK_ID));
+        if from_gossip && !members.iter().any(|m| m.name == node.name) {
             commands.push(Command::CatalogDeregister {
                 name: node.name.clone(),
             });

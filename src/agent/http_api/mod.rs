@@ -21,6 +21,7 @@ pub mod agent_endpoints;
 mod metrics_endpoint;
 pub mod render;
 pub mod render_catalog;
+pub mod render_health;
 pub mod reply_tap;
 pub mod response_sequencer;
 pub mod translate;

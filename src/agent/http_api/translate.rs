@@ -4,8 +4,8 @@
 //! answered here.
 
 use crate::http::api_request::{
-    ApiRequest, KvDelete, KvDeleteMode, KvGet, KvPut, KvPutMode, KvVerb, RaftPeer, TxnKvOp,
-    TxnRequest,
+    ApiRequest, KvDelete, KvDeleteMode, KvGet, KvPut, KvPutMode, KvVerb, RaftPeer, ServiceRead,
+    ServiceReadKind, TxnKvOp, TxnRequest,
 };
 use crate::http::filter::Filter;
 use crate::http::{BlockingParams, Consistency as HttpConsistency, HttpResponse};
@@ -63,6 +63,24 @@ pub enum AnswerShape {
     CatalogServices {
         node_meta: BTreeMap<String, String>,
     },
+    /// `/v1/catalog/service/<name>` and `/v1/health/*`, keeping what is on
+    /// nodes with this meta and matches the `?filter` expression.
+    ServiceRead {
+        shape: ServiceShape,
+        node_meta: BTreeMap<String, String>,
+        filter: Option<Filter>,
+    },
+}
+
+/// Which of Consul's shapes a service or health read is shown in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceShape {
+    /// `structs.ServiceNode` per instance.
+    CatalogService,
+    /// `{Node, Service, Checks}` per instance.
+    HealthService,
+    /// `structs.HealthCheck` per check.
+    Checks,
 }
 
 /// An internal request and how its answer is shown, with the read's
@@ -145,10 +163,18 @@ impl Translation<'_> {
             ApiRequest::AgentLeave => {
                 Ok(agent_request(RequestBody::Leave, AnswerShape::AgentLeave))
             }
-            ApiRequest::CatalogRegister(request) => Ok(agent_request(
-                RequestBody::CatalogRegister(request),
-                AnswerShape::CatalogWritten,
-            )),
+            ApiRequest::CatalogRegister(mut request) => {
+                // Consul's RPC fills in the agent's datacenter.
+                if request.datacenter.is_empty() {
+                    request.datacenter = self.datacenter.to_string();
+                }
+                self.check_datacenter(Some(&request.datacenter)).map(|()| {
+                    agent_request(
+                        RequestBody::CatalogRegister(request),
+                        AnswerShape::CatalogWritten,
+                    )
+                })
+            }
             ApiRequest::CatalogDeregister(request) => Ok(agent_request(
                 RequestBody::CatalogDeregister(request),
                 AnswerShape::CatalogWritten,
@@ -174,8 +200,9 @@ impl Translation<'_> {
                 }
                 Err(refusal) => Err(refusal),
             },
+            ApiRequest::ServiceRead(read) => self.service_read(read),
             ApiRequest::CatalogNode { node, blocking } => {
-                let query = CatalogQuery::Node { name: node };
+                let query = CatalogQuery::NodeServices { name: node };
                 self.catalog(blocking, None, query, AnswerShape::CatalogNode)
             }
             ApiRequest::CatalogServices(services) => {
@@ -299,6 +326,45 @@ impl Translation<'_> {
             shape,
             consistency,
         }))
+    }
+
+    fn service_read(&self, read: ServiceRead) -> Result<Translated, HttpResponse> {
+        let filter = parse_filter(read.filter.as_deref())?;
+        let (query, shape) = match read.kind {
+            ServiceReadKind::CatalogService { name, tags } => (
+                CatalogQuery::ServiceNodes { name, tags },
+                ServiceShape::CatalogService,
+            ),
+            ServiceReadKind::HealthService {
+                name,
+                tags,
+                passing,
+            } => (
+                CatalogQuery::HealthService {
+                    name,
+                    tags,
+                    passing_only: passing,
+                },
+                ServiceShape::HealthService,
+            ),
+            ServiceReadKind::HealthChecks { service } => (
+                CatalogQuery::ServiceChecks { name: service },
+                ServiceShape::Checks,
+            ),
+            ServiceReadKind::HealthNode { node } => (
+                CatalogQuery::NodeChecks { name: node },
+                ServiceShape::Checks,
+            ),
+            ServiceReadKind::HealthState { state } => {
+                (CatalogQuery::ChecksInState { state }, ServiceShape::Checks)
+            }
+        };
+        let shape = AnswerShape::ServiceRead {
+            shape,
+            node_meta: read.node_meta,
+            filter,
+        };
+        self.catalog(read.blocking, None, query, shape)
     }
 
     fn raft_configuration(&self, blocking: BlockingParams) -> Result<Translated, HttpResponse> {

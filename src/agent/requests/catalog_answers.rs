@@ -13,6 +13,7 @@ use crate::wire::client_message::{ErrorCode, RpcError, RpcResult};
 
 use crate::agent::requests::kv_answers::ServingView;
 use crate::agent::requests::routing::MAX_ANSWER_BYTES;
+use crate::agent::requests::service_answers;
 
 /// The service every server registers, as Consul's servers do.
 pub const SERVER_SERVICE: &str = "consul";
@@ -65,13 +66,31 @@ pub fn answer_catalog_read(
     read: &CatalogRead,
     view: ServingView,
 ) -> Result<RpcResult, RpcError> {
-    let answer = match &read.query {
-        CatalogQuery::Nodes => CatalogAnswer::Nodes(all_nodes(state)?),
-        CatalogQuery::Node { name } => CatalogAnswer::Node(state.catalog().record(name).map(entry)),
-        CatalogQuery::Services => CatalogAnswer::Services(services(state)),
+    let table_index = state.catalog().table_index();
+    let (index, answer) = match &read.query {
+        CatalogQuery::Nodes => (table_index, CatalogAnswer::Nodes(all_nodes(state)?)),
+        CatalogQuery::Node { name } => {
+            let node = state.catalog().record(name).map(entry);
+            (table_index, CatalogAnswer::Node(node))
+        }
+        CatalogQuery::Services => (table_index, CatalogAnswer::Services(services(state))),
+        CatalogQuery::ServiceNodes { name, tags } => {
+            service_answers::instances(state, name, tags, false, false)?
+        }
+        CatalogQuery::NodeServices { name } => service_answers::node_services(state, name)?,
+        CatalogQuery::HealthService {
+            name,
+            tags,
+            passing_only,
+        } => service_answers::instances(state, name, tags, true, *passing_only)?,
+        CatalogQuery::ServiceChecks { name } => service_answers::service_checks(state, name)?,
+        CatalogQuery::NodeChecks { name } => service_answers::node_checks(state, name)?,
+        CatalogQuery::ChecksInState { state: wanted } => {
+            service_answers::checks_in_state(state, *wanted)?
+        }
     };
     Ok(RpcResult::CatalogRead {
-        meta: view.meta(state.catalog().table_index()),
+        meta: view.meta(index),
         answer,
     })
 }

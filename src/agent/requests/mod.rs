@@ -7,3 +7,4 @@ pub mod outstanding;
 pub mod reply;
 pub mod router;
 pub mod routing;
+pub mod service_answers;

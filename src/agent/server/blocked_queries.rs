@@ -12,6 +12,7 @@ use std::ops::Bound;
 use std::time::Instant;
 
 use crate::state_machine::{Changes, KvWatch};
+use crate::wire::client_catalog::CatalogQuery;
 use crate::wire::client_kv::KvReadKind;
 use crate::wire::client_message::RequestBody;
 
@@ -28,7 +29,9 @@ pub const MAX_BLOCKED_QUERIES: usize = 32_768;
 enum Watched {
     Key(String),
     Prefix(String),
-    /// Any catalog read: they all report the catalog's table index.
+    /// A read about one service, which reports that service's index.
+    Service(String),
+    /// Any other catalog read: they report a table's index.
     Catalog,
 }
 
@@ -39,7 +42,12 @@ impl Watched {
                 KvReadKind::Entry => Watched::Key(read.key.clone()),
                 KvReadKind::Tree | KvReadKind::Keys { .. } => Watched::Prefix(read.key.clone()),
             }),
-            RequestBody::CatalogRead(_) => Some(Watched::Catalog),
+            RequestBody::CatalogRead(read) => Some(match &read.query {
+                CatalogQuery::ServiceNodes { name, .. }
+                | CatalogQuery::HealthService { name, .. }
+                | CatalogQuery::ServiceChecks { name } => Watched::Service(name.clone()),
+                _ => Watched::Catalog,
+            }),
             _ => None,
         }
     }
@@ -48,6 +56,7 @@ impl Watched {
         match self {
             Watched::Key(key) => KvWatch::Key(key).is_affected_by(&changes.kv),
             Watched::Prefix(prefix) => KvWatch::Prefix(prefix).is_affected_by(&changes.kv),
+            Watched::Service(name) => changes.services.iter().any(|s| s == name),
             Watched::Catalog => changes.catalog,
         }
     }
@@ -66,6 +75,7 @@ pub(crate) struct BlockedQueries {
     by_key: BTreeMap<String, HashSet<u64>>,
     by_prefix: BTreeMap<String, HashSet<u64>>,
     catalog: BTreeSet<u64>,
+    by_service: BTreeMap<String, HashSet<u64>>,
     by_deadline: BTreeSet<(Instant, u64)>,
     by_connection: HashMap<ConnectionId, HashSet<u64>>,
 }
@@ -89,6 +99,7 @@ impl BlockedQueries {
         match &watched {
             Watched::Key(key) => self.by_key.entry(key.clone()).or_default().insert(id),
             Watched::Prefix(prefix) => self.by_prefix.entry(prefix.clone()).or_default().insert(id),
+            Watched::Service(name) => self.by_service.entry(name.clone()).or_default().insert(id),
             Watched::Catalog => self.catalog.insert(id),
         };
         self.by_deadline.insert((deadline, id));
@@ -109,12 +120,16 @@ impl BlockedQueries {
 
     /// The queries `changes` may concern, removed, in the order they were held.
     pub(crate) fn take_affected(&mut self, changes: &Changes) -> Vec<WaitingRead> {
-        if self.held.is_empty() || (changes.kv.is_empty() && !changes.catalog) {
+        let quiet = changes.kv.is_empty() && !changes.catalog && changes.services.is_empty();
+        if self.held.is_empty() || quiet {
             return Vec::new();
         }
         let mut candidates: BTreeSet<u64> = BTreeSet::new();
         if changes.catalog {
             candidates.extend(self.catalog.iter().copied());
+        }
+        for name in &changes.services {
+            extend(&mut candidates, self.by_service.get(name.as_str()));
         }
         for key in &changes.kv.keys {
             extend(&mut candidates, self.by_key.get(key.as_str()));
@@ -184,6 +199,10 @@ impl BlockedQueries {
                 .by_prefix
                 .get_mut(prefix.as_str())
                 .map(|ids| (ids, prefix)),
+            Watched::Service(name) => self
+                .by_service
+                .get_mut(name.as_str())
+                .map(|ids| (ids, name)),
             Watched::Catalog => {
                 self.catalog.remove(&id);
                 None
@@ -196,6 +215,7 @@ impl BlockedQueries {
                 match &held.watched {
                     Watched::Key(_) => self.by_key.remove(&name),
                     Watched::Prefix(_) => self.by_prefix.remove(&name),
+                    Watched::Service(_) => self.by_service.remove(&name),
                     Watched::Catalog => None,
                 };
             }
@@ -271,11 +291,15 @@ mod tests {
     }
 
     fn catalog_read(connection: usize) -> WaitingRead {
+        catalog_query(connection, CatalogQuery::Nodes)
+    }
+
+    fn catalog_query(connection: usize, query: CatalogQuery) -> WaitingRead {
         WaitingRead {
             connection: ConnectionId(connection),
             request_id: 1,
             body: RequestBody::CatalogRead(CatalogRead {
-                query: CatalogQuery::Nodes,
+                query,
                 consistency: Consistency::Default,
                 min_index: 5,
                 wait_ms: 1000,
@@ -338,6 +362,38 @@ mod tests {
         table.hold(catalog_read(9), later).unwrap();
         table.forget_connection(ConnectionId(9));
         assert!(table.take_affected(&catalog).is_empty());
+    }
+
+    #[test]
+    fn a_service_watch_wakes_only_when_that_service_changes() {
+        let (mut table, now) = table();
+        let later = now + Duration::from_secs(60);
+        let health = |name: &str| CatalogQuery::HealthService {
+            name: name.into(),
+            tags: vec![],
+            passing_only: false,
+        };
+        table.hold(catalog_query(1, health("web")), later).unwrap();
+        let service_nodes = CatalogQuery::ServiceNodes {
+            name: "db".into(),
+            tags: vec![],
+        };
+        table.hold(catalog_query(2, service_nodes), later).unwrap();
+        table.hold(catalog_read(3), later).unwrap();
+        let mut db_changed = changes(&[], &[]);
+        db_changed.catalog = true;
+        db_changed.services = vec!["db".into()];
+        assert_eq!(connections(&table.take_affected(&db_changed)), [2, 3]);
+        let mut node_only = changes(&[], &[]);
+        node_only.catalog = true;
+        assert!(
+            table.take_affected(&node_only).is_empty(),
+            "web is untouched"
+        );
+        let mut web_changed = changes(&[], &[]);
+        web_changed.services = vec!["web".into()];
+        assert_eq!(connections(&table.take_affected(&web_changed)), [1]);
+        assert_eq!(table.len(), 3, "the table's own KV watchers stay");
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub(super) fn autopilot_health(call: &EndpointCall<'_>) -> Result<ApiRequest, Ro
 
 /// Consul's `parseMetaFilter` with `ParseMetaPair`: `key:value`, split at
 /// the first colon, a missing value empty, a repeated key keeping the last.
-fn node_meta_filters(query: &Query) -> BTreeMap<String, String> {
+pub(super) fn node_meta_filters(query: &Query) -> BTreeMap<String, String> {
     query
         .values("node-meta")
         .map(|pair| {

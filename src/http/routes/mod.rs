@@ -6,6 +6,7 @@
 
 mod catalog_register;
 mod cluster;
+mod health;
 mod kv;
 mod txn;
 
@@ -34,6 +35,11 @@ enum Endpoint {
     CatalogNode,
     CatalogDatacenters,
     CatalogServices,
+    CatalogService,
+    HealthService,
+    HealthChecks,
+    HealthNode,
+    HealthState,
     CatalogRegister,
     CatalogDeregister,
     OperatorRaftConfiguration,
@@ -73,6 +79,11 @@ const REGISTRATIONS: &[Registration] = &[
     reg("/v1/catalog/node/", Endpoint::CatalogNode, GET),
     reg("/v1/catalog/datacenters", Endpoint::CatalogDatacenters, GET),
     reg("/v1/catalog/services", Endpoint::CatalogServices, GET),
+    reg("/v1/catalog/service/", Endpoint::CatalogService, GET),
+    reg("/v1/health/service/", Endpoint::HealthService, GET),
+    reg("/v1/health/checks/", Endpoint::HealthChecks, GET),
+    reg("/v1/health/node/", Endpoint::HealthNode, GET),
+    reg("/v1/health/state/", Endpoint::HealthState, GET),
     reg("/v1/catalog/register", Endpoint::CatalogRegister, PUT),
     reg("/v1/catalog/deregister", Endpoint::CatalogDeregister, PUT),
     reg(
@@ -230,6 +241,11 @@ fn dispatch(endpoint: Endpoint, call: &EndpointCall<'_>) -> Result<ApiRequest, R
         Endpoint::CatalogNode => cluster::catalog_node(call),
         Endpoint::CatalogDatacenters => Ok(ApiRequest::CatalogDatacenters),
         Endpoint::CatalogServices => cluster::catalog_services(call),
+        Endpoint::CatalogService => health::catalog_service(call),
+        Endpoint::HealthService => health::health_service(call),
+        Endpoint::HealthChecks => health::health_checks(call),
+        Endpoint::HealthNode => health::health_node(call),
+        Endpoint::HealthState => health::health_state(call),
         Endpoint::CatalogRegister => catalog_register::catalog_register(call),
         Endpoint::CatalogDeregister => catalog_register::catalog_deregister(call),
         Endpoint::OperatorRaftConfiguration => cluster::raft_configuration(call),
