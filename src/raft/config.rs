@@ -22,9 +22,14 @@ pub struct RaftConfig {
     /// election timeout steps down. (Followers ignore votes while they hear
     /// from a leader, §4.2.3, whatever this setting.)
     pub check_quorum: bool,
-    /// Serve reads at the commit index without a heartbeat round, relying on
-    /// the CheckQuorum lease (dissertation §6.4.1). Requires `check_quorum`.
+    /// Serve reads at the commit index without a heartbeat round while the
+    /// leader lease holds (dissertation §6.4.1; `lease.rs` says why it is
+    /// safe). Requires `check_quorum` and a clock (`set_clock_ms`).
     pub lease_reads: bool,
+    /// How long a quorum's acknowledgement of a heartbeat round lets reads
+    /// skip their own round, from the round's send. At most half the
+    /// election timeout in real time.
+    pub lease_duration_ms: u64,
     /// Most entries in one AppendEntries.
     pub max_entries_per_append: usize,
     /// Most entry payload bytes in one AppendEntries (at least one entry is sent).
@@ -67,6 +72,7 @@ impl RaftConfig {
             pre_vote: true,
             check_quorum: true,
             lease_reads: false,
+            lease_duration_ms: 0,
             max_entries_per_append: 1024,
             max_append_bytes: 1 << 20,
             max_inflight_appends: 64,
@@ -93,6 +99,10 @@ impl RaftConfig {
         assert!(
             !self.lease_reads || self.check_quorum,
             "lease reads are only safe with CheckQuorum"
+        );
+        assert!(
+            !self.lease_reads || self.lease_duration_ms > 0,
+            "lease reads need a lease duration"
         );
         assert!(self.max_entries_per_append > 0 && self.max_inflight_appends > 0);
         assert!(self.max_uncommitted_entries > 0 && self.snapshot_chunk_bytes > 0);

@@ -206,6 +206,7 @@ impl RaftNode {
         self.role = Role::Leader;
         self.leader = Some(self.id);
         self.lead_transferee = None;
+        self.lease.new_term();
         self.heartbeat_elapsed_ticks = 0;
         self.election_elapsed_ticks = 0;
         self.progress.clear();

@@ -155,6 +155,11 @@ impl RaftNode {
     /// Heartbeats carry the current ReadIndex round; they point at the
     /// follower's match index, which it is known to hold.
     pub(crate) fn broadcast_heartbeat(&mut self) {
+        if self.config.lease_reads {
+            // Every heartbeat is a round of its own, so each renews the lease.
+            self.read_round += 1;
+            self.lease.round_sent(self.read_round, self.clock_ms);
+        }
         let peers: Vec<NodeId> = self.progress.keys().copied().collect();
         for to in peers {
             self.send_heartbeat(to);

@@ -17,6 +17,7 @@ mod follower;
 pub mod hard_state;
 mod invariants;
 mod leader;
+mod lease;
 mod log;
 mod membership;
 pub mod node;

@@ -14,6 +14,7 @@ use super::config::RaftConfig;
 use super::error::RestoreError;
 use super::event::RaftEvent;
 use super::hard_state::HardState;
+use super::lease::LeaderLease;
 use super::log::CoreLog;
 use super::progress::Progress;
 use super::read_index::PendingRead;
@@ -80,6 +81,13 @@ pub struct RaftNode {
     pub(crate) pending_reads: VecDeque<PendingRead>,
     pub(crate) read_round: u64,
     pub(crate) read_heartbeat_pending: bool,
+    /// Leader: the lease that serves reads without a round (`lease.rs`).
+    pub(crate) lease: LeaderLease,
+    /// The agent's clock, in ms from any origin; only the lease reads it.
+    pub(crate) clock_ms: u64,
+    /// Ticks since this node was built, up to an election timeout: a voter
+    /// that restarted ignores vote requests until then when leases are on.
+    pub(crate) boot_elapsed_ticks: u32,
     pub(crate) warned_no_known_peers: bool,
     pub(crate) staging_snapshot: Option<StagingSnapshot>,
     // Effects waiting for the next Ready.
@@ -189,6 +197,9 @@ impl RaftNode {
             pending_reads: VecDeque::new(),
             read_round: 0,
             read_heartbeat_pending: false,
+            lease: LeaderLease::default(),
+            clock_ms: 0,
+            boot_elapsed_ticks: 0,
             warned_no_known_peers: false,
             staging_snapshot: None,
             messages: Vec::new(),
@@ -361,6 +372,10 @@ impl RaftNode {
     }
 
     pub fn tick(&mut self) {
+        self.boot_elapsed_ticks = self
+            .boot_elapsed_ticks
+            .saturating_add(1)
+            .min(self.config.election_timeout_ticks);
         if self.role == Role::Leader {
             self.tick_leader();
         } else {
@@ -479,8 +494,10 @@ impl RaftNode {
                 // Always on, not only with CheckQuorum: without it a removed
                 // server that never learns of its removal keeps bumping
                 // terms and can starve the cluster (found by the simulator).
-                let in_lease = self.leader.is_some()
-                    && self.election_elapsed_ticks < self.config.election_timeout_ticks;
+                let timeout = self.config.election_timeout_ticks;
+                let booting = self.config.lease_reads && self.boot_elapsed_ticks < timeout;
+                let in_lease =
+                    booting || (self.leader.is_some() && self.election_elapsed_ticks < timeout);
                 if in_lease && !leadership_transfer {
                     return false;
                 }
@@ -553,6 +570,7 @@ impl RaftNode {
     }
 
     fn leave_leadership(&mut self) {
+        self.lease.clear();
         self.progress.clear();
         self.lead_transferee = None;
         self.pending_promotions.clear();
@@ -567,6 +585,7 @@ impl RaftNode {
     /// truncation, snapshot): configurations take effect when appended.
     pub(crate) fn configuration_changed(&mut self) {
         if self.role == Role::Leader {
+            self.lease.clear();
             self.sync_progress_with_configuration();
         } else if matches!(self.role, Role::Candidate | Role::PreCandidate) && !self.promotable() {
             let term = self.term;

@@ -5,6 +5,7 @@
 use super::error::ReadError;
 use super::node::{RaftNode, Role};
 use super::ready::ReadState;
+use crate::wire::raft_message::NodeId;
 
 #[derive(Debug, Clone)]
 pub(crate) struct PendingRead {
@@ -29,9 +30,8 @@ impl RaftNode {
         }
         self.read_round += 1;
         let index = (self.log.commit >= self.term_start_index).then_some(self.log.commit);
-        // Lease reads trust CheckQuorum instead of a round (§6.4.1); a
-        // single voter is its own quorum.
-        let confirmed = self.config.lease_reads || self.voters() == [self.id];
+        // A single voter is its own quorum.
+        let confirmed = self.voters() == [self.id] || self.lease_holds();
         self.pending_reads.push_back(PendingRead {
             request_id,
             index,
@@ -56,10 +56,42 @@ impl RaftNode {
         }
     }
 
-    /// Marks reads whose round a quorum of voters acknowledged.
+    /// The agent's clock, read just before a read is asked for (see
+    /// `lease.rs`). A clock that goes back is taken as standing still.
+    pub fn set_clock_ms(&mut self, now_ms: u64) {
+        self.clock_ms = self.clock_ms.max(now_ms);
+    }
+
+    fn lease_holds(&self) -> bool {
+        self.config.lease_reads
+            && self.lead_transferee.is_none()
+            && self.lease.holds_at(self.clock_ms)
+    }
+
+    /// The newest round a quorum of voters acknowledged (this leader
+    /// acknowledges every round it sent).
+    fn quorum_acknowledged_round(&self, voters: &[NodeId]) -> u64 {
+        let mut acked: Vec<u64> = voters
+            .iter()
+            .map(|id| match *id == self.id {
+                true => self.read_round,
+                false => self.progress.get(id).map_or(0, |p| p.read_round_acked),
+            })
+            .collect();
+        acked.sort_unstable_by(|a, b| b.cmp(a));
+        acked.get(self.quorum() - 1).copied().unwrap_or(0)
+    }
+
+    /// Marks reads whose round a quorum of voters acknowledged, and
+    /// extends the lease.
     pub(crate) fn confirm_reads(&mut self) {
         let voters = self.voters();
         let quorum = self.quorum();
+        if self.config.lease_reads {
+            let round = self.quorum_acknowledged_round(&voters);
+            self.lease
+                .quorum_acknowledged(round, self.config.lease_duration_ms);
+        }
         let self_counts = usize::from(voters.contains(&self.id));
         for read in self.pending_reads.iter_mut().filter(|r| !r.confirmed) {
             let acks = voters

@@ -792,24 +792,108 @@ fn installing_a_snapshot_that_conflicts_discards_the_log() {
     assert_eq!(node.commit_index(), 2);
 }
 
+fn lease_config(node: &mut RaftNode) {
+    node.config.lease_reads = true;
+    node.config.lease_duration_ms = 250;
+}
+
+fn served(cluster: &Cluster, leader: NodeId, request_id: u64) -> bool {
+    cluster
+        .reads
+        .get(&leader)
+        .is_some_and(|reads| reads.iter().any(|r| r.request_id == request_id))
+}
+
 #[test]
-fn lease_reads_skip_the_heartbeat_round_but_not_the_own_term_commit() {
-    let mut cfg = config(1);
-    cfg.lease_reads = true;
-    let mut node = RaftNode::new(cfg, RestoredState::default(), 1).unwrap();
-    node.bootstrap();
-    node.read_index(5).unwrap();
-    let ready = node.ready();
+fn lease_reads_skip_the_round_only_while_a_recent_round_was_acknowledged() {
+    // Dissertation §6.4.1, with the lease counted from the round's send.
+    let mut cluster = Cluster::formed(&[1, 2, 3]);
+    let leader = cluster.leader().unwrap();
+    for node in cluster.nodes.values_mut() {
+        lease_config(node);
+    }
+    cluster.node(leader).set_clock_ms(1_000);
+    cluster.node(leader).read_index(8).unwrap();
+    cluster.settle();
+    assert!(served(&cluster, leader, 8), "a read's own round");
+    cluster.node(leader).broadcast_heartbeat();
+    cluster.settle();
+    for id in [1, 2, 3].into_iter().filter(|id| *id != leader) {
+        cluster.isolate(id);
+    }
+    cluster.node(leader).set_clock_ms(1_249);
+    cluster.node(leader).read_index(9).unwrap();
+    cluster.settle();
     assert!(
-        ready.reads.is_empty(),
-        "no read before the no-op of the term commits"
+        served(&cluster, leader, 9),
+        "inside the lease, cut off or not"
     );
-    node.advance(&ready);
-    let ready = node.ready();
-    node.advance(&ready);
-    let ready = node.ready();
-    assert_eq!(ready.reads.len(), 1);
-    assert_eq!(ready.reads[0].request_id, 5);
+    cluster.node(leader).set_clock_ms(1_250);
+    cluster.node(leader).read_index(10).unwrap();
+    cluster.settle();
+    assert!(!served(&cluster, leader, 10), "the lease ran out");
+    cluster.heal();
+    cluster.node(leader).broadcast_heartbeat();
+    cluster.settle();
+    assert!(served(&cluster, leader, 10), "a quorum round serves it");
+}
+
+#[test]
+fn a_leadership_transfer_voids_the_lease() {
+    let mut cluster = Cluster::formed(&[1, 2, 3]);
+    let leader = cluster.leader().unwrap();
+    let target = [1, 2, 3].into_iter().find(|id| *id != leader).unwrap();
+    for node in cluster.nodes.values_mut() {
+        lease_config(node);
+    }
+    cluster.node(leader).set_clock_ms(1_000);
+    cluster.node(leader).broadcast_heartbeat();
+    cluster.settle();
+    for id in [1, 2, 3].into_iter().filter(|id| *id != leader) {
+        cluster.isolate(id);
+    }
+    cluster
+        .node(leader)
+        .transfer_leadership(Some(target))
+        .unwrap();
+    cluster.node(leader).read_index(11).unwrap();
+    cluster.settle();
+    assert!(
+        !served(&cluster, leader, 11),
+        "a TimeoutNow may elect the target at any time"
+    );
+}
+
+#[test]
+fn with_leases_a_restarted_voter_ignores_vote_requests_for_an_election_timeout() {
+    let mut cfg = config(2);
+    cfg.lease_reads = true;
+    cfg.lease_duration_ms = 250;
+    let timeout = cfg.election_timeout_ticks;
+    let mut node = RaftNode::new(cfg, RestoredState::default(), 3).unwrap();
+    let request = |term| RaftMessage {
+        cluster_id: 0,
+        from: 3,
+        to: 2,
+        term,
+        body: RaftBody::RequestVote {
+            pre_vote: false,
+            last_log_index: 10,
+            last_log_term: 1,
+            leadership_transfer: false,
+        },
+    };
+    node.step(request(5));
+    assert_eq!(
+        node.term(),
+        0,
+        "it may have acknowledged a lease before its restart"
+    );
+    for _ in 0..timeout {
+        node.tick();
+    }
+    node.step(request(6));
+    assert_eq!(node.term(), 6);
 }
 
 #[test]

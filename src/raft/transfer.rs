@@ -35,6 +35,7 @@ impl RaftNode {
                 .ok_or(TransferError::NoTarget)?,
         };
         self.lead_transferee = Some(target);
+        self.lease.void_for_term();
         self.transfer_elapsed_ticks = 0;
         self.event(RaftEvent::LeadershipTransferStarted { to: target });
         if self.progress[&target].match_index == self.log.last_index() {

@@ -292,7 +292,7 @@ fn serve_here(
             // two election timeouts, while the others elect a new one after
             // one (the agent simulator found both, seeds 5 and 11).
             Consistency::Default | Consistency::Consistent if leader => {
-                raft.read_consistent(from, id, body.clone(), ctx.now())
+                raft.read_consistent(from, id, body.clone(), (ctx.now(), ctx.clock()))
             }
             _ => return Served::Elsewhere,
         },

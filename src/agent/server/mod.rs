@@ -54,6 +54,11 @@ pub const MAX_WAITING_READS: usize = 4096;
 /// 100 ms heartbeats and a 500 ms election timeout keep elections quiet.
 pub const HEARTBEAT_INTERVAL_TICKS: u32 = 10;
 pub const ELECTION_TIMEOUT_TICKS: u32 = 50;
+/// The leader lease: half the election timeout of 10 ms ticks, so a
+/// quorum's acknowledgement of one heartbeat (every 100 ms) keeps reads off
+/// the network until the next, with 250 ms to spare before any other
+/// server could be elected.
+pub const LEASE_DURATION_MS: u64 = ELECTION_TIMEOUT_TICKS as u64 * 10 / 2;
 /// Ready rounds handled in one loop turn, so a turn stays short.
 pub const MAX_READY_ROUNDS_PER_TURN: usize = 4;
 
@@ -133,6 +138,8 @@ pub struct RaftServer {
     last_leader_contact: Option<Instant>,
     /// The loop's time at the first tick: the contact age before any.
     first_tick: Option<Instant>,
+    /// Where the core's clock (`RaftNode::set_clock_ms`) counts from.
+    clock_origin: Option<Instant>,
     next_read_id: u64,
     /// The snapshot arriving from the leader, streamed to its staging file.
     receiver: SnapshotReceiver,
@@ -248,6 +255,7 @@ impl RaftServer {
         }
         let sender = message.from;
         self.note_contact(sender, now);
+        self.sync_clock(now);
         self.node.step(message);
         if self.node.leader() == Some(sender) {
             self.last_leader_contact = Some(now);
@@ -266,7 +274,18 @@ impl RaftServer {
         self.woken.retain(|r| r.connection != id);
     }
 
+    /// The core's leader lease counts from heartbeats sent at this time
+    /// (a time earlier than the real send only shortens it) and is checked
+    /// against a fresh reading (`raft/lease.rs`).
+    fn sync_clock(&mut self, now: Instant) {
+        let origin = *self.clock_origin.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(origin).as_millis();
+        self.node
+            .set_clock_ms(u64::try_from(elapsed).unwrap_or(u64::MAX));
+    }
+
     pub fn tick(&mut self, ctx: &mut Context) {
+        self.sync_clock(ctx.now());
         self.node.tick();
         self.first_tick.get_or_insert(ctx.now());
         self.sample_last_contact(ctx.now());

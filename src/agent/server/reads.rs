@@ -81,13 +81,14 @@ impl RaftServer {
         }
     }
 
-    /// A linearizable read on the leader (ReadIndex).
+    /// A linearizable read on the leader (ReadIndex, or the lease). `now`
+    /// is the loop's time, `clock` a fresh reading for the lease.
     pub fn read_consistent(
         &mut self,
         connection: ConnectionId,
         request_id: u64,
         body: RequestBody,
-        now: Instant,
+        (now, clock): (Instant, Instant),
     ) -> Result<(), ProposalRefused> {
         if self.reads_in_flight.len() + self.reads_to_serve.len() >= MAX_WAITING_READS {
             return Err(ProposalRefused::Answer(rpc_error(
@@ -96,13 +97,14 @@ impl RaftServer {
             )));
         }
         let read = WaitingRead::new(connection, request_id, body, now);
-        self.confirm(vec![read]).map_err(|(err, _)| match err {
-            ReadError::NotLeader { .. } => ProposalRefused::NotLeading,
-            ReadError::TooManyReads => ProposalRefused::Answer(rpc_error(
-                ErrorCode::Internal,
-                "too many reads waiting, retry".into(),
-            )),
-        })
+        self.confirm(vec![read], clock)
+            .map_err(|(err, _)| match err {
+                ReadError::NotLeader { .. } => ProposalRefused::NotLeading,
+                ReadError::TooManyReads => ProposalRefused::Answer(rpc_error(
+                    ErrorCode::Internal,
+                    "too many reads waiting, retry".into(),
+                )),
+            })
     }
 
     /// A stale read: answered from this server's state now, or held when
@@ -120,7 +122,12 @@ impl RaftServer {
 
     /// One ReadIndex for `reads`; they come back with the error if the
     /// core refuses.
-    fn confirm(&mut self, reads: Vec<WaitingRead>) -> Result<(), (ReadError, Vec<WaitingRead>)> {
+    fn confirm(
+        &mut self,
+        reads: Vec<WaitingRead>,
+        clock: Instant,
+    ) -> Result<(), (ReadError, Vec<WaitingRead>)> {
+        self.sync_clock(clock);
         let read_id = self.next_read_id;
         self.next_read_id += 1;
         match self.node.read_index(read_id) {
@@ -192,7 +199,7 @@ impl RaftServer {
         if confirmed.is_empty() {
             return;
         }
-        if let Err((_, reads)) = self.confirm(confirmed) {
+        if let Err((_, reads)) = self.confirm(confirmed, ctx.clock()) {
             for read in reads {
                 answer_unconfirmed(ctx, &read);
             }

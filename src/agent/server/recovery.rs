@@ -23,8 +23,8 @@ use crate::agent::server::pending_writes::PendingWrites;
 use crate::agent::server::snapshot::receiver::SnapshotReceiver;
 use crate::agent::server::snapshot::schedule::SnapshotSchedule;
 use crate::agent::server::{
-    ELECTION_TIMEOUT_TICKS, HEARTBEAT_INTERVAL_TICKS, MAX_PENDING_WRITES, RaftServer,
-    RaftServerError,
+    ELECTION_TIMEOUT_TICKS, HEARTBEAT_INTERVAL_TICKS, LEASE_DURATION_MS, MAX_PENDING_WRITES,
+    RaftServer, RaftServerError,
 };
 
 impl RaftServer {
@@ -97,6 +97,7 @@ impl RaftServer {
             woken: Vec::new(),
             last_leader_contact: None,
             first_tick: None,
+            clock_origin: None,
             next_read_id: 1,
             receiver: SnapshotReceiver::new(),
             snapshot_schedule: SnapshotSchedule::new(),
@@ -183,6 +184,8 @@ fn raft_config(id: NodeId, name: &str, advertise: SocketAddr) -> RaftConfig {
     RaftConfig {
         heartbeat_interval_ticks: HEARTBEAT_INTERVAL_TICKS,
         election_timeout_ticks: ELECTION_TIMEOUT_TICKS,
+        lease_reads: true,
+        lease_duration_ms: LEASE_DURATION_MS,
         ..RaftConfig::new(id, name, advertise.to_string())
     }
 }
