@@ -16,6 +16,11 @@ mod services;
 mod sync_plan;
 mod ttl;
 
+#[cfg(test)]
+mod sync_plan_tests;
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::fmt;
 

@@ -103,7 +103,7 @@ impl LocalState {
     pub fn due_probes(&mut self, now_ms: u64) -> Vec<Probe> {
         let mut due = Vec::new();
         for local in self.checks.values_mut() {
-            if local.probe_running || !local.due_ms.is_some_and(|at| at <= now_ms) {
+            if local.probe_running || local.due_ms.is_none_or(|at| at > now_ms) {
                 continue;
             }
             let Some(kind) = probe_kind(&local.runner) else {
