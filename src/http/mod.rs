@@ -11,6 +11,7 @@ pub mod chunked;
 pub mod duration;
 pub mod error;
 pub mod filter;
+pub mod go_json;
 pub mod kv_json;
 pub mod limits;
 pub mod query;
