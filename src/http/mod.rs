@@ -5,6 +5,8 @@
 //! Consul's documented behaviour (paths, parameters, JSON field names,
 //! status codes and error texts) is the specification.
 
+pub mod agent_checks;
+pub mod agent_services;
 pub mod api_request;
 pub mod blocking;
 pub mod chunked;
