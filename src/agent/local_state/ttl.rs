@@ -34,25 +34,26 @@ impl LocalState {
         Ok(changed)
     }
 
-    /// Turns every TTL check whose TTL ran out by `now_ms` critical.
-    /// Returns their IDs; each expires once until its next report.
+    /// Turns every TTL check whose TTL ran out by `now_ms` critical; each
+    /// expires once until its next report. Returns the IDs of those that
+    /// changed.
     pub fn expire_ttl_checks(&mut self, now_ms: u64) -> Vec<String> {
-        let expired: Vec<String> = self
+        let mut expired: Vec<String> = self
             .checks
             .values()
             .filter(|c| matches!(c.runner, CheckRunner::Ttl { .. }))
             .filter(|c| c.due_ms.is_some_and(|due| due <= now_ms))
             .map(|c| c.check.check_id.clone())
             .collect();
-        for check_id in &expired {
+        expired.retain(|check_id| {
             let local = self.checks.get_mut(check_id).expect("listed above");
             local.due_ms = None;
             let output = match local.check.output.as_str() {
                 "" => TTL_EXPIRED_OUTPUT.to_owned(),
                 last => truncate_output(&format!("{TTL_EXPIRED_WITH_OUTPUT_PREFIX}{last}")),
             };
-            self.update_check(check_id, CheckStatus::Critical, &output, now_ms);
-        }
+            self.update_check(check_id, CheckStatus::Critical, &output, now_ms)
+        });
         expired
     }
 }
