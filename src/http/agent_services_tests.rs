@@ -145,3 +145,111 @@ fn agent_services_render_in_consuls_field_order() {
         HttpError::new(404, "unknown service ID: nope")
     );
 }
+
+mod hostile_bodies {
+    use super::*;
+    use crate::http::agent_checks::{decode_check_register, decode_check_update};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const KEYS: [&str; 24] = [
+        "Name",
+        "name",
+        "ID",
+        "CheckID",
+        "Tags",
+        "Address",
+        "Port",
+        "Meta",
+        "Weights",
+        "EnableTagOverride",
+        "TaggedAddresses",
+        "Check",
+        "Checks",
+        "TTL",
+        "HTTP",
+        "Header",
+        "TCP",
+        "Interval",
+        "Timeout",
+        "Args",
+        "Status",
+        "ServiceID",
+        "Output",
+        "DeregisterCriticalServiceAfter",
+    ];
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (0u64..100_000_000_000).prop_map(Value::from),
+            any::<f64>().prop_map(|f| json!(f)),
+            prop_oneof![
+                Just("10s"),
+                Just("passing"),
+                Just("critical"),
+                Just("0.0.0.0"),
+                Just("::1"),
+                Just("-1s"),
+                Just("http://x"),
+                Just(""),
+                Just("consul-x"),
+            ]
+            .prop_map(Value::from),
+            ".{0,12}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::vec((prop::sample::select(&KEYS[..]), inner), 0..6).prop_map(
+                    |pairs| {
+                        let map: Map<String, Value> =
+                            pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+                        Value::Object(map)
+                    }
+                ),
+            ]
+        })
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec((prop::sample::select(&KEYS[..]), value()), 0..10).prop_map(|pairs| {
+            let map: Map<String, Value> =
+                pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            serde_json::to_vec(&Value::Object(map)).unwrap()
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_and_the_state_never_panic(body in body(), raw in prop::collection::vec(any::<u8>(), 0..64)) {
+            let scripts = ScriptChecks { from_local: true, from_remote: true };
+            let mut state = LocalState::new(scripts, 3);
+            for bytes in [&body, &raw] {
+                if let Ok(registration) = decode_service_register(bytes, true) {
+                    let _ = state.add_service(registration, 5);
+                }
+                if let Ok(spec) = decode_check_register(bytes) {
+                    let _ = state.add_check(spec, RegistrationSource::Remote, 5);
+                }
+                if let Ok((status, output)) = decode_check_update(bytes) {
+                    for id in state.checks().map(|c| c.check.check_id.clone()).collect::<Vec<_>>() {
+                        let _ = state.update_ttl_check(&id, status, &output, 6);
+                    }
+                }
+            }
+            for probe in state.due_probes(u64::MAX) {
+                state.probe_finished(&probe.check_id, CheckStatus::Passing, "ok", u64::MAX);
+            }
+            state.expire_ttl_checks(u64::MAX);
+            state.reap_critical_services(u64::MAX);
+            let plan = crate::agent::local_state::sync_plan(&state, "n", "10.0.0.1", "dc1", None, 0, 0);
+            for request in &plan.registrations {
+                prop_assert_eq!(request.limits_error(), None);
+            }
+            let _ = serde_json::to_vec(&agent_services(&state, "dc1")).unwrap();
+        }
+    }
+}
