@@ -5,12 +5,15 @@
 //! Consul's documented behaviour (paths, parameters, JSON field names,
 //! status codes and error texts) is the specification.
 
+pub mod agent_checks;
+pub mod agent_services;
 pub mod api_request;
 pub mod blocking;
 pub mod chunked;
 pub mod duration;
 pub mod error;
 pub mod filter;
+pub mod go_json;
 pub mod kv_json;
 pub mod limits;
 pub mod query;
