@@ -28,6 +28,7 @@ use crate::agent::gossip_host::joins::Joins;
 use crate::agent::http_api::HttpApi;
 use crate::agent::http_api::reply_tap::ReplyTap;
 use crate::agent::io::connection::ConnectionId;
+use crate::agent::local_services::{AGENT_INTERNAL, LocalServices};
 use crate::agent::requests::outstanding::{Outstanding, Purpose};
 use crate::agent::requests::reply::{reply_error, reply_result, rpc_error};
 use crate::agent::requests::router::{NO_LEADER_WAIT, Router};
@@ -50,6 +51,7 @@ pub struct AgentHandler {
     pub(crate) next_bootstrap_check: Option<Instant>,
     storage_failed: bool,
     pub(crate) http: HttpApi,
+    pub(crate) local: LocalServices,
 }
 
 impl AgentHandler {
@@ -81,8 +83,10 @@ impl AgentHandler {
                 }
             }
         }
+        let local = LocalServices::new(&config, now, seed.rotate_left(41));
         AgentHandler {
             joins: Joins::new(addresses, now),
+            local,
             config,
             started_at: now,
             last_now: now,
@@ -146,7 +150,15 @@ impl AgentHandler {
     fn tapped(&mut self, ctx: &mut Context, input: impl FnOnce(&mut Self, &mut Context)) {
         let mut tap = ReplyTap::new(ctx);
         input(self, &mut tap);
-        let (ctx, answers) = tap.into_parts();
+        let (ctx, mut answers) = tap.into_parts();
+        if answers.iter().any(|(to, _)| *to == AGENT_INTERNAL) {
+            let (internal, http): (Vec<_>, Vec<_>) = answers
+                .into_iter()
+                .partition(|(to, _)| *to == AGENT_INTERNAL);
+            self.local
+                .take_answers(internal.into_iter().map(|(_, answer)| answer));
+            answers = http;
+        }
         if !answers.is_empty() {
             self.http.deliver(ctx, answers);
         }
@@ -208,6 +220,15 @@ impl AgentHandler {
                 Purpose::Identity { address } => self.reconciler.forget_query(address),
                 Purpose::RemovalCheck => {}
             }
+        }
+    }
+
+    /// Every tick: the local services' TTLs and probes, and their
+    /// anti-entropy writes, routed like any client's.
+    fn sync_local_services(&mut self, ctx: &mut Context) {
+        let cluster_size = self.membership.members().len();
+        for request in self.local.on_tick(ctx, cluster_size) {
+            self.route(ctx, AGENT_INTERNAL, request);
         }
     }
 
@@ -295,6 +316,7 @@ impl AgentHandler {
             self.reconcile(ctx);
         }
         self.retry_requests(ctx);
+        self.sync_local_services(ctx);
         self.membership.on_tick(ctx);
         self.joins.finish(&mut self.membership, ctx);
         if !self.leave.is_leaving() {

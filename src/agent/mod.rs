@@ -27,6 +27,7 @@ pub mod gossip_host;
 pub mod handler;
 pub mod http_api;
 pub mod io;
+pub mod local_services;
 pub mod local_state;
 pub mod metrics;
 pub mod requests;

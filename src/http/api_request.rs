@@ -38,6 +38,8 @@ pub enum ApiRequest {
     AgentReload,
     /// `GET /v1/agent/metrics`.
     AgentMetrics { format: MetricsFormat },
+    /// The agent's own services and checks.
+    AgentLocal(super::agent_local_request::AgentLocalRequest),
     /// `GET /v1/catalog/nodes`.
     CatalogNodes(CatalogNodes),
     /// `GET /v1/catalog/node/<node>`.

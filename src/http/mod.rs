@@ -6,6 +6,7 @@
 //! status codes and error texts) is the specification.
 
 pub mod agent_checks;
+pub mod agent_local_request;
 pub mod agent_services;
 pub mod api_request;
 pub mod blocking;

@@ -57,12 +57,14 @@ pub struct ServiceInstance {
     pub checks: Vec<CheckEntry>,
 }
 
-/// A node with every service it runs (`/v1/catalog/node/<node>`).
+/// A node with every service and check it holds (`/v1/catalog/node/<node>`
+/// shows the services; an agent's anti-entropy compares both).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub struct NodeWithServices {
     pub node: NodeView,
     pub services: Vec<ServiceEntry>,
+    pub checks: Vec<CheckEntry>,
 }
 
 /// An empty node entry: four strings, two u64, two empty maps.
@@ -165,6 +167,10 @@ impl NodeWithServices {
         for service in &self.services {
             service.encode(out);
         }
+        out.put_count(self.checks.len());
+        for check in &self.checks {
+            check.encode(out);
+        }
     }
 
     pub fn decode(r: &mut Reader<'_>) -> Result<NodeWithServices, WireError> {
@@ -174,6 +180,15 @@ impl NodeWithServices {
         for _ in 0..count {
             services.push(ServiceEntry::decode(r)?);
         }
-        Ok(NodeWithServices { node, services })
+        let count = r.count(MIN_CHECK_ENTRY_BYTES)?;
+        let mut checks = Vec::with_capacity(count);
+        for _ in 0..count {
+            checks.push(CheckEntry::decode(r)?);
+        }
+        Ok(NodeWithServices {
+            node,
+            services,
+            checks,
+        })
     }
 }

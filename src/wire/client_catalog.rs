@@ -471,6 +471,7 @@ mod tests {
             CatalogAnswer::NodeServices(Some(NodeWithServices {
                 node: instance(&entry).node,
                 services: vec![instance(&entry).service],
+                checks: instance(&entry).checks,
             })),
             CatalogAnswer::NodeServices(None),
             CatalogAnswer::Checks(instance(&entry).checks),

@@ -16,6 +16,7 @@ mod agent_failed_server_removal;
 mod agent_gossip;
 mod agent_metrics;
 mod agent_process;
+mod agent_services;
 mod agent_source_address;
 mod bench_http;
 mod cli_args;

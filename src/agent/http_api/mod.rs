@@ -289,6 +289,10 @@ impl AgentHandler {
         };
         match translation.translate(routed.request) {
             Translated::Answer(response) => self.http.answer(ctx, from, slot, response, timing),
+            Translated::Agent(ApiRequest::AgentLocal(request)) => {
+                let response = self.local.serve(request, routed.pretty, ctx.now());
+                self.http.answer(ctx, from, slot, response, timing);
+            }
             Translated::Agent(ApiRequest::AgentMetrics { format }) => {
                 let response = self.agent_metrics(format, routed.pretty, ctx);
                 self.http.answer(ctx, from, slot, response, timing);

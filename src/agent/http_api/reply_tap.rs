@@ -17,6 +17,7 @@ use crate::wire::raft_message::{NodeId, RaftMessage};
 
 use crate::agent::io::connection::ConnectionId;
 use crate::agent::io::transport::{SendError, TransportStats};
+use crate::agent::local_services::AGENT_INTERNAL;
 use crate::agent::seam::{Context, Io, OffLoopWork, StopReason};
 
 pub struct ReplyTap<'a, 'b> {
@@ -85,7 +86,7 @@ impl Io for ReplyTap<'_, '_> {
     }
 
     fn reply(&mut self, to: ConnectionId, response: &ClientResponse) -> Result<(), SendError> {
-        if to.is_http() {
+        if to.is_http() || to == AGENT_INTERNAL {
             self.taken.push((to, response.clone()));
             return Ok(());
         }

@@ -4,6 +4,7 @@
 
 mod accept;
 pub mod backoff;
+pub mod check_probe;
 pub mod connection;
 pub mod event_loop;
 pub mod http_connection;

@@ -156,15 +156,20 @@ pub fn node_services(state: &StateMachine, name: &str) -> Result<Indexed, RpcErr
     let Some(node) = node_view(state, name) else {
         return Ok((index, CatalogAnswer::NodeServices(None)));
     };
-    let mut list = SizedList::new();
+    let mut services = SizedList::new();
+    let mut checks = SizedList::new();
     if let Some(entry) = state.catalog().services().node(name) {
         for record in entry.services.values() {
-            list.push(service_entry(record), ServiceEntry::encode, "the services")?;
+            services.push(service_entry(record), ServiceEntry::encode, "the services")?;
+        }
+        for record in entry.checks.values() {
+            checks.push(check_entry(name, record), CheckEntry::encode, "the checks")?;
         }
     }
     let answer = NodeWithServices {
         node,
-        services: list.items,
+        services: services.items,
+        checks: checks.items,
     };
     Ok((index, CatalogAnswer::NodeServices(Some(answer))))
 }

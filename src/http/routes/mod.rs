@@ -4,6 +4,7 @@
 //! its methods as Consul's `registerEndpoint` does; `OPTIONS` is answered
 //! with them and any other method is a 405.
 
+mod agent_local;
 mod catalog_register;
 mod cluster;
 mod health;
@@ -17,6 +18,7 @@ use super::limits::HttpLimits;
 use super::query::Query;
 use super::request::HttpRequest;
 use super::response::HttpResponse;
+use crate::wire::catalog_registration::CheckStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
@@ -31,6 +33,19 @@ enum Endpoint {
     AgentForceLeave,
     AgentReload,
     AgentMetrics,
+    AgentServiceRegister,
+    AgentServiceDeregister,
+    AgentServices,
+    AgentService,
+    AgentServiceMaintenance,
+    AgentMaintenance,
+    AgentChecks,
+    AgentCheckRegister,
+    AgentCheckDeregister,
+    AgentCheckPass,
+    AgentCheckWarn,
+    AgentCheckFail,
+    AgentCheckUpdate,
     CatalogNodes,
     CatalogNode,
     CatalogDatacenters,
@@ -75,6 +90,39 @@ const REGISTRATIONS: &[Registration] = &[
     reg("/v1/agent/force-leave/", Endpoint::AgentForceLeave, PUT),
     reg("/v1/agent/reload", Endpoint::AgentReload, PUT),
     reg("/v1/agent/metrics", Endpoint::AgentMetrics, GET),
+    reg(
+        "/v1/agent/service/register",
+        Endpoint::AgentServiceRegister,
+        PUT,
+    ),
+    reg(
+        "/v1/agent/service/deregister/",
+        Endpoint::AgentServiceDeregister,
+        PUT,
+    ),
+    reg("/v1/agent/services", Endpoint::AgentServices, GET),
+    reg("/v1/agent/service/", Endpoint::AgentService, GET),
+    reg(
+        "/v1/agent/service/maintenance/",
+        Endpoint::AgentServiceMaintenance,
+        PUT,
+    ),
+    reg("/v1/agent/maintenance", Endpoint::AgentMaintenance, PUT),
+    reg("/v1/agent/checks", Endpoint::AgentChecks, GET),
+    reg(
+        "/v1/agent/check/register",
+        Endpoint::AgentCheckRegister,
+        PUT,
+    ),
+    reg(
+        "/v1/agent/check/deregister/",
+        Endpoint::AgentCheckDeregister,
+        PUT,
+    ),
+    reg("/v1/agent/check/pass/", Endpoint::AgentCheckPass, PUT),
+    reg("/v1/agent/check/warn/", Endpoint::AgentCheckWarn, PUT),
+    reg("/v1/agent/check/fail/", Endpoint::AgentCheckFail, PUT),
+    reg("/v1/agent/check/update/", Endpoint::AgentCheckUpdate, PUT),
     reg("/v1/catalog/nodes", Endpoint::CatalogNodes, GET),
     reg("/v1/catalog/node/", Endpoint::CatalogNode, GET),
     reg("/v1/catalog/datacenters", Endpoint::CatalogDatacenters, GET),
@@ -237,6 +285,19 @@ fn dispatch(endpoint: Endpoint, call: &EndpointCall<'_>) -> Result<ApiRequest, R
         Endpoint::AgentForceLeave => cluster::agent_force_leave(call),
         Endpoint::AgentReload => Ok(ApiRequest::AgentReload),
         Endpoint::AgentMetrics => Ok(cluster::agent_metrics(call)),
+        Endpoint::AgentServiceRegister => agent_local::service_register(call),
+        Endpoint::AgentServiceDeregister => agent_local::service_deregister(call),
+        Endpoint::AgentServices => agent_local::services(call),
+        Endpoint::AgentService => agent_local::service(call),
+        Endpoint::AgentServiceMaintenance => agent_local::service_maintenance(call),
+        Endpoint::AgentMaintenance => agent_local::node_maintenance(call),
+        Endpoint::AgentChecks => agent_local::checks(call),
+        Endpoint::AgentCheckRegister => agent_local::check_register(call),
+        Endpoint::AgentCheckDeregister => agent_local::check_deregister(call),
+        Endpoint::AgentCheckPass => agent_local::check_ttl(call, CheckStatus::Passing),
+        Endpoint::AgentCheckWarn => agent_local::check_ttl(call, CheckStatus::Warning),
+        Endpoint::AgentCheckFail => agent_local::check_ttl(call, CheckStatus::Critical),
+        Endpoint::AgentCheckUpdate => agent_local::check_update(call),
         Endpoint::CatalogNodes => cluster::catalog_nodes(call),
         Endpoint::CatalogNode => cluster::catalog_node(call),
         Endpoint::CatalogDatacenters => Ok(ApiRequest::CatalogDatacenters),

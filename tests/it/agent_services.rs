@@ -1,0 +1,145 @@
+//! The agent's own services and checks on a real cluster: registered on a
+//! client agent over HTTP, synced into the catalog by anti-entropy (read
+//! back from a server), with a TTL check driven by `/pass` and expiring, a
+//! TCP check against a listener of the test's, maintenance mode, and
+//! deregistration. Addresses 127.0.136.x; ports 18300 and 18500.
+
+use std::net::TcpListener;
+
+use serde_json::{Value, json};
+
+use crate::support::http_agents::{HttpAgent, WAIT, cluster};
+use crate::support::wait::wait_until_ok;
+
+fn put(agent: &HttpAgent, path: &str, body: &Value) -> (u16, String) {
+    let reply = agent.http().put(path, body.to_string().as_bytes());
+    (reply.status, reply.text())
+}
+
+/// The statuses of `service`'s checks in the catalog, by check ID.
+fn catalog_checks(server: &HttpAgent, service: &str) -> Vec<(String, String)> {
+    let checks = server
+        .http()
+        .get(&format!("/v1/health/checks/{service}"))
+        .json();
+    checks
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|c| {
+                    (
+                        c["CheckID"].as_str().unwrap_or("?").to_owned(),
+                        c["Status"].as_str().unwrap_or("?").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_for_checks(server: &HttpAgent, service: &str, wanted: &[(&str, &str)]) {
+    let wanted: Vec<(String, String)> = wanted
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    wait_until_ok(
+        WAIT,
+        &format!("{service}'s checks in the catalog: {wanted:?}"),
+        || {
+            let seen = catalog_checks(server, service);
+            match seen == wanted {
+                true => Ok(()),
+                false => Err(format!("{seen:?}")),
+            }
+        },
+    );
+}
+
+#[test]
+fn services_registered_on_an_agent_reach_the_catalog_with_their_checks() {
+    let agents = cluster("127.0.136");
+    let (server, client) = (&agents[1], &agents[3]);
+    let listener = TcpListener::bind("127.0.136.9:0").unwrap();
+    let tcp_target = listener.local_addr().unwrap().to_string();
+    let web = json!({
+        "name": "web", "port": 8080, "tags": ["v1"],
+        "checks": [
+            {"name": "alive", "ttl": "2s"},
+            {"name": "port", "tcp": tcp_target, "interval": "1s", "timeout": "500ms"}
+        ]
+    });
+    assert_eq!(
+        put(client, "/v1/agent/service/register", &web),
+        (200, String::new())
+    );
+    let listed = client.http().get("/v1/agent/services").json();
+    assert_eq!(listed["web"]["Service"], "web", "{listed}");
+    assert_eq!(listed["web"]["Port"], 8080, "{listed}");
+    let instances = |s: &HttpAgent| s.http().get("/v1/catalog/service/web").json();
+    wait_until_ok(WAIT, "web in the catalog", || {
+        let found = instances(server);
+        match found.as_array().map(|a| a.len()) {
+            Some(1) if found[0]["Node"] == "c4" && found[0]["ServicePort"] == 8080 => Ok(()),
+            _ => Err(found.to_string()),
+        }
+    });
+    wait_for_checks(
+        server,
+        "web",
+        &[("service:web:1", "critical"), ("service:web:2", "passing")],
+    );
+
+    let pass = client
+        .http()
+        .put("/v1/agent/check/pass/service:web:1?note=ok", b"");
+    assert_eq!(pass.status, 200, "{}", pass.text());
+    wait_for_checks(
+        server,
+        "web",
+        &[("service:web:1", "passing"), ("service:web:2", "passing")],
+    );
+    // No more passes: the TTL runs out; the listener goes: the TCP check fails.
+    drop(listener);
+    wait_for_checks(
+        server,
+        "web",
+        &[("service:web:1", "critical"), ("service:web:2", "critical")],
+    );
+    let checks = client.http().get("/v1/agent/checks").json();
+    let output = checks["service:web:1"]["Output"].as_str().unwrap_or_default();
+    assert!(output.starts_with("TTL expired"), "{checks}");
+
+    let maintenance = client
+        .http()
+        .put("/v1/agent/maintenance?enable=true&reason=upgrade", b"");
+    assert_eq!(maintenance.status, 200);
+    wait_until_ok(WAIT, "node maintenance in the catalog", || {
+        let node = server.http().get("/v1/health/node/c4").json();
+        let found = node.as_array().into_iter().flatten().any(|c| {
+            c["CheckID"] == "_node_maintenance"
+                && c["Status"] == "critical"
+                && c["Notes"] == "upgrade"
+        });
+        match found {
+            true => Ok(()),
+            false => Err(node.to_string()),
+        }
+    });
+    assert_eq!(
+        client.http().put("/v1/agent/maintenance", b"").status,
+        400,
+        "enable is required"
+    );
+    let unknown = client.http().put("/v1/agent/service/deregister/nope", b"");
+    assert_eq!(unknown.status, 404, "{}", unknown.text());
+
+    let gone = client.http().put("/v1/agent/service/deregister/web", b"");
+    assert_eq!(gone.status, 200, "{}", gone.text());
+    wait_until_ok(WAIT, "web gone from the catalog", || {
+        let found = instances(server);
+        match found.as_array().map(|a| a.len()) {
+            Some(0) => Ok(()),
+            _ => Err(found.to_string()),
+        }
+    });
+}
