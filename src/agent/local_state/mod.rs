@@ -44,11 +44,13 @@ pub use services::{
 pub use sync_plan::{DEFAULT_CHECK_UPDATE_INTERVAL_MS, SyncPlan, SyncedEntry, sync_plan};
 pub use ttl::{TTL_EXPIRED_OUTPUT, TTL_EXPIRED_WITH_OUTPUT_PREFIX};
 
-/// Services one agent holds: the catalog's bound for one node, so whatever
-/// the agent holds the catalog can take.
-pub const MAX_LOCAL_SERVICES: usize = MAX_SERVICES_PER_NODE;
-/// Checks one agent holds.
-pub const MAX_LOCAL_CHECKS: usize = MAX_CHECKS_PER_NODE;
+/// Services one agent holds: the catalog's bound for one node less the
+/// servers' `consul` service, so whatever the agent holds the catalog can
+/// take.
+pub const MAX_LOCAL_SERVICES: usize = MAX_SERVICES_PER_NODE - 1;
+/// Checks one agent holds: the catalog's bound less the servers'
+/// `serfHealth`.
+pub const MAX_LOCAL_CHECKS: usize = MAX_CHECKS_PER_NODE - 1;
 /// A check's output: Consul's `checks.DefaultBufSize`.
 pub const MAX_CHECK_OUTPUT_BYTES: usize = crate::wire::catalog_registration::MAX_CHECK_OUTPUT_BYTES;
 /// Consul's `checks.MinInterval`: a shorter interval is raised to it.

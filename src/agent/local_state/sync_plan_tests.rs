@@ -296,3 +296,29 @@ fn many_checks_of_one_service_are_split_into_bounded_requests() {
     apply(&mut table, &mut state, &first, 0);
     assert_eq!(plan(&state, &table, 1), SyncPlan::default());
 }
+
+#[test]
+fn a_full_agent_still_fits_the_catalog_beside_the_servers_entries() {
+    let mut table = ServiceTable::default();
+    let servers = RegisterRequest {
+        node: NODE.into(),
+        address: "10.0.0.1".into(),
+        checks: vec![CheckDefinition::node_check(
+            "serfHealth",
+            "Serf Health Status",
+            CheckStatus::Passing,
+            "",
+        )],
+        ..RegisterRequest::default()
+    };
+    table.register(&servers, 1);
+    let mut state = LocalState::new(ScriptChecks::default(), 1);
+    for n in 0..MAX_LOCAL_CHECKS {
+        state
+            .add_check(ttl(&format!("c{n}")), RegistrationSource::Remote, 0)
+            .unwrap();
+    }
+    let first = plan(&state, &table, 0);
+    apply(&mut table, &mut state, &first, 0);
+    assert_eq!(table.node(NODE).unwrap().checks.len(), MAX_LOCAL_CHECKS + 1);
+}
