@@ -17,6 +17,8 @@ mod sync_plan;
 mod ttl;
 
 #[cfg(test)]
+mod probe_tests;
+#[cfg(test)]
 mod sync_plan_tests;
 #[cfg(test)]
 mod tests;

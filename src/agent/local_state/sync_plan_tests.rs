@@ -322,3 +322,21 @@ fn a_full_agent_still_fits_the_catalog_beside_the_servers_entries() {
     apply(&mut table, &mut state, &first, 0);
     assert_eq!(table.node(NODE).unwrap().checks.len(), MAX_LOCAL_CHECKS + 1);
 }
+
+#[test]
+fn mark_synced_names_what_it_marked() {
+    let mut state = LocalState::new(ScriptChecks::default(), 1);
+    add(&mut state, "web", vec![ttl("")]);
+    let table = ServiceTable::default();
+    let first = plan(&state, &table, 0);
+    let marked = state.mark_synced(&first.registrations[0], 42);
+    assert_eq!(
+        marked,
+        vec![
+            SyncedEntry::Service("web"),
+            SyncedEntry::Check("service:web")
+        ]
+    );
+    assert_eq!(state.check("service:web").unwrap().synced_at_ms, Some(42));
+    assert!(state.service("web").unwrap().in_sync);
+}
