@@ -30,7 +30,11 @@ use crate::deterministic_rng::SplitMix64;
 use crate::state_machine::services::{MAX_CHECKS_PER_NODE, MAX_SERVICES_PER_NODE};
 use crate::wire::catalog_registration::{CheckDefinition, ServiceDefinition};
 
-pub use checks::{CheckRunner, CheckSpec, CheckTypeFields, truncate_output};
+pub use checks::{
+    CheckRunner, CheckSpec, CheckTypeFields, MAX_HTTP_CHECK_HEADER_BYTES,
+    MAX_HTTP_CHECK_HEADER_VALUES, MAX_HTTP_CHECK_HEADERS, MAX_SCRIPT_ARG_BYTES, MAX_SCRIPT_ARGS,
+    truncate_output,
+};
 pub use maintenance::{
     DEFAULT_NODE_MAINTENANCE_REASON, DEFAULT_SERVICE_MAINTENANCE_REASON, MAINTENANCE_CHECK_TYPE,
     NODE_MAINTENANCE_CHECK_ID, NODE_MAINTENANCE_CHECK_NAME, SERVICE_MAINTENANCE_CHECK_NAME,
