@@ -17,6 +17,8 @@ mod sync_plan;
 mod ttl;
 
 #[cfg(test)]
+mod probe_tests;
+#[cfg(test)]
 mod sync_plan_tests;
 #[cfg(test)]
 mod tests;
@@ -28,7 +30,11 @@ use crate::deterministic_rng::SplitMix64;
 use crate::state_machine::services::{MAX_CHECKS_PER_NODE, MAX_SERVICES_PER_NODE};
 use crate::wire::catalog_registration::{CheckDefinition, ServiceDefinition};
 
-pub use checks::{CheckRunner, CheckSpec, CheckTypeFields, truncate_output};
+pub use checks::{
+    CheckRunner, CheckSpec, CheckTypeFields, MAX_HTTP_CHECK_HEADER_BYTES,
+    MAX_HTTP_CHECK_HEADER_VALUES, MAX_HTTP_CHECK_HEADERS, MAX_SCRIPT_ARG_BYTES, MAX_SCRIPT_ARGS,
+    truncate_output,
+};
 pub use maintenance::{
     DEFAULT_NODE_MAINTENANCE_REASON, DEFAULT_SERVICE_MAINTENANCE_REASON, MAINTENANCE_CHECK_TYPE,
     NODE_MAINTENANCE_CHECK_ID, NODE_MAINTENANCE_CHECK_NAME, SERVICE_MAINTENANCE_CHECK_NAME,
@@ -44,11 +50,13 @@ pub use services::{
 pub use sync_plan::{DEFAULT_CHECK_UPDATE_INTERVAL_MS, SyncPlan, SyncedEntry, sync_plan};
 pub use ttl::{TTL_EXPIRED_OUTPUT, TTL_EXPIRED_WITH_OUTPUT_PREFIX};
 
-/// Services one agent holds: the catalog's bound for one node, so whatever
-/// the agent holds the catalog can take.
-pub const MAX_LOCAL_SERVICES: usize = MAX_SERVICES_PER_NODE;
-/// Checks one agent holds.
-pub const MAX_LOCAL_CHECKS: usize = MAX_CHECKS_PER_NODE;
+/// Services one agent holds: the catalog's bound for one node less the
+/// servers' `consul` service, so whatever the agent holds the catalog can
+/// take.
+pub const MAX_LOCAL_SERVICES: usize = MAX_SERVICES_PER_NODE - 1;
+/// Checks one agent holds: the catalog's bound less the servers'
+/// `serfHealth`.
+pub const MAX_LOCAL_CHECKS: usize = MAX_CHECKS_PER_NODE - 1;
 /// A check's output: Consul's `checks.DefaultBufSize`.
 pub const MAX_CHECK_OUTPUT_BYTES: usize = crate::wire::catalog_registration::MAX_CHECK_OUTPUT_BYTES;
 /// Consul's `checks.MinInterval`: a shorter interval is raised to it.

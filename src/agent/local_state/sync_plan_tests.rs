@@ -296,3 +296,47 @@ fn many_checks_of_one_service_are_split_into_bounded_requests() {
     apply(&mut table, &mut state, &first, 0);
     assert_eq!(plan(&state, &table, 1), SyncPlan::default());
 }
+
+#[test]
+fn a_full_agent_still_fits_the_catalog_beside_the_servers_entries() {
+    let mut table = ServiceTable::default();
+    let servers = RegisterRequest {
+        node: NODE.into(),
+        address: "10.0.0.1".into(),
+        checks: vec![CheckDefinition::node_check(
+            "serfHealth",
+            "Serf Health Status",
+            CheckStatus::Passing,
+            "",
+        )],
+        ..RegisterRequest::default()
+    };
+    table.register(&servers, 1);
+    let mut state = LocalState::new(ScriptChecks::default(), 1);
+    for n in 0..MAX_LOCAL_CHECKS {
+        state
+            .add_check(ttl(&format!("c{n}")), RegistrationSource::Remote, 0)
+            .unwrap();
+    }
+    let first = plan(&state, &table, 0);
+    apply(&mut table, &mut state, &first, 0);
+    assert_eq!(table.node(NODE).unwrap().checks.len(), MAX_LOCAL_CHECKS + 1);
+}
+
+#[test]
+fn mark_synced_names_what_it_marked() {
+    let mut state = LocalState::new(ScriptChecks::default(), 1);
+    add(&mut state, "web", vec![ttl("")]);
+    let table = ServiceTable::default();
+    let first = plan(&state, &table, 0);
+    let marked = state.mark_synced(&first.registrations[0], 42);
+    assert_eq!(
+        marked,
+        vec![
+            SyncedEntry::Service("web"),
+            SyncedEntry::Check("service:web")
+        ]
+    );
+    assert_eq!(state.check("service:web").unwrap().synced_at_ms, Some(42));
+    assert!(state.service("web").unwrap().in_sync);
+}
