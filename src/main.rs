@@ -128,6 +128,10 @@ struct AgentArgs {
     /// temporary directory (removed at exit) and HTTP on 127.0.0.1:8500.
     #[arg(long, conflicts_with_all = ["data_dir", "bootstrap_expect"])]
     dev: bool,
+    /// Run script checks (`Args`) registered through the HTTP API; off by
+    /// default, as Consul's `enable_script_checks`.
+    #[arg(long)]
+    enable_script_checks: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -354,6 +358,7 @@ fn agent_config(args: AgentArgs) -> (AgentConfig, RunOptions) {
     let options = RunOptions {
         http,
         temporary_data_dir: args.dev,
+        enable_script_checks: args.enable_script_checks,
     };
     let config = AgentConfig {
         server: args.server || bootstrap != Bootstrap::None,

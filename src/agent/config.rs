@@ -56,6 +56,9 @@ pub struct RunOptions {
     /// `--dev`: the data directory is a fresh temporary one, removed when
     /// the agent exits.
     pub temporary_data_dir: bool,
+    /// `--enable-script-checks`: script checks registered over HTTP run
+    /// (off, as Consul: a remote registration must not run commands).
+    pub enable_script_checks: bool,
 }
 
 impl Default for RunOptions {
@@ -63,6 +66,7 @@ impl Default for RunOptions {
         RunOptions {
             http: HttpAddr::Default,
             temporary_data_dir: false,
+            enable_script_checks: false,
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The agent's own services and checks on a real cluster: registered on a
 //! client agent over HTTP, synced into the catalog by anti-entropy (read
 //! back from a server), with a TTL check driven by `/pass` and expiring, a
-//! TCP check against a listener of the test's, maintenance mode, and
-//! deregistration. Addresses 127.0.136.x; ports 18300 and 18500.
+//! TCP check against a listener of the test's, HTTP checks against the
+//! agent's own API (200 passing, 404 critical), a script check refused
+//! without `--enable-script-checks`, maintenance mode, and deregistration. Addresses 127.0.136.x; ports 18300 and 18500.
 
 use std::net::TcpListener;
 
@@ -106,8 +107,25 @@ fn services_registered_on_an_agent_reach_the_catalog_with_their_checks() {
         &[("service:web:1", "critical"), ("service:web:2", "critical")],
     );
     let checks = client.http().get("/v1/agent/checks").json();
-    let output = checks["service:web:1"]["Output"].as_str().unwrap_or_default();
+    let output = checks["service:web:1"]["Output"]
+        .as_str()
+        .unwrap_or_default();
     assert!(output.starts_with("TTL expired"), "{checks}");
+
+    let http_checked = |name: &str, path: &str| {
+        json!({"name": name, "port": 1, "check": {
+            "http": format!("http://{}{path}", client.1), "interval": "1s"}})
+    };
+    let api = http_checked("api", "/v1/status/leader");
+    assert_eq!(put(client, "/v1/agent/service/register", &api).0, 200);
+    let missing = http_checked("missing", "/v1/no-such-endpoint");
+    assert_eq!(put(client, "/v1/agent/service/register", &missing).0, 200);
+    wait_for_checks(server, "api", &[("service:api", "passing")]);
+    wait_for_checks(server, "missing", &[("service:missing", "critical")]);
+    let script = json!({"name": "cron", "check": {"args": ["true"], "interval": "10s"}});
+    let refused = put(client, "/v1/agent/service/register", &script);
+    assert_eq!(refused.0, 500, "scripts are off by default: {}", refused.1);
+    assert!(refused.1.contains("Scripts are disabled"), "{}", refused.1);
 
     let maintenance = client
         .http()

@@ -15,6 +15,7 @@ use crate::agent::io::event_loop::{
 };
 use crate::agent::io::http_server::HttpServerLimits;
 use crate::agent::io::transport::TransportLimits;
+use crate::agent::local_state::ScriptChecks;
 use crate::agent::server::{RaftServer, RaftServerError};
 
 #[derive(Debug)]
@@ -184,6 +185,12 @@ pub fn run(mut config: AgentConfig, options: RunOptions) -> Result<(), AgentErro
     let mut agent = AgentHandler::new(config, store, remembered, now, seed.rotate_left(17));
     if let Some(raft) = raft {
         agent = agent.with_raft(raft, now);
+    }
+    if options.enable_script_checks {
+        agent.local.state.set_script_checks(ScriptChecks {
+            from_local: true,
+            from_remote: true,
+        });
     }
     let reason = event_loop.run(&mut agent).map_err(AgentError::EventLoop)?;
     match reason {

@@ -54,7 +54,7 @@ pub struct NodeIdentity {
 
 #[derive(Debug, Clone)]
 enum Write {
-    Register(RegisterRequest),
+    Register(Box<RegisterRequest>),
     Deregister(DeregisterRequest),
 }
 
@@ -252,7 +252,7 @@ impl AntiEntropy {
         let queued: VecDeque<Write> = plan
             .registrations
             .into_iter()
-            .map(Write::Register)
+            .map(|r| Write::Register(Box::new(r)))
             .chain(plan.deregistrations.into_iter().map(Write::Deregister))
             .collect();
         self.phase = Phase::Writing {
@@ -313,7 +313,7 @@ impl AntiEntropy {
                 break;
             };
             let body = match &write {
-                Write::Register(r) => RequestBody::CatalogRegister(Box::new(r.clone())),
+                Write::Register(r) => RequestBody::CatalogRegister(r.clone()),
                 Write::Deregister(d) => RequestBody::CatalogDeregister(d.clone()),
             };
             let request = self.request(body);

@@ -197,6 +197,11 @@ pub struct LocalState {
 }
 
 impl LocalState {
+    /// `--enable-script-checks`, read once at start.
+    pub fn set_script_checks(&mut self, script_checks: ScriptChecks) {
+        self.script_checks = script_checks;
+    }
+
     pub fn new(script_checks: ScriptChecks, stagger_seed: u64) -> Self {
         LocalState {
             services: BTreeMap::new(),
