@@ -29,7 +29,7 @@ pub(crate) fn addr_label(ip: IpAddr) -> String {
 
 fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
     let digits = hex.as_bytes();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     digits

@@ -133,12 +133,10 @@ pub(crate) fn address_records(
                     answers.push(record);
                 }
             }
-            Some(Reach::Host(host)) => {
-                if first_cname.is_none() {
-                    first_cname = Some(cname_record(query.wire_name.clone(), host, ttl_s));
-                }
+            Some(Reach::Host(host)) if first_cname.is_none() => {
+                first_cname = Some(cname_record(query.wire_name.clone(), host, ttl_s));
             }
-            None => {}
+            Some(Reach::Host(_)) | None => {}
         }
     }
     if answers.is_empty() {
