@@ -9,8 +9,8 @@
 
 use concord::dns::{
     DnsConfig, DnsInstance, InstanceHealth, MAX_EDNS_UDP_ANSWER_BYTES, MAX_TCP_MESSAGE_BYTES,
-    MIN_UDP_ANSWER_BYTES, Transport, addr_answer, node_answer, nxdomain, parse_query, refused,
-    server_failure, service_answer,
+    MIN_UDP_ANSWER_BYTES, Transport, addr_answer, authority_answer, node_answer, nxdomain,
+    parse_query, refused, server_failure, service_answer, zone_transfer,
 };
 use hickory_proto::op::Message;
 use libfuzzer_sys::fuzz_target;
@@ -93,6 +93,8 @@ fuzz_target!(|data: &[u8]| {
         ),
         node_answer(&query, None, transport, SOA_SERIAL, &config),
         addr_answer(&query, transport, SOA_SERIAL, &config),
+        authority_answer(&query, &instances, transport, seed, SOA_SERIAL, &config),
+        zone_transfer(&query, &config),
         nxdomain(&query, SOA_SERIAL, &config),
         refused(&query),
         server_failure(&query, &config),

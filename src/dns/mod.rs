@@ -7,6 +7,7 @@
 
 mod addr;
 mod answer;
+mod authority;
 mod config;
 mod error;
 mod instance;
@@ -21,6 +22,7 @@ mod truncate;
 mod tests;
 
 pub use answer::{addr_answer, node_answer, service_answer};
+pub use authority::{authority_answer, zone_transfer};
 pub use config::DnsConfig;
 pub use error::DnsError;
 pub use instance::{DnsInstance, InstanceHealth};

@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 
+use hickory_proto::rr::RecordType;
+
 use super::addr::parse_addr_label;
 
 /// The meaning of a question name.
@@ -28,6 +30,11 @@ pub enum Lookup {
         ip: IpAddr,
         datacenter: Option<String>,
     },
+    /// An SOA or NS question for any name under the domain: Consul answers
+    /// these for the zone before looking at the name.
+    Authority,
+    /// An AXFR question under the domain: Consul answers NOTIMP.
+    ZoneTransfer,
     /// Not under the domain: the recursor's business, or REFUSED.
     OutsideDomain,
     /// Under the domain but no form this server answers: NXDOMAIN. This
@@ -44,9 +51,9 @@ const KIND_LABELS: [&str; 7] = [
 /// RFC 2782 protocol labels that mean "any tag".
 const ANY_TAG_PROTOCOLS: [&str; 2] = ["tcp", "udp"];
 
-/// Classifies a question name given as its labels (raw bytes, as on the
-/// wire) against the domain's lower-cased labels.
-pub(crate) fn classify(labels: &[&[u8]], domain: &[String], is_srv: bool) -> Lookup {
+/// Classifies a question, its name given as labels (raw bytes, as on the
+/// wire), against the domain's lower-cased labels.
+pub(crate) fn classify(labels: &[&[u8]], domain: &[String], qtype: RecordType) -> Lookup {
     let Some(inner_count) = labels.len().checked_sub(domain.len()) else {
         return Lookup::OutsideDomain;
     };
@@ -57,6 +64,11 @@ pub(crate) fn classify(labels: &[&[u8]], domain: &[String], is_srv: bool) -> Loo
     if !under_domain {
         return Lookup::OutsideDomain;
     }
+    match qtype {
+        RecordType::SOA | RecordType::NS => return Lookup::Authority,
+        RecordType::AXFR => return Lookup::ZoneTransfer,
+        _ => {}
+    }
     let mut inner = Vec::with_capacity(inner_count);
     for label in &labels[..inner_count] {
         match std::str::from_utf8(label) {
@@ -64,7 +76,7 @@ pub(crate) fn classify(labels: &[&[u8]], domain: &[String], is_srv: bool) -> Loo
             Err(_) => return Lookup::Unknown,
         }
     }
-    classify_inner(&inner, is_srv)
+    classify_inner(&inner, qtype == RecordType::SRV)
 }
 
 fn classify_inner(labels: &[String], is_srv: bool) -> Lookup {

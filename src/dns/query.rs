@@ -87,11 +87,7 @@ pub fn parse_query(
     let wire_name = query.name().clone();
     let record_type = query.query_type();
     let labels: Vec<&[u8]> = wire_name.iter().collect();
-    let lookup = classify(
-        &labels,
-        &config.domain_labels(),
-        record_type == RecordType::SRV,
-    );
+    let lookup = classify(&labels, &config.domain_labels(), record_type);
     Ok(DnsQuery {
         id,
         question: DnsQuestion {

@@ -93,13 +93,14 @@ fn encode_whole(message: &Message, max_bytes: usize) -> Option<Vec<u8>> {
 }
 
 /// The additional records the kept answers still point at (Consul's
-/// `syncExtra`): the addresses of the SRV targets that remain.
+/// `syncExtra`): the addresses of the SRV and NS targets that remain.
 fn additionals_for(answers: &[Record], additionals: &[Record]) -> Vec<Record> {
     additionals
         .iter()
         .filter(|extra| {
             answers.iter().any(|answer| match &answer.data {
                 RData::SRV(srv) => srv.target == extra.name,
+                RData::NS(ns) => ns.0 == extra.name,
                 _ => false,
             })
         })

@@ -1,6 +1,7 @@
 //! The DNS core's tests: every response is decoded back with hickory-proto
 //! and checked as a client would see it.
 
+mod authority;
 mod names;
 mod nodes;
 mod parsing;

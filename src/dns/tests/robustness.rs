@@ -4,8 +4,8 @@ use hickory_proto::rr::RecordType;
 use proptest::prelude::*;
 
 use super::super::{
-    DnsInstance, Lookup, Transport, addr_answer, node_answer, nxdomain, parse_query, refused,
-    server_failure, service_answer,
+    DnsInstance, Lookup, Transport, addr_answer, authority_answer, node_answer, nxdomain,
+    parse_query, refused, server_failure, service_answer, zone_transfer,
 };
 use super::{SERIAL, config, decode, instance, query_bytes};
 
@@ -22,6 +22,8 @@ fn answer_every_way(bytes: &[u8], transport: Transport) {
         node_answer(&query, Some("10.0.0.1"), transport, SERIAL, &config),
         node_answer(&query, Some("host.example"), transport, SERIAL, &config),
         addr_answer(&query, transport, SERIAL, &config),
+        authority_answer(&query, &instances, transport, 5, SERIAL, &config),
+        zone_transfer(&query, &config),
         nxdomain(&query, SERIAL, &config),
         refused(&query),
         server_failure(&query, &config),
