@@ -16,6 +16,7 @@
 pub mod agent;
 pub mod client;
 pub mod deterministic_rng;
+pub mod dns;
 pub mod gossip;
 pub mod http;
 pub mod logging;
