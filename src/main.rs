@@ -8,9 +8,9 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use concord::agent::address::{DEFAULT_HTTP_PORT, DEFAULT_PORT, parse_address};
-use concord::agent::config::{
-    AgentConfig, Bootstrap, DEFAULT_HTTP_ADDR, HttpAddr, RunOptions, default_node_name,
-};
+use concord::agent::config::{HttpAddr, default_node_name};
+use concord::agent::config_file::ConfigSources;
+use concord::agent::config_file::resolve::{AgentFlags, resolve};
 use std::io::Write;
 
 use concord::client::bench::{BenchOperation, BenchOptions};
@@ -101,12 +101,11 @@ struct AgentArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     bootstrap_expect: Option<u32>,
     /// Directory for the Raft log, snapshots and node identity.
-    #[arg(long, value_name = "DIR", default_value = "./node-data")]
-    data_dir: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Address to bind for TCP (Raft, RPC) and UDP (gossip): IP or IP:PORT.
-    #[arg(long, value_name = "IP[:PORT]", default_value = "127.0.0.1:8300",
-          value_parser = parse_peer_address)]
-    bind: SocketAddr,
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_peer_address)]
+    bind: Option<SocketAddr>,
     /// Address other nodes use to reach this one (default: the bind address).
     #[arg(long, value_name = "IP[:PORT]", value_parser = parse_peer_address)]
     advertise: Option<SocketAddr>,
@@ -114,8 +113,8 @@ struct AgentArgs {
     #[arg(long = "node", value_name = "NAME")]
     node_name: Option<String>,
     /// Datacenter of this agent.
-    #[arg(long, value_name = "DC", default_value = "dc1")]
-    datacenter: String,
+    #[arg(long, value_name = "DC")]
+    datacenter: Option<String>,
     /// Address of a member to join at start; repeat for several.
     #[arg(long, value_name = "ADDR", value_parser = parse_peer_address)]
     join: Vec<SocketAddr>,
@@ -132,6 +131,14 @@ struct AgentArgs {
     /// default, as Consul's `enable_script_checks`.
     #[arg(long)]
     enable_script_checks: bool,
+    /// A JSON configuration file in Consul's agent format; repeat for
+    /// several (later ones override earlier ones; flags override files).
+    #[arg(long, value_name = "FILE")]
+    config_file: Vec<PathBuf>,
+    /// A directory whose `*.json` files are read, in name order, after
+    /// the `--config-file`s.
+    #[arg(long, value_name = "DIR")]
+    config_dir: Vec<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -341,47 +348,36 @@ fn client_options(rpc_addr: Option<SocketAddr>) -> Result<ClientOptions, CliErro
     })
 }
 
-/// The agent's settings and how it runs. `--dev` is a bootstrapped server
-/// whose HTTP address must bind (a newcomer's first command must not
-/// quietly serve nothing).
-fn agent_config(args: AgentArgs) -> (AgentConfig, RunOptions) {
-    let bootstrap = match (args.bootstrap || args.dev, args.bootstrap_expect) {
-        (true, _) => Bootstrap::Single,
-        (false, Some(n)) => Bootstrap::Expect(n),
-        (false, None) => Bootstrap::None,
-    };
-    let http = match (args.http_addr, args.dev) {
-        (Some(http), _) => http,
-        (None, true) => HttpAddr::At(DEFAULT_HTTP_ADDR),
-        (None, false) => HttpAddr::Default,
-    };
-    let options = RunOptions {
-        http,
-        temporary_data_dir: args.dev,
-        enable_script_checks: args.enable_script_checks,
-    };
-    let config = AgentConfig {
-        server: args.server || bootstrap != Bootstrap::None,
-        bootstrap,
+/// The agent's flags as given, for the configuration files to fill in.
+/// `--dev` is a bootstrapped server whose HTTP address must bind (a
+/// newcomer's first command must not quietly serve nothing).
+fn agent_flags(args: AgentArgs, log_level: Option<String>) -> AgentFlags {
+    AgentFlags {
+        server: args.server,
+        bootstrap: args.bootstrap,
+        bootstrap_expect: args.bootstrap_expect,
         data_dir: args.data_dir,
         bind: args.bind,
-        advertise: args.advertise.unwrap_or(args.bind),
-        node_name: args.node_name.unwrap_or_else(default_node_name),
+        advertise: args.advertise,
+        node_name: args.node_name,
         datacenter: args.datacenter,
         join: args.join,
-    };
-    (config, options)
+        http: args.http_addr,
+        dev: args.dev,
+        enable_script_checks: args.enable_script_checks,
+        log_level,
+        sources: ConfigSources {
+            files: args.config_file,
+            dirs: args.config_dir,
+        },
+    }
 }
 
 fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
-        Command::Agent(args) => {
-            let (config, options) = agent_config(args);
-            concord::agent::io::run::run(config, options)
-                .map_err(|e| CliError::Message(e.to_string()))
-        }
+        Command::Agent(_) => unreachable!("the agent runs from run_agent"),
         Command::Join { addresses } => cli::join(&client_options(rpc_addr)?, &addresses, &mut out),
         Command::Leave => cli::leave(&client_options(rpc_addr)?, &mut out),
         Command::ForceLeave { node, prune } => {
@@ -585,17 +581,30 @@ fn parse_arguments() -> Result<Cli, ExitCode> {
     }
 }
 
+/// The agent: its configuration files are read first, since they may set
+/// the log level.
+fn run_agent(args: AgentArgs, log_level: Option<String>) -> Result<(), CliError> {
+    let resolved =
+        resolve(agent_flags(args, log_level), default_node_name).map_err(CliError::Message)?;
+    concord::logging::init(resolved.log_level.as_deref())
+        .map_err(|e| CliError::Message(e.to_string()))?;
+    concord::agent::io::run::run(resolved).map_err(|e| CliError::Message(e.to_string()))
+}
+
 fn main() -> ExitCode {
     let cli = match parse_arguments() {
         Ok(cli) => cli,
         Err(code) => return code,
     };
-    if let Err(err) = concord::logging::init(cli.log_level.as_deref()) {
-        eprintln!("Error: {err}");
-        return ExitCode::FAILURE;
-    }
     let command = cli.command.unwrap_or(Command::Agent(cli.agent));
-    match run(command, cli.rpc_addr) {
+    let outcome = match command {
+        Command::Agent(args) => run_agent(args, cli.log_level),
+        command => match concord::logging::init(cli.log_level.as_deref()) {
+            Ok(()) => run(command, cli.rpc_addr),
+            Err(err) => Err(CliError::Message(err.to_string())),
+        },
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("{}", err.report());

@@ -59,6 +59,8 @@ pub struct RunOptions {
     /// `--enable-script-checks`: script checks registered over HTTP run
     /// (off, as Consul: a remote registration must not run commands).
     pub enable_script_checks: bool,
+    /// `--config-file` and `--config-dir`, read again on reload.
+    pub config_sources: crate::agent::config_file::ConfigSources,
 }
 
 impl Default for RunOptions {
@@ -67,6 +69,7 @@ impl Default for RunOptions {
             http: HttpAddr::Default,
             temporary_data_dir: false,
             enable_script_checks: false,
+            config_sources: Default::default(),
         }
     }
 }

@@ -353,12 +353,14 @@ impl AgentHandler {
                 self.membership.flush_member_list(ctx.now());
                 ctx.stop(StopReason::Terminated);
             }
-            // Consul's line; every option this agent has comes from its
-            // command line, which a signal cannot change, so nothing else
-            // reloads yet (configuration files will).
+            // Consul's line; the files' services and checks are read
+            // again (the other options need a restart, as most of
+            // Consul's do).
             Signal::Hangup => {
                 log::info!(target: "agent", "Reloading configuration...");
-                log::info!(target: "agent", "no configuration file to reload; the agent keeps running");
+                if let Err(err) = self.local.reload(ctx.now()) {
+                    log::error!(target: "agent", "Failed to reload configs: {err}");
+                }
             }
         }
     }

@@ -11,6 +11,7 @@ mod support;
 
 mod agent_bench;
 mod agent_bounded_answers;
+mod agent_config_files;
 mod agent_event_loop;
 mod agent_failed_server_removal;
 mod agent_gossip;

@@ -289,6 +289,13 @@ impl AgentHandler {
         };
         match translation.translate(routed.request) {
             Translated::Answer(response) => self.http.answer(ctx, from, slot, response, timing),
+            Translated::Agent(ApiRequest::AgentReload) => {
+                let response = match self.local.reload(ctx.now()) {
+                    Ok(()) => HttpResponse::new(200),
+                    Err(err) => HttpResponse::text(500, &err),
+                };
+                self.http.answer(ctx, from, slot, response, timing);
+            }
             Translated::Agent(ApiRequest::AgentLocal(request)) => {
                 let response = self.local.serve(request, routed.pretty, ctx.now());
                 self.http.answer(ctx, from, slot, response, timing);

@@ -8,7 +8,8 @@ use std::time::Instant;
 use crate::storage::LogOptions;
 use crate::storage::member_list::{MemberList, MemberListStore};
 
-use crate::agent::config::{AgentConfig, ConfigError, DEFAULT_HTTP_ADDR, HttpAddr, RunOptions};
+use crate::agent::config::{AgentConfig, ConfigError, DEFAULT_HTTP_ADDR, HttpAddr};
+use crate::agent::config_file::resolve::Resolved;
 use crate::agent::handler::AgentHandler;
 use crate::agent::io::event_loop::{
     EventLoop, EventLoopConfig, EventLoopError, HttpListen, StopReason,
@@ -27,6 +28,8 @@ pub enum AgentError {
     Config(ConfigError),
     EventLoop(EventLoopError),
     Raft(RaftServerError),
+    /// A configuration file's service or check the agent refused.
+    Definitions(String),
 }
 
 impl std::fmt::Display for AgentError {
@@ -42,6 +45,7 @@ impl std::fmt::Display for AgentError {
             AgentError::Config(err) => write!(f, "{err}"),
             AgentError::EventLoop(err) => write!(f, "{err}"),
             AgentError::Raft(err) => write!(f, "{err}"),
+            AgentError::Definitions(err) => write!(f, "{err}"),
         }
     }
 }
@@ -130,7 +134,13 @@ impl Drop for TemporaryDataDir {
 }
 
 /// Runs the agent until it leaves or is stopped.
-pub fn run(mut config: AgentConfig, options: RunOptions) -> Result<(), AgentError> {
+pub fn run(resolved: Resolved) -> Result<(), AgentError> {
+    let Resolved {
+        mut config,
+        options,
+        definitions,
+        ..
+    } = resolved;
     config.validate().map_err(AgentError::Config)?;
     // Bind first: an agent that cannot have its port leaves nothing behind.
     let mut event_loop = EventLoop::new(EventLoopConfig {
@@ -186,12 +196,16 @@ pub fn run(mut config: AgentConfig, options: RunOptions) -> Result<(), AgentErro
     if let Some(raft) = raft {
         agent = agent.with_raft(raft, now);
     }
-    if options.enable_script_checks {
-        agent.local.state.set_script_checks(ScriptChecks {
-            from_local: true,
-            from_remote: true,
-        });
-    }
+    agent.local.state.set_script_checks(ScriptChecks {
+        // Consul's `enable_local_script_checks` defaults to what a file
+        // may say; files are the operator's own.
+        from_local: true,
+        from_remote: options.enable_script_checks,
+    });
+    agent
+        .local
+        .register_definitions(definitions, &options.config_sources, now)
+        .map_err(AgentError::Definitions)?;
     let reason = event_loop.run(&mut agent).map_err(AgentError::EventLoop)?;
     match reason {
         StopReason::Left => log::info!(target: "agent", "graceful leave complete"),

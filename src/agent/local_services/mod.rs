@@ -7,6 +7,7 @@
 //! [`AGENT_INTERNAL`].
 
 pub mod anti_entropy;
+mod definitions;
 mod endpoints;
 pub mod probes;
 
@@ -38,6 +39,7 @@ pub struct LocalServices {
     sync: AntiEntropy,
     probes: ProbeRunner,
     answers: Vec<ClientResponse>,
+    from_files: definitions::FromFiles,
 }
 
 impl LocalServices {
@@ -53,6 +55,7 @@ impl LocalServices {
             sync: AntiEntropy::default(),
             probes: ProbeRunner::default(),
             answers: Vec::new(),
+            from_files: definitions::FromFiles::default(),
         }
     }
 
