@@ -24,6 +24,7 @@ mod cli_args;
 mod cli_kv_detailed;
 mod cli_output;
 mod consul_client_library;
+mod consul_sd_victoria_metrics;
 mod gossip_force_leave;
 mod gossip_rules;
 mod gossip_wire;
