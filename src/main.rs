@@ -81,6 +81,9 @@ enum Command {
     /// Query the replicated node catalog.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Register and deregister the agent's own services.
+    #[command(subcommand)]
+    Services(ServicesCommand),
     /// The operator's tools (Consul's `operator`).
     #[command(subcommand)]
     Operator(OperatorCommand),
@@ -202,7 +205,40 @@ impl ConsistencyArgs {
 #[derive(Subcommand, Debug)]
 enum CatalogCommand {
     /// List the nodes registered in the replicated catalog.
-    Nodes,
+    Nodes {
+        /// Only the nodes running this service.
+        #[arg(long, value_name = "NAME")]
+        service: Option<String>,
+    },
+    /// List the services registered in the catalog.
+    Services {
+        /// Show each service's tags too.
+        #[arg(long)]
+        tags: bool,
+    },
+}
+
+/// The agent's own services, through its HTTP API (as Consul's CLI).
+#[derive(Subcommand, Debug)]
+enum ServicesCommand {
+    /// Register the services a definition file describes.
+    Register {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The agent's HTTP API.
+        #[arg(long, value_name = "IP[:PORT]", env = "CONSUL_HTTP_ADDR",
+              default_value = "127.0.0.1:8500", value_parser = parse_http_bench_address)]
+        http_addr: SocketAddr,
+    },
+    /// Deregister a service of the agent by its ID.
+    Deregister {
+        #[arg(value_name = "ID")]
+        id: String,
+        /// The agent's HTTP API.
+        #[arg(long, value_name = "IP[:PORT]", env = "CONSUL_HTTP_ADDR",
+              default_value = "127.0.0.1:8500", value_parser = parse_http_bench_address)]
+        http_addr: SocketAddr,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -417,8 +453,20 @@ fn run(command: Command, rpc_addr: Option<SocketAddr>) -> Result<(), CliError> {
         Command::Kv(KvCommand::Delete { key, recurse }) => {
             cli::kv_delete(&client_options(rpc_addr)?, &key, recurse, &mut out)
         }
-        Command::Catalog(CatalogCommand::Nodes) => {
+        Command::Catalog(CatalogCommand::Nodes { service: None }) => {
             cli::catalog_nodes(&client_options(rpc_addr)?, &mut out)
+        }
+        Command::Catalog(CatalogCommand::Nodes {
+            service: Some(service),
+        }) => cli::catalog_nodes_for_service(&client_options(rpc_addr)?, &service, &mut out),
+        Command::Catalog(CatalogCommand::Services { tags }) => {
+            cli::catalog_services(&client_options(rpc_addr)?, tags, &mut out)
+        }
+        Command::Services(ServicesCommand::Register { file, http_addr }) => {
+            cli::services_register(http_addr, &file, &mut out)
+        }
+        Command::Services(ServicesCommand::Deregister { id, http_addr }) => {
+            cli::services_deregister(http_addr, &id, &mut out)
         }
         Command::Operator(OperatorCommand::Raft(OperatorRaftCommand::ListPeers { stale })) => {
             cli::operator_raft_list_peers(&client_options(rpc_addr)?, stale, &mut out)

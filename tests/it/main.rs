@@ -23,6 +23,7 @@ mod bench_http;
 mod cli_args;
 mod cli_kv_detailed;
 mod cli_output;
+mod cli_services;
 mod consul_client_library;
 mod consul_sd_victoria_metrics;
 mod gossip_force_leave;

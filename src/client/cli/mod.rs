@@ -3,8 +3,13 @@
 //! normal output to `out` and returns a [`CliError`] whose
 //! [`CliError::report`] is what the operator sees on stderr (exit code 1).
 
+mod catalog;
 pub mod format;
 mod kv_detailed;
+mod services;
+
+pub use catalog::{catalog_nodes_for_service, catalog_services};
+pub use services::{services_deregister, services_register};
 
 pub use kv_detailed::kv_get_detailed;
 
