@@ -164,7 +164,9 @@ mod tests {
 
     #[test]
     fn tcp_passes_on_a_listener_and_fails_without_one() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // An address of its own: a port freed on 127.0.0.1 may be taken by
+        // another test at once.
+        let listener = TcpListener::bind("127.0.151.7:0").unwrap();
         let address = listener.local_addr().unwrap().to_string();
         let (status, _) = tcp(&address, 1000);
         assert_eq!(status, CheckStatus::Passing);
