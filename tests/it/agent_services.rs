@@ -161,3 +161,43 @@ fn services_registered_on_an_agent_reach_the_catalog_with_their_checks() {
         }
     });
 }
+
+/// A client agent killed: gossip marks it failed, the leader turns its
+/// `serfHealth` critical, and its services drop out of `?passing`, as
+/// Consul's do. Addresses 127.0.146.x.
+#[test]
+fn a_failed_agents_services_turn_critical_through_its_serf_health() {
+    let mut agents = cluster("127.0.146");
+    let web = json!({"name": "web", "port": 80});
+    assert_eq!(
+        put(&agents[3], "/v1/agent/service/register", &web),
+        (200, String::new())
+    );
+    let passing = |s: &HttpAgent| s.http().get("/v1/health/service/web?passing").json();
+    wait_until_ok(WAIT, "web passing on c4", || {
+        let found = passing(&agents[0]);
+        match found.as_array().map(|a| a.len()) {
+            Some(1) => Ok(()),
+            _ => Err(found.to_string()),
+        }
+    });
+    agents[3].kill();
+    let server = &agents[0];
+    wait_until_ok(
+        WAIT,
+        "c4's serfHealth critical and web out of ?passing",
+        || {
+            let all = server.http().get("/v1/health/service/web").json();
+            let serf_critical = all[0]["Checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["CheckID"] == "serfHealth" && c["Status"] == "critical");
+            let still_passing = passing(server).as_array().map_or(0, |a| a.len());
+            match serf_critical && still_passing == 0 {
+                true => Ok(()),
+                false => Err(all.to_string()),
+            }
+        },
+    );
+}

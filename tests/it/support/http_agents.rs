@@ -57,6 +57,15 @@ pub fn single_server(ip: &str) -> HttpAgent {
     );
     agent.wait_log("cluster leadership acquired", WAIT);
     agent.put_until_taken("ready", "yes");
+    // The leader registers itself (and its `consul` service) in the
+    // catalog by its reconciliation, which may trail the first write.
+    wait_until_ok(WAIT, "solo in the catalog with its consul service", || {
+        let node = agent.http().get("/v1/catalog/node/solo").text();
+        match node.contains(r#""consul""#) {
+            true => Ok(()),
+            false => Err(node),
+        }
+    });
     agent
 }
 
