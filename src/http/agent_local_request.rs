@@ -7,8 +7,12 @@ use crate::wire::catalog_registration::CheckStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AgentLocalRequest {
-    /// `PUT /v1/agent/service/register`.
-    RegisterService(Box<ServiceRegistration>),
+    /// `PUT /v1/agent/service/register`, with the body as sent (kept in
+    /// the data directory once registered).
+    RegisterService {
+        registration: Box<ServiceRegistration>,
+        body: serde_json::Value,
+    },
     /// `PUT /v1/agent/service/deregister/<id>`.
     DeregisterService { id: String },
     /// `GET /v1/agent/services`, with `?filter`.
@@ -25,8 +29,11 @@ pub enum AgentLocalRequest {
     NodeMaintenance { enable: bool, reason: String },
     /// `GET /v1/agent/checks`, with `?filter`.
     Checks { filter: Option<String> },
-    /// `PUT /v1/agent/check/register`.
-    RegisterCheck(Box<CheckSpec>),
+    /// `PUT /v1/agent/check/register`, with the body as sent.
+    RegisterCheck {
+        spec: Box<CheckSpec>,
+        body: serde_json::Value,
+    },
     /// `PUT /v1/agent/check/deregister/<id>`.
     DeregisterCheck { id: String },
     /// `PUT /v1/agent/check/pass|warn|fail/<id>?note=` and

@@ -3,6 +3,7 @@
 //! The byte layouts are in `wire-spec.md` (section 10, "On-disk formats"); the durability
 //! contract is in the README ("Durability contract").
 
+pub mod agent_definitions;
 pub mod data_dir;
 pub mod durable_file;
 pub mod error;

@@ -201,3 +201,43 @@ fn a_failed_agents_services_turn_critical_through_its_serf_health() {
         },
     );
 }
+
+/// Services and checks registered over HTTP are kept in the data
+/// directory: a client agent stopped and started again has them, and its
+/// first sync leaves them in the catalog. Addresses 127.0.147.x.
+#[test]
+fn services_registered_over_http_survive_a_restart() {
+    let mut agents = cluster("127.0.147");
+    let db = json!({"name": "db", "port": 5432, "check": {"ttl": "1h"}});
+    assert_eq!(put(&agents[3], "/v1/agent/service/register", &db).0, 200);
+    let disk = json!({"name": "disk", "ttl": "1h"});
+    assert_eq!(put(&agents[3], "/v1/agent/check/register", &disk).0, 200);
+    let in_catalog = |s: &HttpAgent| {
+        let found = s.http().get("/v1/catalog/service/db").json();
+        found.as_array().is_some_and(|a| a.len() == 1)
+    };
+    wait_until_ok(WAIT, "db in the catalog", || match in_catalog(&agents[0]) {
+        true => Ok(()),
+        false => Err("not yet".into()),
+    });
+    let client = &mut agents[3];
+    client.signal("TERM");
+    client.wait_exit(WAIT);
+    let http = client.1.clone();
+    let join = "127.0.147.1:18300".to_string();
+    client.start(&["--join", &join, "--http-addr", &http], WAIT);
+    wait_until_ok(WAIT, "db and disk back on the restarted agent", || {
+        let services = agents[3].http().try_get("/v1/agent/services")?.json();
+        let checks = agents[3].http().try_get("/v1/agent/checks")?.json();
+        match services.get("db").is_some() && checks.get("disk").is_some() {
+            true => Ok(()),
+            false => Err(format!("{services} {checks}")),
+        }
+    });
+    assert!(agents[3].log().contains("restored 1 services and 1 checks"));
+    wait_for_checks(&agents[0], "db", &[("service:db", "critical")]);
+    assert!(
+        in_catalog(&agents[0]),
+        "the first sync after the restart keeps db"
+    );
+}

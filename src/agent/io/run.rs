@@ -18,6 +18,7 @@ use crate::agent::io::http_server::HttpServerLimits;
 use crate::agent::io::transport::TransportLimits;
 use crate::agent::local_state::ScriptChecks;
 use crate::agent::server::{RaftServer, RaftServerError};
+use crate::storage::agent_definitions::AgentDefinitionsStore;
 
 #[derive(Debug)]
 pub enum AgentError {
@@ -192,6 +193,7 @@ pub fn run(resolved: Resolved) -> Result<(), AgentError> {
         None
     };
     let now = Instant::now();
+    let config_data_dir = config.data_dir.clone();
     let mut agent = AgentHandler::new(config, store, remembered, now, seed.rotate_left(17));
     if let Some(raft) = raft {
         agent = agent.with_raft(raft, now);
@@ -206,6 +208,11 @@ pub fn run(resolved: Resolved) -> Result<(), AgentError> {
         .local
         .register_definitions(definitions, &options.config_sources, now)
         .map_err(AgentError::Definitions)?;
+    match AgentDefinitionsStore::open(&config_data_dir) {
+        Ok(store) => agent.local.restore(store, now),
+        Err(err) => log::error!(target: "agent",
+            "cannot keep HTTP-registered services across restarts: {err}"),
+    }
     let reason = event_loop.run(&mut agent).map_err(AgentError::EventLoop)?;
     match reason {
         StopReason::Left => log::info!(target: "agent", "graceful leave complete"),

@@ -67,23 +67,23 @@ impl LocalServices {
                 let checks = agent_checks(&self.state, &self.identity.node);
                 return filtered_map(checks, filter.as_deref(), pretty);
             }
-            AgentLocalRequest::RegisterService(registration) => self
+            AgentLocalRequest::RegisterService { registration, body } => self
                 .state
                 .add_service(*registration, now_ms)
-                .map(|_| true)
+                .map(|(id, _)| self.persist_service(id, Some(body)))
                 .map_err(|err| refused(&err)),
             AgentLocalRequest::DeregisterService { id } => match self.state.remove_service(&id) {
-                Ok(true) => Ok(true),
+                Ok(true) => Ok(self.persist_service(id, None)),
                 Ok(false) => Err(HttpResponse::from_error(&unknown_service(&id))),
                 Err(err) => Err(refused(&err)),
             },
-            AgentLocalRequest::RegisterCheck(spec) => self
+            AgentLocalRequest::RegisterCheck { spec, body } => self
                 .state
                 .add_check(*spec, RegistrationSource::Remote, now_ms)
-                .map(|_| true)
+                .map(|id| self.persist_check(id, Some(body)))
                 .map_err(|err| refused(&err)),
             AgentLocalRequest::DeregisterCheck { id } => match self.state.remove_check(&id) {
-                Ok(true) => Ok(true),
+                Ok(true) => Ok(self.persist_check(id, None)),
                 Ok(false) => Err(HttpResponse::from_error(&HttpError::new(
                     404,
                     format!(

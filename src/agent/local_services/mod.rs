@@ -9,6 +9,7 @@
 pub mod anti_entropy;
 mod definitions;
 mod endpoints;
+mod persisted;
 pub mod probes;
 
 use std::time::Instant;
@@ -40,6 +41,7 @@ pub struct LocalServices {
     probes: ProbeRunner,
     answers: Vec<ClientResponse>,
     from_files: definitions::FromFiles,
+    persisted: persisted::Persisted,
 }
 
 impl LocalServices {
@@ -56,6 +58,7 @@ impl LocalServices {
             probes: ProbeRunner::default(),
             answers: Vec::new(),
             from_files: definitions::FromFiles::default(),
+            persisted: persisted::Persisted::default(),
         }
     }
 

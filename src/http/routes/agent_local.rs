@@ -22,6 +22,13 @@ fn id(call: &EndpointCall<'_>, missing: &str) -> Result<String, RouteError> {
     }
 }
 
+/// The body the decoder took, as JSON, to be kept across restarts (Go's
+/// decoder reads the first value; so does this).
+fn body_value(call: &EndpointCall<'_>) -> serde_json::Value {
+    let mut values = serde_json::Deserializer::from_slice(&call.request.body).into_iter();
+    values.next().and_then(Result::ok).unwrap_or_default()
+}
+
 fn filter(call: &EndpointCall<'_>) -> Option<String> {
     call.query.get_non_empty("filter").map(str::to_string)
 }
@@ -45,7 +52,10 @@ fn reason(call: &EndpointCall<'_>) -> String {
 pub(super) fn service_register(call: &EndpointCall<'_>) -> Result<ApiRequest, RouteError> {
     let replace = replace_existing_checks(call.query.get("replace-existing-checks"));
     let registration = decode_service_register(&call.request.body, replace)?;
-    local(AgentLocalRequest::RegisterService(Box::new(registration)))
+    local(AgentLocalRequest::RegisterService {
+        registration: Box::new(registration),
+        body: body_value(call),
+    })
 }
 
 pub(super) fn service_deregister(call: &EndpointCall<'_>) -> Result<ApiRequest, RouteError> {
@@ -85,7 +95,10 @@ pub(super) fn checks(call: &EndpointCall<'_>) -> Result<ApiRequest, RouteError> 
 
 pub(super) fn check_register(call: &EndpointCall<'_>) -> Result<ApiRequest, RouteError> {
     let spec = decode_check_register(&call.request.body)?;
-    local(AgentLocalRequest::RegisterCheck(Box::new(spec)))
+    local(AgentLocalRequest::RegisterCheck {
+        spec: Box::new(spec),
+        body: body_value(call),
+    })
 }
 
 pub(super) fn check_deregister(call: &EndpointCall<'_>) -> Result<ApiRequest, RouteError> {
