@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use concord::agent::address::{DEFAULT_HTTP_PORT, DEFAULT_PORT, parse_address};
+use concord::agent::address::{DEFAULT_DNS_PORT, DEFAULT_HTTP_PORT, DEFAULT_PORT, parse_address};
 use concord::agent::config::{
-    AgentConfig, Bootstrap, DEFAULT_HTTP_ADDR, HttpAddr, RunOptions, default_node_name,
+    AgentConfig, Bootstrap, DEFAULT_HTTP_ADDR, DnsAddr, DnsOptions, HttpAddr, RunOptions,
+    default_node_name,
 };
 use std::io::Write;
 
@@ -124,6 +125,17 @@ struct AgentArgs {
     /// warning) when another agent on the machine already has it.
     #[arg(long, value_name = "IP[:PORT]", value_parser = parse_http_address)]
     http_addr: Option<HttpAddr>,
+    /// Address of the DNS interface (UDP and TCP): IP or IP:PORT (port 8600
+    /// when omitted); "" serves no DNS. By default 127.0.0.1:8600, or no
+    /// DNS (with a warning) when another agent on the machine has it.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_dns_address)]
+    dns_addr: Option<DnsAddr>,
+    /// The DNS zone answered.
+    #[arg(long, value_name = "DOMAIN", default_value = "consul.")]
+    domain: String,
+    /// DNS answers leave out instances with a warning check too.
+    #[arg(long)]
+    dns_only_passing: bool,
     /// Development mode: a bootstrapped server with its data in a fresh
     /// temporary directory (removed at exit) and HTTP on 127.0.0.1:8500.
     #[arg(long, conflicts_with_all = ["data_dir", "bootstrap_expect"])]
@@ -326,6 +338,15 @@ fn parse_http_address(input: &str) -> Result<HttpAddr, String> {
         .map_err(|e| e.to_string())
 }
 
+fn parse_dns_address(input: &str) -> Result<DnsAddr, String> {
+    if input.trim().is_empty() {
+        return Ok(DnsAddr::Off);
+    }
+    parse_address(input, DEFAULT_DNS_PORT)
+        .map(DnsAddr::At)
+        .map_err(|e| e.to_string())
+}
+
 fn client_options(rpc_addr: Option<SocketAddr>) -> Result<ClientOptions, CliError> {
     let rpc_addr = match rpc_addr {
         Some(address) => address,
@@ -359,6 +380,11 @@ fn agent_config(args: AgentArgs) -> (AgentConfig, RunOptions) {
         http,
         temporary_data_dir: args.dev,
         enable_script_checks: args.enable_script_checks,
+        dns: DnsOptions {
+            addr: args.dns_addr.unwrap_or(DnsAddr::Default),
+            domain: args.domain,
+            only_passing: args.dns_only_passing,
+        },
     };
     let config = AgentConfig {
         server: args.server || bootstrap != Bootstrap::None,

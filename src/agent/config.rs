@@ -49,6 +49,44 @@ pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4:
     crate::agent::address::DEFAULT_HTTP_PORT,
 ));
 
+/// Where DNS is served (`--dns-addr`), as [`HttpAddr`] for HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsAddr {
+    /// Not given: [`DEFAULT_DNS_ADDR`] if it is free, else no DNS, with a
+    /// warning.
+    Default,
+    /// Given: must bind, or the agent does not start.
+    At(SocketAddr),
+    /// `--dns-addr ""`: no DNS.
+    Off,
+}
+
+/// Consul's default DNS address.
+pub const DEFAULT_DNS_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    crate::agent::address::DEFAULT_DNS_PORT,
+));
+
+/// How DNS is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsOptions {
+    pub addr: DnsAddr,
+    /// `--domain`: the zone answered, `consul.` by default.
+    pub domain: String,
+    /// `--dns-only-passing`: leave out instances with a warning check.
+    pub only_passing: bool,
+}
+
+impl Default for DnsOptions {
+    fn default() -> Self {
+        DnsOptions {
+            addr: DnsAddr::Default,
+            domain: "consul.".to_string(),
+            only_passing: false,
+        }
+    }
+}
+
 /// How `node agent` runs, beyond the agent's own settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
@@ -59,6 +97,7 @@ pub struct RunOptions {
     /// `--enable-script-checks`: script checks registered over HTTP run
     /// (off, as Consul: a remote registration must not run commands).
     pub enable_script_checks: bool,
+    pub dns: DnsOptions,
 }
 
 impl Default for RunOptions {
@@ -67,6 +106,7 @@ impl Default for RunOptions {
             http: HttpAddr::Default,
             temporary_data_dir: false,
             enable_script_checks: false,
+            dns: DnsOptions::default(),
         }
     }
 }

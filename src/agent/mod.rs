@@ -23,6 +23,7 @@
 pub mod address;
 pub mod cluster;
 pub mod config;
+pub mod dns_api;
 pub mod gossip_host;
 pub mod handler;
 pub mod http_api;

@@ -8,8 +8,13 @@ use std::time::Instant;
 use crate::storage::LogOptions;
 use crate::storage::member_list::{MemberList, MemberListStore};
 
-use crate::agent::config::{AgentConfig, ConfigError, DEFAULT_HTTP_ADDR, HttpAddr, RunOptions};
+use crate::agent::config::{
+    AgentConfig, ConfigError, DEFAULT_DNS_ADDR, DEFAULT_HTTP_ADDR, DnsAddr, DnsOptions, HttpAddr,
+    RunOptions,
+};
 use crate::agent::handler::AgentHandler;
+use crate::agent::io::dns_server::DnsServerLimits;
+use crate::agent::io::event_loop::DnsListen;
 use crate::agent::io::event_loop::{
     EventLoop, EventLoopConfig, EventLoopError, HttpListen, StopReason,
 };
@@ -17,6 +22,7 @@ use crate::agent::io::http_server::HttpServerLimits;
 use crate::agent::io::transport::TransportLimits;
 use crate::agent::local_state::ScriptChecks;
 use crate::agent::server::{RaftServer, RaftServerError};
+use crate::dns::DnsConfig;
 
 #[derive(Debug)]
 pub enum AgentError {
@@ -93,6 +99,31 @@ fn http_listen(http: HttpAddr) -> Option<HttpListen> {
     })
 }
 
+fn dns_listen(dns: DnsAddr) -> Option<DnsListen> {
+    let (address, required) = match dns {
+        DnsAddr::Default => (DEFAULT_DNS_ADDR, false),
+        DnsAddr::At(address) => (address, true),
+        DnsAddr::Off => return None,
+    };
+    Some(DnsListen {
+        address,
+        required,
+        limits: DnsServerLimits::default(),
+    })
+}
+
+fn dns_config(options: &DnsOptions) -> DnsConfig {
+    let mut domain = options.domain.trim().to_ascii_lowercase();
+    if !domain.ends_with('.') {
+        domain.push('.');
+    }
+    DnsConfig {
+        domain,
+        only_passing: options.only_passing,
+        ..DnsConfig::default()
+    }
+}
+
 /// A `--dev` data directory: created fresh, removed when dropped (the agent
 /// returns from its loop on every stop, so this runs at every exit but a
 /// kill -9).
@@ -138,6 +169,7 @@ pub fn run(mut config: AgentConfig, options: RunOptions) -> Result<(), AgentErro
         limits: TransportLimits::default(),
         handle_signals: true,
         http: http_listen(options.http),
+        dns: dns_listen(options.dns.addr),
     })
     .map_err(AgentError::EventLoop)?;
     let temporary = match options.temporary_data_dir {
@@ -158,6 +190,9 @@ pub fn run(mut config: AgentConfig, options: RunOptions) -> Result<(), AgentErro
         config.node_name, config.role(), config.datacenter, event_loop.local_addr());
     if let Some(http) = event_loop.http_addr() {
         log::info!(target: "agent", "Started HTTP server on {http} (tcp)");
+    }
+    if let Some(dns) = event_loop.dns_addr() {
+        log::info!(target: "agent", "Started DNS server on {dns} (udp and tcp)");
     }
     let (store, remembered) = open_member_list(&config);
     let seed = process_seed();
@@ -182,7 +217,8 @@ pub fn run(mut config: AgentConfig, options: RunOptions) -> Result<(), AgentErro
         None
     };
     let now = Instant::now();
-    let mut agent = AgentHandler::new(config, store, remembered, now, seed.rotate_left(17));
+    let mut agent = AgentHandler::new(config, store, remembered, now, seed.rotate_left(17))
+        .with_dns(dns_config(&options.dns));
     if let Some(raft) = raft {
         agent = agent.with_raft(raft, now);
     }
