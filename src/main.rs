@@ -136,6 +136,10 @@ struct AgentArgs {
     /// DNS answers leave out instances with a warning check too.
     #[arg(long)]
     dns_only_passing: bool,
+    /// A DNS server that names outside the domain are forwarded to (UDP):
+    /// IP or IP:PORT (port 53 when omitted). Without it they are REFUSED.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_recursor_address)]
+    recursor: Option<SocketAddr>,
     /// Development mode: a bootstrapped server with its data in a fresh
     /// temporary directory (removed at exit) and HTTP on 127.0.0.1:8500.
     #[arg(long, conflicts_with_all = ["data_dir", "bootstrap_expect"])]
@@ -338,6 +342,10 @@ fn parse_http_address(input: &str) -> Result<HttpAddr, String> {
         .map_err(|e| e.to_string())
 }
 
+fn parse_recursor_address(input: &str) -> Result<SocketAddr, String> {
+    parse_address(input, 53).map_err(|e| e.to_string())
+}
+
 fn parse_dns_address(input: &str) -> Result<DnsAddr, String> {
     if input.trim().is_empty() {
         return Ok(DnsAddr::Off);
@@ -384,6 +392,7 @@ fn agent_config(args: AgentArgs) -> (AgentConfig, RunOptions) {
             addr: args.dns_addr.unwrap_or(DnsAddr::Default),
             domain: args.domain,
             only_passing: args.dns_only_passing,
+            recursor: args.recursor,
         },
     };
     let config = AgentConfig {

@@ -75,6 +75,8 @@ pub struct DnsOptions {
     pub domain: String,
     /// `--dns-only-passing`: leave out instances with a warning check.
     pub only_passing: bool,
+    /// `--recursor`: where names outside the domain are forwarded (UDP).
+    pub recursor: Option<SocketAddr>,
 }
 
 impl Default for DnsOptions {
@@ -83,6 +85,7 @@ impl Default for DnsOptions {
             addr: DnsAddr::Default,
             domain: "consul.".to_string(),
             only_passing: false,
+            recursor: None,
         }
     }
 }

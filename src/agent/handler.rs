@@ -87,10 +87,13 @@ impl AgentHandler {
             }
         }
         let local = LocalServices::new(&config, now, seed.rotate_left(41));
-        let dns = DnsApi::new(DnsConfig {
-            datacenter: config.datacenter.clone(),
-            ..DnsConfig::default()
-        });
+        let dns = DnsApi::new(
+            DnsConfig {
+                datacenter: config.datacenter.clone(),
+                ..DnsConfig::default()
+            },
+            &config.node_name,
+        );
         AgentHandler {
             joins: Joins::new(addresses, now),
             local,
@@ -129,9 +132,9 @@ impl AgentHandler {
 
     /// How DNS answers (`--domain`, `--dns-only-passing`); the
     /// datacenter is always this agent's.
-    pub fn with_dns(mut self, mut config: DnsConfig) -> Self {
+    pub fn with_dns(mut self, mut config: DnsConfig, recursor: Option<SocketAddr>) -> Self {
         config.datacenter = self.config.datacenter.clone();
-        self.dns.set_config(config);
+        self.dns.set_config(config, recursor);
         self
     }
 

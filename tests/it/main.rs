@@ -26,6 +26,7 @@ mod consul_client_library;
 mod dns_health_and_truncation;
 mod dns_hostile;
 mod dns_lookups;
+mod dns_recursor;
 mod dns_serving;
 mod gossip_force_leave;
 mod gossip_rules;

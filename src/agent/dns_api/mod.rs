@@ -9,18 +9,24 @@
 
 mod instances;
 mod pending;
+mod recursor;
 mod respond;
 
-use crate::dns::{self, DnsConfig, Lookup, Transport, parse_query};
+use crate::dns::{self, DnsConfig, DnsQuery, Lookup, Transport, parse_query};
 use crate::wire::client_catalog::{CatalogQuery, CatalogRead};
 use crate::wire::client_message::{ClientRequest, ClientResponse, Consistency, RequestBody};
 
 use crate::agent::io::connection::ConnectionId;
+use crate::agent::metrics::Registry;
+use crate::agent::metrics::names::DNS_DOMAIN_QUERY;
 use crate::agent::seam::{Context, DnsPeer};
 
 pub use crate::agent::io::connection::DNS_QUERIES;
 pub use pending::{DNS_ANSWER_TIMEOUT, MAX_PENDING_DNS_QUERIES};
 use pending::{PendingQueries, PendingQuery};
+use recursor::{Forward, MAX_RECURSOR_FORWARDS};
+
+use std::net::SocketAddr;
 
 /// The service whose instances are the servers, named in NS records.
 const SERVERS_SERVICE: &str = "consul";
@@ -29,19 +35,41 @@ pub struct DnsApi {
     config: DnsConfig,
     pending: PendingQueries,
     next_request_id: u64,
+    /// The node label of the query timings.
+    node_name: String,
+    metrics: Registry,
+    /// `--recursor`: where names outside the domain are forwarded.
+    recursor: Option<SocketAddr>,
+    forwards: Vec<Forward>,
 }
 
 impl DnsApi {
-    pub fn new(config: DnsConfig) -> Self {
+    pub fn new(config: DnsConfig, node_name: &str) -> Self {
         DnsApi {
             config,
             pending: PendingQueries::default(),
             next_request_id: 0,
+            node_name: node_name.to_string(),
+            metrics: Registry::new(),
+            recursor: None,
+            forwards: Vec::new(),
         }
     }
 
-    pub fn set_config(&mut self, config: DnsConfig) {
+    pub fn metrics(&self) -> &Registry {
+        &self.metrics
+    }
+
+    fn measure(&mut self, started: std::time::Instant, ctx: &Context) {
+        let labels = [("node", self.node_name.as_str())];
+        self.metrics
+            .measure(DNS_DOMAIN_QUERY, &labels, started, ctx.clock());
+    }
+
+    pub fn set_config(&mut self, mut config: DnsConfig, recursor: Option<SocketAddr>) {
+        config.has_recursor = recursor.is_some();
         self.config = config;
+        self.recursor = recursor;
     }
 
     pub fn pending_count(&self) -> usize {
@@ -69,43 +97,58 @@ impl DnsApi {
                 return None;
             }
         };
+        let started = ctx.clock();
         let serial = soa_serial(ctx);
+        let config = &self.config;
         let catalog_query = match &query.lookup {
             Lookup::Service { service, .. } => health_service(service),
             Lookup::Authority => health_service(SERVERS_SERVICE),
             Lookup::Node { node, .. } => CatalogQuery::Node { name: node.clone() },
-            Lookup::Addr { .. } => {
-                let answer = dns::addr_answer(&query, transport, serial, &self.config);
-                send(ctx, from, &answer);
-                return None;
-            }
-            Lookup::ZoneTransfer => {
-                send(ctx, from, &dns::zone_transfer(&query, &self.config));
-                return None;
-            }
-            Lookup::Unknown => {
-                send(ctx, from, &dns::nxdomain(&query, serial, &self.config));
-                return None;
-            }
             Lookup::OutsideDomain => {
-                send(ctx, from, &dns::refused(&query));
+                self.outside_domain(from, bytes, &query, ctx);
+                return None;
+            }
+            Lookup::Addr { .. } | Lookup::ZoneTransfer | Lookup::Unknown => {
+                let answer = match query.lookup {
+                    Lookup::Addr { .. } => dns::addr_answer(&query, transport, serial, config),
+                    Lookup::ZoneTransfer => dns::zone_transfer(&query, config),
+                    _ => dns::nxdomain(&query, serial, config),
+                };
+                send(ctx, from, &answer);
+                self.measure(started, ctx);
                 return None;
             }
         };
-        if self.pending.is_full() {
-            log::warn!(target: "agent.dns",
-                "{MAX_PENDING_DNS_QUERIES} DNS queries wait for the catalog; answering SERVFAIL");
-            send(ctx, from, &dns::server_failure(&query, &self.config));
-            return None;
-        }
-        self.next_request_id += 1;
-        let request_id = self.next_request_id;
         let pending = PendingQuery {
             peer: from,
             transport,
             query,
+            started,
             deadline: ctx.now() + DNS_ANSWER_TIMEOUT,
         };
+        self.hold(pending, catalog_query, ctx)
+    }
+
+    /// Remembers a query until its catalog read is answered; the read to
+    /// route, or `None` (and SERVFAIL) when the table is full.
+    fn hold(
+        &mut self,
+        pending: PendingQuery,
+        catalog_query: CatalogQuery,
+        ctx: &mut Context,
+    ) -> Option<ClientRequest> {
+        if self.pending.is_full() {
+            log::warn!(target: "agent.dns",
+                "{MAX_PENDING_DNS_QUERIES} DNS queries wait for the catalog; answering SERVFAIL");
+            send(
+                ctx,
+                pending.peer,
+                &dns::server_failure(&pending.query, &self.config),
+            );
+            return None;
+        }
+        self.next_request_id += 1;
+        let request_id = self.next_request_id;
         self.pending.insert(request_id, pending);
         let read = CatalogRead {
             query: catalog_query,
@@ -133,11 +176,55 @@ impl DnsApi {
             let seed = ctx.random_seed();
             let answer = respond::answer(&pending, &response.body, seed, serial, &self.config);
             send(ctx, pending.peer, &answer);
+            self.measure(pending.started, ctx);
+        }
+    }
+
+    /// A name outside the domain: to the recursor when there is one (and
+    /// room), else REFUSED, as Consul without recursors.
+    fn outside_domain(&mut self, from: DnsPeer, bytes: &[u8], query: &DnsQuery, ctx: &mut Context) {
+        let Some(recursor) = self.recursor else {
+            send(ctx, from, &dns::refused(query));
+            return;
+        };
+        if self.forwards.len() >= MAX_RECURSOR_FORWARDS {
+            send(ctx, from, &dns::server_failure(query, &self.config));
+            return;
+        }
+        let forward = Forward {
+            peer: from,
+            query: query.clone(),
+            result: recursor::start(ctx, recursor, bytes.to_vec()),
+        };
+        self.forwards.push(forward);
+    }
+
+    /// Every tick: the recursor's answers relayed, SERVFAIL for failures.
+    fn relay_forwards(&mut self, ctx: &mut Context) {
+        if self.forwards.is_empty() {
+            return;
+        }
+        let (done, waiting): (Vec<Forward>, Vec<Forward>) = std::mem::take(&mut self.forwards)
+            .into_iter()
+            .partition(|forward| forward.result.is_done());
+        self.forwards = waiting;
+        for forward in done {
+            let answer = match forward.result.take() {
+                Some(Ok(Ok(answer))) => answer,
+                Some(Ok(Err(error))) | Some(Err(error)) => {
+                    log::debug!(target: "agent.dns",
+                        "recursor failed for {}: {error}", forward.query.question.name);
+                    dns::server_failure(&forward.query, &self.config)
+                }
+                None => dns::server_failure(&forward.query, &self.config),
+            };
+            send(ctx, forward.peer, &answer);
         }
     }
 
     /// Every tick: SERVFAIL for the queries whose answer did not come.
     pub fn expire(&mut self, ctx: &mut Context) {
+        self.relay_forwards(ctx);
         if self.pending.is_empty() {
             return;
         }

@@ -20,6 +20,8 @@ pub struct PendingQuery {
     pub peer: DnsPeer,
     pub transport: Transport,
     pub query: DnsQuery,
+    /// The seam's clock when the query arrived, for its timing.
+    pub started: Instant,
     pub deadline: Instant,
 }
 
@@ -89,6 +91,7 @@ mod tests {
             peer: DnsPeer::Udp("127.0.0.1:5353".parse().unwrap()),
             transport: Transport::Udp,
             query: query(),
+            started: deadline,
             deadline,
         }
     }

@@ -213,10 +213,12 @@ impl DnsServer {
     ) -> Result<(), SendError> {
         match to {
             DnsPeer::Udp(address) => {
-                assert!(
-                    bytes.len() <= MAX_EDNS_UDP_ANSWER_BYTES,
-                    "UDP answer over its bound"
-                );
+                if bytes.len() > MAX_EDNS_UDP_ANSWER_BYTES {
+                    return Err(SendError::DatagramTooLarge {
+                        size: bytes.len(),
+                        max: MAX_EDNS_UDP_ANSWER_BYTES,
+                    });
+                }
                 match self.udp.send_to(bytes, address) {
                     Ok(_) => Ok(()),
                     // A client that asked again gets a new answer.

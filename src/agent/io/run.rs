@@ -218,7 +218,7 @@ pub fn run(mut config: AgentConfig, options: RunOptions) -> Result<(), AgentErro
     };
     let now = Instant::now();
     let mut agent = AgentHandler::new(config, store, remembered, now, seed.rotate_left(17))
-        .with_dns(dns_config(&options.dns));
+        .with_dns(dns_config(&options.dns), options.dns.recursor);
     if let Some(raft) = raft {
         agent = agent.with_raft(raft, now);
     }
