@@ -82,23 +82,8 @@ impl DnsConnection {
         }
     }
 
-    /// Moves every whole message out of the buffer; false when a length
-    /// prefix is zero or over the bound (not a DNS peer: close).
     fn split_messages(&mut self, messages: &mut Vec<Vec<u8>>) -> bool {
-        let mut start = 0;
-        while let Some(prefix) = self.inbound.get(start..start + 2) {
-            let len = usize::from(u16::from_be_bytes([prefix[0], prefix[1]]));
-            if len == 0 || len > self.max_message_bytes {
-                return false;
-            }
-            let Some(message) = self.inbound.get(start + 2..start + 2 + len) else {
-                break;
-            };
-            messages.push(message.to_vec());
-            start += 2 + len;
-        }
-        self.inbound.drain(..start);
-        true
+        take_messages(&mut self.inbound, self.max_message_bytes, messages)
     }
 
     /// Queues a length-prefixed answer; false when it does not fit the
@@ -134,5 +119,57 @@ impl DnsConnection {
 
     pub fn stream_mut(&mut self) -> &mut TcpStream {
         &mut self.stream
+    }
+}
+
+/// Moves every whole length-prefixed message out of `inbound`, leaving a
+/// partial one; false when a length is zero or over `max_message_bytes`
+/// (not a DNS peer: the connection is closed).
+fn take_messages(
+    inbound: &mut Vec<u8>,
+    max_message_bytes: usize,
+    messages: &mut Vec<Vec<u8>>,
+) -> bool {
+    let mut start = 0;
+    while let Some(prefix) = inbound.get(start..start + 2) {
+        let len = usize::from(u16::from_be_bytes([prefix[0], prefix[1]]));
+        if len == 0 || len > max_message_bytes {
+            return false;
+        }
+        let Some(message) = inbound.get(start + 2..start + 2 + len) else {
+            break;
+        };
+        messages.push(message.to_vec());
+        start += 2 + len;
+    }
+    inbound.drain(..start);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_messages_come_out_and_a_partial_one_waits() {
+        let mut inbound = vec![0, 2, b'a', b'b', 0, 1, b'c', 0, 3, b'd'];
+        let mut messages = Vec::new();
+        assert!(take_messages(&mut inbound, 512, &mut messages));
+        assert_eq!(messages, vec![b"ab".to_vec(), b"c".to_vec()]);
+        assert_eq!(inbound, vec![0, 3, b'd']);
+        inbound.extend_from_slice(b"ef");
+        messages.clear();
+        assert!(take_messages(&mut inbound, 512, &mut messages));
+        assert_eq!(messages, vec![b"def".to_vec()]);
+        assert!(inbound.is_empty());
+    }
+
+    #[test]
+    fn a_zero_or_oversized_length_is_refused() {
+        let mut messages = Vec::new();
+        assert!(!take_messages(&mut vec![0, 0], 512, &mut messages));
+        assert!(!take_messages(&mut vec![2, 1, 0], 512, &mut messages));
+        assert!(take_messages(&mut vec![2, 0], 512, &mut messages));
+        assert!(messages.is_empty());
     }
 }

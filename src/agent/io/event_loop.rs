@@ -26,11 +26,13 @@ use crate::agent::io::dns_server::DnsServer;
 use crate::agent::io::http_server::{HTTP_LISTENER_TOKEN, HttpServer, HttpServerLimits};
 
 mod dns_events;
+mod error;
+pub use error::EventLoopError;
 mod http_events;
 use crate::agent::io::loop_context::LoopContext;
 use crate::agent::io::transport::{
-    BindError, CloseReason, LISTENER_TOKEN, SIGNAL_TOKEN, Transport, TransportLimits,
-    TransportStats, UDP_TOKEN, WAKER_TOKEN,
+    CloseReason, LISTENER_TOKEN, SIGNAL_TOKEN, Transport, TransportLimits, TransportStats,
+    UDP_TOKEN, WAKER_TOKEN,
 };
 pub use dns_events::DnsListen;
 use dns_events::bind_dns;
@@ -124,43 +126,6 @@ pub struct EventLoop {
     udp_still_readable: bool,
     listener_still_ready: bool,
     listener_still_ready_http: bool,
-}
-
-#[derive(Debug)]
-pub enum EventLoopError {
-    Bind(BindError),
-    HttpBind {
-        address: SocketAddr,
-        source: io::Error,
-    },
-    DnsBind {
-        address: SocketAddr,
-        source: io::Error,
-    },
-    Io(io::Error),
-}
-
-impl std::fmt::Display for EventLoopError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EventLoopError::Bind(err) => write!(f, "{err}"),
-            EventLoopError::HttpBind { address, source } => {
-                write!(f, "cannot bind the HTTP API to {address}: {source}")
-            }
-            EventLoopError::DnsBind { address, source } => {
-                write!(f, "cannot bind DNS to {address}: {source}")
-            }
-            EventLoopError::Io(err) => write!(f, "event loop: {err}"),
-        }
-    }
-}
-
-impl std::error::Error for EventLoopError {}
-
-impl From<io::Error> for EventLoopError {
-    fn from(err: io::Error) -> Self {
-        EventLoopError::Io(err)
-    }
 }
 
 impl EventLoop {
