@@ -118,4 +118,14 @@ fn services_and_nodes_are_answered_by_a_server_and_a_client_agent() {
     let server_ip = dns_ip(&agents[0]);
     check_lookups(&dns_ip(&agents[1]), &server_ip);
     check_lookups(&dns_ip(&agents[3]), &server_ip);
+    // Each query under the domain was timed, labelled with the node.
+    let metrics = agents[3].http().get("/v1/agent/metrics").json();
+    let timed = metrics["Samples"].as_array().is_some_and(|samples| {
+        samples.iter().any(|sample| {
+            sample["Name"] == "consul.dns.domain_query"
+                && sample["Labels"]["node"] == "c4"
+                && sample["Count"].as_u64().is_some_and(|count| count > 10)
+        })
+    });
+    assert!(timed, "{metrics}");
 }
