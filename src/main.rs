@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use concord::agent::address::{DEFAULT_HTTP_PORT, DEFAULT_PORT, parse_address};
-use concord::agent::config::{HttpAddr, default_node_name};
+use concord::agent::address::{DEFAULT_DNS_PORT, DEFAULT_HTTP_PORT, DEFAULT_PORT, parse_address};
+use concord::agent::config::{DnsAddr, DnsOptions, HttpAddr, default_node_name};
 use concord::agent::config_file::ConfigSources;
 use concord::agent::config_file::resolve::{AgentFlags, resolve};
 use std::io::Write;
@@ -126,6 +126,21 @@ struct AgentArgs {
     /// warning) when another agent on the machine already has it.
     #[arg(long, value_name = "IP[:PORT]", value_parser = parse_http_address)]
     http_addr: Option<HttpAddr>,
+    /// Address of the DNS interface (UDP and TCP): IP or IP:PORT (port 8600
+    /// when omitted); "" serves no DNS. By default 127.0.0.1:8600, or no
+    /// DNS (with a warning) when another agent on the machine has it.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_dns_address)]
+    dns_addr: Option<DnsAddr>,
+    /// The DNS zone answered.
+    #[arg(long, value_name = "DOMAIN", default_value = "consul.")]
+    domain: String,
+    /// DNS answers leave out instances with a warning check too.
+    #[arg(long)]
+    dns_only_passing: bool,
+    /// A DNS server that names outside the domain are forwarded to (UDP):
+    /// IP or IP:PORT (port 53 when omitted). Without it they are REFUSED.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_recursor_address)]
+    recursor: Option<SocketAddr>,
     /// Development mode: a bootstrapped server with its data in a fresh
     /// temporary directory (removed at exit) and HTTP on 127.0.0.1:8500.
     #[arg(long, conflicts_with_all = ["data_dir", "bootstrap_expect"])]
@@ -369,6 +384,19 @@ fn parse_http_address(input: &str) -> Result<HttpAddr, String> {
         .map_err(|e| e.to_string())
 }
 
+fn parse_recursor_address(input: &str) -> Result<SocketAddr, String> {
+    parse_address(input, 53).map_err(|e| e.to_string())
+}
+
+fn parse_dns_address(input: &str) -> Result<DnsAddr, String> {
+    if input.trim().is_empty() {
+        return Ok(DnsAddr::Off);
+    }
+    parse_address(input, DEFAULT_DNS_PORT)
+        .map(DnsAddr::At)
+        .map_err(|e| e.to_string())
+}
+
 fn client_options(rpc_addr: Option<SocketAddr>) -> Result<ClientOptions, CliError> {
     let rpc_addr = match rpc_addr {
         Some(address) => address,
@@ -401,6 +429,12 @@ fn agent_flags(args: AgentArgs, log_level: Option<String>) -> AgentFlags {
         http: args.http_addr,
         dev: args.dev,
         enable_script_checks: args.enable_script_checks,
+        dns: DnsOptions {
+            addr: args.dns_addr.unwrap_or(DnsAddr::Default),
+            domain: args.domain,
+            only_passing: args.dns_only_passing,
+            recursor: args.recursor,
+        },
         log_level,
         sources: ConfigSources {
             files: args.config_file,

@@ -9,6 +9,8 @@ use std::net::{IpAddr, SocketAddr};
 pub const DEFAULT_PORT: u16 = 8300;
 /// The HTTP API's port, as Consul's 8500.
 pub const DEFAULT_HTTP_PORT: u16 = 8500;
+/// Consul's DNS port (UDP and TCP).
+pub const DEFAULT_DNS_PORT: u16 = 8600;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressError {

@@ -49,6 +49,47 @@ pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4:
     crate::agent::address::DEFAULT_HTTP_PORT,
 ));
 
+/// Where DNS is served (`--dns-addr`), as [`HttpAddr`] for HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsAddr {
+    /// Not given: [`DEFAULT_DNS_ADDR`] if it is free, else no DNS, with a
+    /// warning.
+    Default,
+    /// Given: must bind, or the agent does not start.
+    At(SocketAddr),
+    /// `--dns-addr ""`: no DNS.
+    Off,
+}
+
+/// Consul's default DNS address.
+pub const DEFAULT_DNS_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    crate::agent::address::DEFAULT_DNS_PORT,
+));
+
+/// How DNS is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsOptions {
+    pub addr: DnsAddr,
+    /// `--domain`: the zone answered, `consul.` by default.
+    pub domain: String,
+    /// `--dns-only-passing`: leave out instances with a warning check.
+    pub only_passing: bool,
+    /// `--recursor`: where names outside the domain are forwarded (UDP).
+    pub recursor: Option<SocketAddr>,
+}
+
+impl Default for DnsOptions {
+    fn default() -> Self {
+        DnsOptions {
+            addr: DnsAddr::Default,
+            domain: "consul.".to_string(),
+            only_passing: false,
+            recursor: None,
+        }
+    }
+}
+
 /// How `node agent` runs, beyond the agent's own settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
@@ -61,6 +102,7 @@ pub struct RunOptions {
     pub enable_script_checks: bool,
     /// `--config-file` and `--config-dir`, read again on reload.
     pub config_sources: crate::agent::config_file::ConfigSources,
+    pub dns: DnsOptions,
 }
 
 impl Default for RunOptions {
@@ -70,6 +112,7 @@ impl Default for RunOptions {
             temporary_data_dir: false,
             enable_script_checks: false,
             config_sources: Default::default(),
+            dns: DnsOptions::default(),
         }
     }
 }

@@ -12,6 +12,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use crate::dns::DnsConfig;
 use crate::http::HttpRequest;
 use crate::storage::member_list::{MemberList, MemberListStore};
 use crate::wire::client_message::{
@@ -23,6 +24,7 @@ use crate::wire::raft_message::{ClusterId, RaftMessage};
 use crate::agent::cluster::leave::Leave;
 use crate::agent::cluster::reconciler::Reconciler;
 use crate::agent::config::{AgentConfig, Bootstrap};
+use crate::agent::dns_api::{DNS_QUERIES, DnsApi};
 use crate::agent::gossip_host::Membership;
 use crate::agent::gossip_host::joins::Joins;
 use crate::agent::http_api::HttpApi;
@@ -32,7 +34,7 @@ use crate::agent::local_services::{AGENT_INTERNAL, LocalServices};
 use crate::agent::requests::outstanding::{Outstanding, Purpose};
 use crate::agent::requests::reply::{reply_error, reply_result, rpc_error};
 use crate::agent::requests::router::{NO_LEADER_WAIT, Router};
-use crate::agent::seam::{Context, Handler, Signal, StopReason};
+use crate::agent::seam::{Context, DnsPeer, Handler, Signal, StopReason};
 use crate::agent::server::RaftServer;
 
 /// The agent's handler: dispatches every input to its room.
@@ -52,6 +54,7 @@ pub struct AgentHandler {
     storage_failed: bool,
     pub(crate) http: HttpApi,
     pub(crate) local: LocalServices,
+    pub(crate) dns: DnsApi,
 }
 
 impl AgentHandler {
@@ -84,6 +87,13 @@ impl AgentHandler {
             }
         }
         let local = LocalServices::new(&config, now, seed.rotate_left(41));
+        let dns = DnsApi::new(
+            DnsConfig {
+                datacenter: config.datacenter.clone(),
+                ..DnsConfig::default()
+            },
+            &config.node_name,
+        );
         AgentHandler {
             joins: Joins::new(addresses, now),
             local,
@@ -99,6 +109,7 @@ impl AgentHandler {
             next_bootstrap_check: None,
             storage_failed: false,
             http: HttpApi::new(seed.rotate_left(29)),
+            dns,
         }
     }
 
@@ -116,6 +127,14 @@ impl AgentHandler {
             self.membership.set_cluster_id(raft.cluster_id(), now);
         }
         self.raft = Some(raft);
+        self
+    }
+
+    /// How DNS answers (`--domain`, `--dns-only-passing`); the
+    /// datacenter is always this agent's.
+    pub fn with_dns(mut self, mut config: DnsConfig, recursor: Option<SocketAddr>) -> Self {
+        config.datacenter = self.config.datacenter.clone();
+        self.dns.set_config(config, recursor);
         self
     }
 
@@ -151,6 +170,12 @@ impl AgentHandler {
         let mut tap = ReplyTap::new(ctx);
         input(self, &mut tap);
         let (ctx, mut answers) = tap.into_parts();
+        if answers.iter().any(|(to, _)| to.is_dns()) {
+            let (dns, rest): (Vec<_>, Vec<_>) =
+                answers.into_iter().partition(|(to, _)| to.is_dns());
+            self.dns.take_answers(ctx, dns);
+            answers = rest;
+        }
         if answers.iter().any(|(to, _)| *to == AGENT_INTERNAL) {
             let (internal, http): (Vec<_>, Vec<_>) = answers
                 .into_iter()
@@ -197,6 +222,14 @@ impl AgentHandler {
                 Some(answer) => reply_result(ctx, from, id, answer),
                 None => self.route(ctx, from, request),
             },
+        }
+    }
+
+    /// A DNS query: answered at once, or its catalog read routed.
+    fn serve_dns(&mut self, from: DnsPeer, bytes: &[u8], ctx: &mut Context) {
+        self.last_now = ctx.now();
+        if let Some(read) = self.dns.on_query(from, bytes, ctx) {
+            self.route(ctx, DNS_QUERIES, read);
         }
     }
 
@@ -316,6 +349,7 @@ impl AgentHandler {
             self.reconcile(ctx);
         }
         self.retry_requests(ctx);
+        self.dns.expire(ctx);
         self.sync_local_services(ctx);
         self.membership.on_tick(ctx);
         self.joins.finish(&mut self.membership, ctx);
@@ -329,6 +363,9 @@ impl AgentHandler {
     fn handle_connection_closed(&mut self, id: ConnectionId, ctx: &mut Context) {
         if let Some(raft) = self.raft.as_mut() {
             raft.on_connection_closed(id);
+        }
+        if id.is_dns() {
+            self.dns.forget(id);
         }
         if id.is_http() {
             self.http.forget(id);
@@ -375,6 +412,10 @@ impl Handler for AgentHandler {
 
     fn on_http_request(&mut self, from: ConnectionId, request: HttpRequest, ctx: &mut Context) {
         self.tapped(ctx, |agent, ctx| agent.serve_http(from, request, ctx));
+    }
+
+    fn on_dns_query(&mut self, from: DnsPeer, bytes: &[u8], ctx: &mut Context) {
+        self.tapped(ctx, |agent, ctx| agent.serve_dns(from, bytes, ctx));
     }
 
     fn on_gossip_sync_frame(&mut self, from: ConnectionId, frame: Frame, ctx: &mut Context) {

@@ -24,6 +24,7 @@ pub mod address;
 pub mod cluster;
 pub mod config;
 pub mod config_file;
+pub mod dns_api;
 pub mod gossip_host;
 pub mod handler;
 pub mod http_api;

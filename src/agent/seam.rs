@@ -38,6 +38,15 @@ pub enum StopReason {
     Requested,
 }
 
+/// Where a DNS query came from, and so where its answer goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DnsPeer {
+    /// A datagram from this address to the DNS port.
+    Udp(SocketAddr),
+    /// A TCP connection to the DNS port (RFC 1035 4.2.2 framing).
+    Tcp(ConnectionId),
+}
+
 /// Work handed off the loop: it runs on a thread in production and inline
 /// (at a step the seed chooses) under the simulator.
 pub type OffLoopWork = Box<dyn FnOnce() + Send + 'static>;
@@ -130,6 +139,10 @@ pub trait Io {
     ) -> Result<(), SendError>;
 
     fn send_datagram(&mut self, to: SocketAddr, bytes: &[u8]) -> Result<(), SendError>;
+
+    /// Sends a DNS answer where its query came from: a datagram from the
+    /// DNS socket, or a length-prefixed message on the TCP connection.
+    fn send_dns(&mut self, to: DnsPeer, bytes: &[u8]) -> Result<(), SendError>;
 
     fn close(&mut self, id: ConnectionId);
 
@@ -236,6 +249,13 @@ pub trait Handler {
     fn on_datagram(&mut self, from: SocketAddr, bytes: &[u8], ctx: &mut Context) {
         let _ = ctx;
         log::debug!(target: "agent", "ignoring {} byte datagram from {from}", bytes.len());
+    }
+
+    /// One DNS query, not yet decoded; answer it with [`Io::send_dns`]
+    /// (now or later).
+    fn on_dns_query(&mut self, from: DnsPeer, bytes: &[u8], ctx: &mut Context) {
+        let _ = ctx;
+        log::debug!(target: "agent", "no DNS here for {} bytes from {from:?}", bytes.len());
     }
 
     /// Every tick (10 ms).

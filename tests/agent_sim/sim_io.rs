@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use concord::agent::io::connection::ConnectionId;
 use concord::agent::io::transport::{SendError, TransportStats};
-use concord::agent::seam::{Io, OffLoopWork, StopReason};
+use concord::agent::seam::{DnsPeer, Io, OffLoopWork, StopReason};
 use concord::deterministic_rng::SplitMix64;
 use concord::http::HttpResponse;
 use concord::wire::client_message::{ClientRequest, ClientResponse};
@@ -185,6 +185,13 @@ impl Io for SimIo<'_> {
             });
         }
         self.net.send_datagram(self.now_us, self.agent, to, bytes);
+        Ok(())
+    }
+
+    /// The simulated network carries no DNS: queries never arrive, so
+    /// there is nothing to answer.
+    fn send_dns(&mut self, to: DnsPeer, bytes: &[u8]) -> Result<(), SendError> {
+        let _ = (to, bytes);
         Ok(())
     }
 

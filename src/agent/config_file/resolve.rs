@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::agent::address::{DEFAULT_PORT, parse_address};
-use crate::agent::config::{AgentConfig, Bootstrap, DEFAULT_HTTP_ADDR, HttpAddr, RunOptions};
+use crate::agent::config::{
+    AgentConfig, Bootstrap, DEFAULT_HTTP_ADDR, DnsOptions, HttpAddr, RunOptions,
+};
 
 use super::{ConfigSources, FileConfig, load};
 
@@ -24,6 +26,9 @@ pub struct AgentFlags {
     pub http: Option<HttpAddr>,
     pub dev: bool,
     pub enable_script_checks: bool,
+    /// DNS is set by flags only (`ports.dns` and `addresses.dns` are not
+    /// read from files yet).
+    pub dns: DnsOptions,
     pub log_level: Option<String>,
     pub sources: ConfigSources,
 }
@@ -128,6 +133,7 @@ pub fn resolve(
         temporary_data_dir: flags.dev,
         enable_script_checks: flags.enable_script_checks || file.enable_script_checks == Some(true),
         config_sources: flags.sources.clone(),
+        dns: flags.dns.clone(),
     };
     Ok(Resolved {
         config,

@@ -44,6 +44,7 @@ impl AgentHandler {
     fn gathered_metrics(&self, ctx: &mut Context) -> Registry {
         let mut metrics = self.http.metrics().clone();
         metrics.merge(self.membership.metrics());
+        metrics.merge(self.dns.metrics());
         if let Some(raft) = &self.raft {
             metrics.merge(&raft.metrics());
         }

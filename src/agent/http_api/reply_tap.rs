@@ -18,7 +18,7 @@ use crate::wire::raft_message::{NodeId, RaftMessage};
 use crate::agent::io::connection::ConnectionId;
 use crate::agent::io::transport::{SendError, TransportStats};
 use crate::agent::local_services::AGENT_INTERNAL;
-use crate::agent::seam::{Context, Io, OffLoopWork, StopReason};
+use crate::agent::seam::{Context, DnsPeer, Io, OffLoopWork, StopReason};
 
 pub struct ReplyTap<'a, 'b> {
     inner: &'a mut Context<'b>,
@@ -86,7 +86,7 @@ impl Io for ReplyTap<'_, '_> {
     }
 
     fn reply(&mut self, to: ConnectionId, response: &ClientResponse) -> Result<(), SendError> {
-        if to.is_http() || to == AGENT_INTERNAL {
+        if to.is_http() || to.is_dns() || to == AGENT_INTERNAL {
             self.taken.push((to, response.clone()));
             return Ok(());
         }
@@ -136,6 +136,10 @@ impl Io for ReplyTap<'_, '_> {
 
     fn send_datagram(&mut self, to: SocketAddr, bytes: &[u8]) -> Result<(), SendError> {
         self.inner.send_datagram(to, bytes)
+    }
+
+    fn send_dns(&mut self, to: DnsPeer, bytes: &[u8]) -> Result<(), SendError> {
+        self.inner.send_dns(to, bytes)
     }
 
     fn close(&mut self, id: ConnectionId) {

@@ -23,10 +23,24 @@ pub struct ConnectionId(pub usize);
 /// agent (the HTTP API or the peer port) it belongs to.
 pub const FIRST_HTTP_CONNECTION_ID: usize = 1 << (usize::BITS - 2);
 
+/// DNS takes IDs from here up to below the agent's internal client (just
+/// under the HTTP range): [`DNS_QUERIES`] is the client its catalog reads
+/// come from, its TCP connections take the IDs after it.
+pub const FIRST_DNS_CONNECTION_ID: usize = FIRST_HTTP_CONNECTION_ID - (1 << (usize::BITS - 4));
+
+/// The client a DNS query's catalog read is routed from: the answers are
+/// matched to their queries by request ID.
+pub const DNS_QUERIES: ConnectionId = ConnectionId(FIRST_DNS_CONNECTION_ID);
+
 impl ConnectionId {
     /// A connection of the HTTP API listener.
     pub fn is_http(self) -> bool {
         self.0 >= FIRST_HTTP_CONNECTION_ID
+    }
+
+    /// DNS's client, or one of its TCP connections.
+    pub fn is_dns(self) -> bool {
+        (FIRST_DNS_CONNECTION_ID..FIRST_HTTP_CONNECTION_ID - 1).contains(&self.0)
     }
 }
 

@@ -22,14 +22,20 @@ use crate::wire::raft_message::RaftMessage;
 pub use crate::agent::seam::{Context, Handler, Io, OffLoopWork, Signal, StopReason};
 
 use crate::agent::io::connection::{ConnectionId, Direction, Inbound};
+use crate::agent::io::dns_server::DnsServer;
 use crate::agent::io::http_server::{HTTP_LISTENER_TOKEN, HttpServer, HttpServerLimits};
 
+mod dns_events;
+mod error;
+pub use error::EventLoopError;
 mod http_events;
 use crate::agent::io::loop_context::LoopContext;
 use crate::agent::io::transport::{
-    BindError, CloseReason, LISTENER_TOKEN, SIGNAL_TOKEN, Transport, TransportLimits,
-    TransportStats, UDP_TOKEN, WAKER_TOKEN,
+    CloseReason, LISTENER_TOKEN, SIGNAL_TOKEN, Transport, TransportLimits, TransportStats,
+    UDP_TOKEN, WAKER_TOKEN,
 };
+pub use dns_events::DnsListen;
+use dns_events::bind_dns;
 use http_events::bind_http;
 
 /// Raft and gossip timers count in ticks of this length.
@@ -89,6 +95,8 @@ pub struct EventLoopConfig {
     pub handle_signals: bool,
     /// The HTTP API listener; `None` serves no HTTP.
     pub http: Option<HttpListen>,
+    /// The DNS port; `None` serves no DNS.
+    pub dns: Option<DnsListen>,
 }
 
 /// Where the HTTP API listens.
@@ -107,6 +115,7 @@ pub struct EventLoop {
     poll: Poll,
     transport: Transport,
     http: Option<HttpServer>,
+    dns: Option<DnsServer>,
     signals: Option<signal_hook_mio::v1_0::Signals>,
     stop_flag: Arc<AtomicBool>,
     waker: Arc<Waker>,
@@ -117,36 +126,6 @@ pub struct EventLoop {
     udp_still_readable: bool,
     listener_still_ready: bool,
     listener_still_ready_http: bool,
-}
-
-#[derive(Debug)]
-pub enum EventLoopError {
-    Bind(BindError),
-    HttpBind {
-        address: SocketAddr,
-        source: io::Error,
-    },
-    Io(io::Error),
-}
-
-impl std::fmt::Display for EventLoopError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            EventLoopError::Bind(err) => write!(f, "{err}"),
-            EventLoopError::HttpBind { address, source } => {
-                write!(f, "cannot bind the HTTP API to {address}: {source}")
-            }
-            EventLoopError::Io(err) => write!(f, "event loop: {err}"),
-        }
-    }
-}
-
-impl std::error::Error for EventLoopError {}
-
-impl From<io::Error> for EventLoopError {
-    fn from(err: io::Error) -> Self {
-        EventLoopError::Io(err)
-    }
 }
 
 impl EventLoop {
@@ -168,10 +147,15 @@ impl EventLoop {
             Some(listen) => bind_http(listen, poll.registry())?,
             None => None,
         };
+        let dns = match config.dns {
+            Some(listen) => bind_dns(listen, poll.registry())?,
+            None => None,
+        };
         Ok(EventLoop {
             poll,
             transport,
             http,
+            dns,
             signals,
             stop_flag: Arc::new(AtomicBool::new(false)),
             waker,
@@ -190,6 +174,11 @@ impl EventLoop {
     /// Where the HTTP API listens, when it does.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http.as_ref().map(HttpServer::local_addr)
+    }
+
+    /// Where DNS is served (UDP and TCP), when it is.
+    pub fn dns_addr(&self) -> Option<SocketAddr> {
+        self.dns.as_ref().map(DnsServer::local_addr)
     }
 
     pub fn stats(&self) -> TransportStats {
@@ -226,6 +215,9 @@ impl EventLoop {
                     http.expire(now);
                     http.flush_scheduled(now);
                 }
+                if let Some(dns) = self.dns.as_mut() {
+                    dns.expire(now);
+                }
                 next_expiry = now + EXPIRY_INTERVAL;
             }
             self.notify_closed(handler, now, &mut stop);
@@ -242,7 +234,8 @@ impl EventLoop {
                 || self.udp_still_readable
                 || self.listener_still_ready
                 || self.listener_still_ready_http
-                || self.http.as_ref().is_some_and(|h| !h.to_read.is_empty());
+                || self.http.as_ref().is_some_and(|h| !h.to_read.is_empty())
+                || self.dns.as_ref().is_some_and(DnsServer::is_busy);
             let timeout = if busy {
                 Duration::ZERO
             } else {
@@ -300,7 +293,11 @@ impl EventLoop {
             .as_mut()
             .map(|http| std::mem::take(&mut http.to_read))
             .unwrap_or_default();
+        self.continue_dns(handler, now, stop);
         for event in events.iter() {
+            if self.on_dns_event(event, handler, now, stop) {
+                continue;
+            }
             match event.token() {
                 LISTENER_TOKEN => {
                     self.listener_still_ready = self.transport.accept_pending(now);
@@ -349,7 +346,13 @@ impl EventLoop {
         now: Instant,
         stop: &'a mut Option<StopReason>,
     ) -> LoopContext<'a> {
-        LoopContext::new(&mut self.transport, self.http.as_mut(), now, stop)
+        LoopContext::new(
+            &mut self.transport,
+            self.http.as_mut(),
+            self.dns.as_mut(),
+            now,
+            stop,
+        )
     }
 
     fn notify_closed<H: Handler>(
@@ -363,6 +366,9 @@ impl EventLoop {
         let mut closed = std::mem::take(&mut self.transport.closed);
         if let Some(http) = self.http.as_mut() {
             closed.append(&mut http.closed);
+        }
+        if let Some(dns) = self.dns.as_mut() {
+            closed.append(&mut dns.closed);
         }
         for id in closed {
             let mut ctx = self.context(now, stop);

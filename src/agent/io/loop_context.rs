@@ -14,10 +14,11 @@ use crate::wire::message::Message;
 use crate::wire::raft_message::{NodeId, RaftMessage};
 
 use crate::agent::io::connection::{ConnectionId, LinkKey};
+use crate::agent::io::dns_server::DnsServer;
 use crate::agent::io::http_server::HttpServer;
 use crate::agent::io::process_memory;
 use crate::agent::io::transport::{CloseReason, SendError, Transport, TransportStats};
-use crate::agent::seam::{Io, OffLoopWork, StopReason};
+use crate::agent::seam::{DnsPeer, Io, OffLoopWork, StopReason};
 use crate::http::HttpResponse;
 
 /// The loop's side of the seam for one turn: what a handler's calls on
@@ -25,6 +26,7 @@ use crate::http::HttpResponse;
 pub struct LoopContext<'a> {
     transport: &'a mut Transport,
     http: Option<&'a mut HttpServer>,
+    dns: Option<&'a mut DnsServer>,
     now: Instant,
     stop: &'a mut Option<StopReason>,
 }
@@ -33,12 +35,14 @@ impl<'a> LoopContext<'a> {
     pub(crate) fn new(
         transport: &'a mut Transport,
         http: Option<&'a mut HttpServer>,
+        dns: Option<&'a mut DnsServer>,
         now: Instant,
         stop: &'a mut Option<StopReason>,
     ) -> Self {
         LoopContext {
             transport,
             http,
+            dns,
             now,
             stop,
         }
@@ -188,7 +192,20 @@ impl Io for LoopContext<'_> {
         }
     }
 
+    fn send_dns(&mut self, to: DnsPeer, bytes: &[u8]) -> Result<(), SendError> {
+        match self.dns.as_deref_mut() {
+            Some(dns) => dns.send(to, bytes, self.now),
+            None => Err(SendError::NoRequestWaiting(ConnectionId(0))),
+        }
+    }
+
     fn close(&mut self, id: ConnectionId) {
+        if id.is_dns() {
+            if let Some(dns) = self.dns.as_deref_mut() {
+                dns.close(id, "closed by the agent");
+            }
+            return;
+        }
         if id.is_http() {
             if let Some(http) = self.http.as_deref_mut() {
                 http.close(id, "closed by the agent");

@@ -6,6 +6,8 @@ mod accept;
 pub mod backoff;
 pub mod check_probe;
 pub mod connection;
+pub mod dns_connection;
+pub mod dns_server;
 pub mod event_loop;
 pub mod http_connection;
 pub mod http_server;

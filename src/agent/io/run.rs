@@ -8,9 +8,13 @@ use std::time::Instant;
 use crate::storage::LogOptions;
 use crate::storage::member_list::{MemberList, MemberListStore};
 
-use crate::agent::config::{AgentConfig, ConfigError, DEFAULT_HTTP_ADDR, HttpAddr};
+use crate::agent::config::{
+    AgentConfig, ConfigError, DEFAULT_DNS_ADDR, DEFAULT_HTTP_ADDR, DnsAddr, DnsOptions, HttpAddr,
+};
 use crate::agent::config_file::resolve::Resolved;
 use crate::agent::handler::AgentHandler;
+use crate::agent::io::dns_server::DnsServerLimits;
+use crate::agent::io::event_loop::DnsListen;
 use crate::agent::io::event_loop::{
     EventLoop, EventLoopConfig, EventLoopError, HttpListen, StopReason,
 };
@@ -18,6 +22,7 @@ use crate::agent::io::http_server::HttpServerLimits;
 use crate::agent::io::transport::TransportLimits;
 use crate::agent::local_state::ScriptChecks;
 use crate::agent::server::{RaftServer, RaftServerError};
+use crate::dns::DnsConfig;
 use crate::storage::agent_definitions::AgentDefinitionsStore;
 
 #[derive(Debug)]
@@ -98,6 +103,31 @@ fn http_listen(http: HttpAddr) -> Option<HttpListen> {
     })
 }
 
+fn dns_listen(dns: DnsAddr) -> Option<DnsListen> {
+    let (address, required) = match dns {
+        DnsAddr::Default => (DEFAULT_DNS_ADDR, false),
+        DnsAddr::At(address) => (address, true),
+        DnsAddr::Off => return None,
+    };
+    Some(DnsListen {
+        address,
+        required,
+        limits: DnsServerLimits::default(),
+    })
+}
+
+fn dns_config(options: &DnsOptions) -> DnsConfig {
+    let mut domain = options.domain.trim().to_ascii_lowercase();
+    if !domain.ends_with('.') {
+        domain.push('.');
+    }
+    DnsConfig {
+        domain,
+        only_passing: options.only_passing,
+        ..DnsConfig::default()
+    }
+}
+
 /// A `--dev` data directory: created fresh, removed when dropped (the agent
 /// returns from its loop on every stop, so this runs at every exit but a
 /// kill -9).
@@ -149,6 +179,7 @@ pub fn run(resolved: Resolved) -> Result<(), AgentError> {
         limits: TransportLimits::default(),
         handle_signals: true,
         http: http_listen(options.http),
+        dns: dns_listen(options.dns.addr),
     })
     .map_err(AgentError::EventLoop)?;
     let temporary = match options.temporary_data_dir {
@@ -169,6 +200,9 @@ pub fn run(resolved: Resolved) -> Result<(), AgentError> {
         config.node_name, config.role(), config.datacenter, event_loop.local_addr());
     if let Some(http) = event_loop.http_addr() {
         log::info!(target: "agent", "Started HTTP server on {http} (tcp)");
+    }
+    if let Some(dns) = event_loop.dns_addr() {
+        log::info!(target: "agent", "Started DNS server on {dns} (udp and tcp)");
     }
     let (store, remembered) = open_member_list(&config);
     let seed = process_seed();
@@ -194,7 +228,8 @@ pub fn run(resolved: Resolved) -> Result<(), AgentError> {
     };
     let now = Instant::now();
     let config_data_dir = config.data_dir.clone();
-    let mut agent = AgentHandler::new(config, store, remembered, now, seed.rotate_left(17));
+    let mut agent = AgentHandler::new(config, store, remembered, now, seed.rotate_left(17))
+        .with_dns(dns_config(&options.dns), options.dns.recursor);
     if let Some(raft) = raft {
         agent = agent.with_raft(raft, now);
     }

@@ -7,6 +7,10 @@
 /// Leader: from a client write's proposal to its entry committing
 /// (hashicorp/raft measures from dispatch to commit; entries nobody waits
 /// for, such as reconciliation's, are not timed).
+/// Consul's DNS timing of a query for a name under the domain, labelled
+/// with the node.
+pub const DNS_DOMAIN_QUERY: &str = "consul.dns.domain_query";
+
 pub const RAFT_COMMIT_TIME: &str = "consul.raft.commitTime";
 /// Leader: client writes proposed to the Raft log.
 pub const RAFT_APPLY: &str = "consul.raft.apply";

@@ -73,20 +73,29 @@ pub fn single_server(ip: &str) -> HttpAgent {
 /// one with HTTP on port 18500; returns them once the three vote and the
 /// client agent sees them.
 pub fn cluster(prefix: &str) -> Vec<HttpAgent> {
+    cluster_with(prefix, |_| Vec::new())
+}
+
+/// [`cluster`], each agent started with the arguments `extra` gives for
+/// its IP (`prefix.i`) as well.
+pub fn cluster_with(prefix: &str, extra: impl Fn(&str) -> Vec<String>) -> Vec<HttpAgent> {
     let at = |i: usize| (format!("{prefix}.{i}:18300"), format!("{prefix}.{i}:18500"));
-    let (bind, http) = at(1);
-    let first = HttpAgent::start(&bind, &http, "s1", &["--bootstrap"]);
+    let start = |i: usize, name: &str, args: &[&str]| {
+        let (bind, http) = at(i);
+        let more = extra(&format!("{prefix}.{i}"));
+        let more: Vec<&str> = more.iter().map(String::as_str).collect();
+        HttpAgent::start(&bind, &http, name, &[args, &more].concat())
+    };
+    let first = start(1, "s1", &["--bootstrap"]);
     first.wait_log("cluster leadership acquired", WAIT);
     let mut agents = vec![first];
     for (i, name) in [(2, "s2"), (3, "s3")] {
-        let (bind, http) = at(i);
-        agents.push(HttpAgent::start(&bind, &http, name, &["--server"]));
+        agents.push(start(i, name, &["--server"]));
     }
     let output = agents[0].node(&["join", &agents[1].bind, &agents[2].bind]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    let (bind, http) = at(4);
     let join = agents[0].bind.clone();
-    agents.push(HttpAgent::start(&bind, &http, "c4", &["--join", &join]));
+    agents.push(start(4, "c4", &["--join", &join]));
     let peers = agents[3].http();
     wait_until_ok(WAIT, "three servers in the Raft configuration", || {
         let reply = peers.get("/v1/status/peers");

@@ -52,6 +52,7 @@ where
             limits,
             handle_signals: false,
             http: None,
+            dns: None,
         })
         .unwrap_or_else(|err| panic!("bind {bind}: {err}"));
         tx.send((event_loop.local_addr(), event_loop.stop_handle()))

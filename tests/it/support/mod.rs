@@ -13,6 +13,7 @@
 //! - [`linearizability`]: the KV history checker, also compiled into the
 //!   `raft_sim` binary.
 
+pub mod dns;
 pub mod gossip_fixture;
 pub mod http_agents;
 pub mod http_client;

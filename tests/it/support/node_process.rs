@@ -64,10 +64,10 @@ pub fn node_with_rpc_env(rpc: &str, args: &[&str]) -> Output {
         .expect("run node")
 }
 
-/// Runs `node --bind BIND --node NAME --http-addr "" --data-dir DIR` in the
-/// foreground until it exits: for starts that must fail. Without HTTP, so
-/// another test's agent on the default HTTP address adds no warning to the
-/// stderr these tests read line by line.
+/// Runs `node --bind BIND --node NAME --http-addr "" --dns-addr ""
+/// --data-dir DIR` in the foreground until it exits: for starts that must
+/// fail. Without HTTP and DNS, so another test's agent on their default
+/// addresses adds no warning to the stderr these tests read line by line.
 pub fn run_agent_to_exit(bind: &str, name: &str, data_dir: impl AsRef<OsStr>) -> Output {
     node_command()
         .args([
@@ -76,6 +76,8 @@ pub fn run_agent_to_exit(bind: &str, name: &str, data_dir: impl AsRef<OsStr>) ->
             "--node",
             name,
             "--http-addr",
+            "",
+            "--dns-addr",
             "",
             "--data-dir",
         ])
