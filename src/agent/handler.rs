@@ -259,7 +259,7 @@ impl AgentHandler {
     /// Every tick: the local services' TTLs and probes, and their
     /// anti-entropy writes, routed like any client's.
     fn sync_local_services(&mut self, ctx: &mut Context) {
-        let cluster_size = self.membership.members().len();
+        let cluster_size = self.membership.member_count();
         for request in self.local.on_tick(ctx, cluster_size) {
             self.route(ctx, AGENT_INTERNAL, request);
         }

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::agent::local_state::{
     CheckRunner, CheckSpec, CheckTypeFields, LocalCheck, LocalState, LocalStateError,
 };
-use crate::http::duration::{GoDuration, format_go_duration};
+use crate::http::duration::check_duration_text;
 use crate::http::error::HttpError;
 use crate::http::go_json::{
     Decoded, array, duration_ms, mistyped, object, parse_json, present, string, strings,
@@ -198,16 +198,6 @@ pub struct AgentCheckJson {
     pub modify_index: u64,
 }
 
-/// A duration as Consul's agent shows it: Go's text, empty for none.
-fn go_text(duration_ms: u64) -> String {
-    match duration_ms {
-        0 => String::new(),
-        ms => format_go_duration(GoDuration {
-            nanoseconds: i64::try_from(ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX),
-        }),
-    }
-}
-
 fn agent_check(local: &LocalCheck, node_name: &str) -> AgentCheckJson {
     let check = &local.check;
     AgentCheckJson {
@@ -221,8 +211,8 @@ fn agent_check(local: &LocalCheck, node_name: &str) -> AgentCheckJson {
         service_name: check.service_name.clone(),
         service_tags: check.service_tags.clone(),
         r#type: check.check_type.clone(),
-        interval: go_text(local.runner.interval_ms().unwrap_or(0)),
-        timeout: go_text(local.runner.timeout_ms()),
+        interval: check_duration_text(local.runner.interval_ms().unwrap_or(0)),
+        timeout: check_duration_text(local.runner.timeout_ms()),
         exposed_port: 0,
         definition: EmptyDefinition {},
         create_index: 0,

@@ -245,6 +245,17 @@ fn quote(bytes: &[u8]) -> String {
     quoted
 }
 
+/// A duration in ms as Consul's check JSON shows it: Go's text, empty for
+/// none (0).
+pub fn check_duration_text(duration_ms: u64) -> String {
+    match duration_ms {
+        0 => String::new(),
+        ms => format_go_duration(GoDuration {
+            nanoseconds: i64::try_from(ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX),
+        }),
+    }
+}
+
 /// Go's `Duration.String`: "1h2m3.5s", "1.5ms", "2µs", "0s".
 pub fn format_go_duration(duration: GoDuration) -> String {
     let magnitude = duration.nanoseconds.unsigned_abs();

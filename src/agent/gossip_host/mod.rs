@@ -144,6 +144,12 @@ impl Membership {
 
     // ---- queries ----
 
+    /// How many members this agent knows (every status), without copying
+    /// them: anti-entropy scales its interval by it every tick.
+    pub fn member_count(&self) -> usize {
+        self.gossip.members().count()
+    }
+
     /// Every known member, as `node members` prints it. A suspect member is
     /// still "alive" (it may refute); dead is "failed".
     pub fn members(&self) -> Vec<MemberInfo> {

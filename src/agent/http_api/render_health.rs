@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::http::HttpResponse;
-use crate::http::duration::{GoDuration, format_go_duration};
+use crate::http::duration::check_duration_text;
 use crate::http::filter::Filter;
 use crate::wire::catalog_instances::{CheckEntry, NodeView, NodeWithServices, ServiceEntry};
 use crate::wire::catalog_registration::{ServiceAddress, ServiceDefinition};
@@ -215,16 +215,6 @@ fn service_node_json(node: &NodeView, entry: &ServiceEntry) -> ServiceNodeJson {
     }
 }
 
-fn duration_text(ms: u64) -> String {
-    match ms {
-        0 => String::new(),
-        ms => {
-            let nanoseconds = i64::try_from(ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
-            format_go_duration(GoDuration { nanoseconds })
-        }
-    }
-}
-
 fn check_json(entry: &CheckEntry) -> CheckJson {
     let check = &entry.check;
     let d = &check.definition;
@@ -233,11 +223,11 @@ fn check_json(entry: &CheckEntry) -> CheckJson {
         ("HTTP", d.http.clone()),
         ("Method", d.method.clone()),
         ("TCP", d.tcp.clone()),
-        ("Interval", duration_text(d.interval_ms)),
-        ("Timeout", duration_text(d.timeout_ms)),
+        ("Interval", check_duration_text(d.interval_ms)),
+        ("Timeout", check_duration_text(d.timeout_ms)),
         (
             "DeregisterCriticalServiceAfter",
-            duration_text(d.deregister_critical_service_after_ms),
+            check_duration_text(d.deregister_critical_service_after_ms),
         ),
     ] {
         if !value.is_empty() {
@@ -255,8 +245,8 @@ fn check_json(entry: &CheckEntry) -> CheckJson {
         service_name: check.service_name.clone(),
         service_tags: check.service_tags.clone(),
         check_type: check.check_type.clone(),
-        interval: duration_text(d.interval_ms),
-        timeout: duration_text(d.timeout_ms),
+        interval: check_duration_text(d.interval_ms),
+        timeout: check_duration_text(d.timeout_ms),
         exposed_port: 0,
         definition,
         create_index: entry.create_index,
