@@ -33,7 +33,7 @@ use crate::agent::io::connection::ConnectionId;
 use crate::agent::local_services::{AGENT_INTERNAL, LocalServices};
 use crate::agent::requests::outstanding::{Outstanding, Purpose};
 use crate::agent::requests::reply::{reply_error, reply_result, rpc_error};
-use crate::agent::requests::router::{NO_LEADER_WAIT, Router};
+use crate::agent::requests::router::{AliveServers, NO_LEADER_WAIT, Router};
 use crate::agent::seam::{Context, DnsPeer, Handler, Signal, StopReason};
 use crate::agent::server::RaftServer;
 
@@ -156,8 +156,8 @@ impl AgentHandler {
         &mut self.membership
     }
 
-    fn alive_server_addresses(&self) -> Vec<SocketAddr> {
-        self.membership
+    fn alive_server_addresses(membership: &Membership) -> Vec<SocketAddr> {
+        membership
             .alive_servers()
             .into_iter()
             .map(|(_, address)| address)
@@ -235,7 +235,9 @@ impl AgentHandler {
 
     /// KV and catalog requests: to the router.
     fn route(&mut self, ctx: &mut Context, from: ConnectionId, request: ClientRequest) {
-        let servers = self.alive_server_addresses();
+        let membership = &self.membership;
+        let read = || Self::alive_server_addresses(membership);
+        let servers = AliveServers::new(&read);
         let deadline = ctx.now() + NO_LEADER_WAIT;
         self.router
             .route(ctx, self.raft.as_mut(), &servers, from, request, deadline);
@@ -270,7 +272,9 @@ impl AgentHandler {
         let expired = self.router.outstanding().take_expired(ctx.now());
         self.settle_unanswered(ctx, expired, false);
         if self.router.has_waiting() {
-            let servers = self.alive_server_addresses();
+            let membership = &self.membership;
+            let read = || Self::alive_server_addresses(membership);
+            let servers = AliveServers::new(&read);
             self.router.retry_waiting(ctx, self.raft.as_mut(), &servers);
         }
     }

@@ -10,6 +10,7 @@ pub mod names;
 pub mod prometheus;
 pub mod quantile_buckets;
 pub mod registry;
+pub mod series_key;
 pub mod summary;
 
 pub use registry::{Label, MAX_SERIES_PER_KIND, Registry, SeriesKey};

@@ -13,30 +13,7 @@ use super::summary::Summary;
 /// Series per kind (gauges, counters, samples).
 pub const MAX_SERIES_PER_KIND: usize = 256;
 
-/// A label as the recorder gives it: `(name, value)`.
-pub type Label<'a> = (&'a str, &'a str);
-
-/// A series' identity; labels sorted by name, as Prometheus' client
-/// library writes them.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct SeriesKey {
-    pub name: String,
-    pub labels: Vec<(String, String)>,
-}
-
-impl SeriesKey {
-    pub fn new(name: &str, labels: &[Label]) -> Self {
-        let mut labels: Vec<(String, String)> = labels
-            .iter()
-            .map(|(name, value)| (name.to_string(), value.to_string()))
-            .collect();
-        labels.sort();
-        SeriesKey {
-            name: name.to_string(),
-            labels,
-        }
-    }
-}
+pub use super::series_key::{Label, SeriesKey};
 
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
@@ -58,20 +35,14 @@ impl Registry {
     /// go-metrics' `IncrCounter`: each increment is one value of the
     /// counter's summary; Prometheus shows the running sum.
     pub fn incr_counter(&mut self, name: &str, labels: &[Label], by: f64) {
-        let key = SeriesKey::new(name, labels);
-        if let Some(summary) = series(&mut self.counters, key, Summary::counter) {
-            summary.record(by);
-        } else {
+        if !record(&mut self.counters, name, labels, Summary::counter, by) {
             self.dropped_updates += 1;
         }
     }
 
     /// go-metrics' `AddSample`.
     pub fn add_sample(&mut self, name: &str, labels: &[Label], value: f64) {
-        let key = SeriesKey::new(name, labels);
-        if let Some(summary) = series(&mut self.samples, key, Summary::sample) {
-            summary.record(value);
-        } else {
+        if !record(&mut self.samples, name, labels, Summary::sample, value) {
             self.dropped_updates += 1;
         }
     }
@@ -89,13 +60,13 @@ impl Registry {
             self.set_gauge_key(key.clone(), *value);
         }
         for (key, theirs) in &other.counters {
-            match series(&mut self.counters, key.clone(), Summary::counter) {
+            match series_at(&mut self.counters, key.clone(), Summary::counter) {
                 Some(mine) => mine.merge(theirs),
                 None => self.dropped_updates += 1,
             }
         }
         for (key, theirs) in &other.samples {
-            match series(&mut self.samples, key.clone(), Summary::sample) {
+            match series_at(&mut self.samples, key.clone(), Summary::sample) {
                 Some(mine) => mine.merge(theirs),
                 None => self.dropped_updates += 1,
             }
@@ -129,8 +100,31 @@ impl Registry {
     }
 }
 
+/// Records `value` in the series of `name` and `labels`: found with one
+/// lookup and no allocation when it exists (unlabelled), created if there
+/// is room. False when the kind is full.
+fn record(
+    map: &mut BTreeMap<SeriesKey, Summary>,
+    name: &str,
+    labels: &[Label],
+    create: fn() -> Summary,
+    value: f64,
+) -> bool {
+    if let Some(summary) = map.get_mut(&*SeriesKey::lookup_text(name, labels)) {
+        summary.record(value);
+        return true;
+    }
+    match series_at(map, SeriesKey::new(name, labels), create) {
+        Some(summary) => {
+            summary.record(value);
+            true
+        }
+        None => false,
+    }
+}
+
 /// The series at `key`, created if there is room.
-fn series(
+fn series_at(
     map: &mut BTreeMap<SeriesKey, Summary>,
     key: SeriesKey,
     create: fn() -> Summary,

@@ -11,6 +11,7 @@
 //! leader is how a write got applied twice (the fault issue). A read has no
 //! effect, so it is routed again while its client still waits.
 
+use std::cell::OnceCell;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -36,6 +37,28 @@ pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Requests waiting for a leader; past it new ones fail at once.
 pub const MAX_WAITING_REQUESTS: usize = 16_384;
 pub const NO_LEADER_MESSAGE: &str = "No cluster leader";
+
+/// The servers gossip reports alive, read at most once per routing call and
+/// only if a request needs them: a leader serving its own requests never
+/// does, and reading them parses every member's address (a fifth of a
+/// put's instructions on the leader when it was read for every request).
+pub struct AliveServers<'a> {
+    read: &'a dyn Fn() -> Vec<SocketAddr>,
+    cached: OnceCell<Vec<SocketAddr>>,
+}
+
+impl<'a> AliveServers<'a> {
+    pub fn new(read: &'a dyn Fn() -> Vec<SocketAddr>) -> Self {
+        AliveServers {
+            read,
+            cached: OnceCell::new(),
+        }
+    }
+
+    pub fn get(&self) -> &[SocketAddr] {
+        self.cached.get_or_init(|| (self.read)())
+    }
+}
 const WRITE_FATE_UNKNOWN: &str = "the write may or may not have been applied";
 
 /// A client request waiting for a leader (or a server) to appear.
@@ -129,7 +152,7 @@ impl Router {
         &mut self,
         ctx: &mut Context,
         raft: Option<&mut RaftServer>,
-        servers: &[SocketAddr],
+        servers: &AliveServers,
         from: ConnectionId,
         request: ClientRequest,
         deadline: Instant,
@@ -148,7 +171,7 @@ impl Router {
         &mut self,
         ctx: &mut Context,
         raft: Option<&mut RaftServer>,
-        servers: &[SocketAddr],
+        servers: &AliveServers,
         waiting: Waiting,
     ) {
         let Waiting {
@@ -169,7 +192,9 @@ impl Router {
                     _ => Target::Wait,
                 },
             },
-            None => self.pick(servers).map_or(Target::Wait, Target::Forward),
+            None => self
+                .pick(servers.get())
+                .map_or(Target::Wait, Target::Forward),
         };
         if let Target::Forward(address) = target
             && self.outstanding.has_room()
@@ -201,7 +226,7 @@ impl Router {
         &mut self,
         ctx: &mut Context,
         mut raft: Option<&mut RaftServer>,
-        servers: &[SocketAddr],
+        servers: &AliveServers,
     ) {
         let waiting = std::mem::take(&mut self.waiting);
         for w in waiting {
@@ -272,7 +297,7 @@ fn serve_here(
     kind: &RequestKind,
     from: ConnectionId,
     request: &ClientRequest,
-    alive_servers: &[SocketAddr],
+    alive_servers: &AliveServers,
 ) -> Served {
     let leader = raft.is_leader();
     let id = request.request_id;
@@ -300,7 +325,7 @@ fn serve_here(
             raft.start_transfer(from, id, *target, ctx.now())
         }
         (RequestKind::LeaderOnly, RequestBody::RaftRemovePeer { peer }) if leader => {
-            raft.start_removal(from, id, peer, alive_servers)
+            raft.start_removal(from, id, peer, alive_servers.get())
         }
         (RequestKind::RaftView, body) => {
             if !leader && body.read_consistency() != Consistency::Stale {
