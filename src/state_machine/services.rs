@@ -11,6 +11,11 @@
 //! index instead (as Consul's `maxIndexForService`), so its index never
 //! goes backwards however it was deleted, and the map stays as small as
 //! the live services.
+//!
+//! Service names are matched without case, as Consul's state store indexes
+//! them (`Lowercase: true`) and as DNS must (a resolver may send any case):
+//! the instance links and per-name indexes are keyed by the folded name
+//! ([`fold_service_name`]); records keep the name as registered.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -49,11 +54,17 @@ pub struct NodeServices {
     pub checks: OrdMap<String, CheckRecord>,
 }
 
+/// A service name as the catalog matches it: without case.
+pub fn fold_service_name(name: &str) -> String {
+    name.to_lowercase()
+}
+
 impl NodeServices {
+    /// The folded names of the node's services.
     fn service_names(&self) -> BTreeSet<String> {
         self.services
             .values()
-            .map(|record| record.service.service.clone())
+            .map(|record| fold_service_name(&record.service.service))
             .collect()
     }
 
@@ -69,16 +80,16 @@ impl NodeServices {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ServiceTable {
     nodes: OrdMap<String, NodeServices>,
-    /// Service name → (node, service ID) of each instance, in the order
-    /// every answer lists them (catalog and health alike).
+    /// Folded service name → (node, service ID) of each instance, in the
+    /// order every answer lists them (catalog and health alike).
     instances: OrdMap<String, OrdSet<(String, String)>>,
-    /// Service name → its index; present while the name has instances.
+    /// Folded service name → its index; present while it has instances.
     service_indexes: OrdMap<String, u64>,
     /// The last change to any service or check, deletions included.
     table_index: u64,
 }
 
-/// The service names whose index an applied change moved.
+/// The folded service names whose index an applied change moved.
 pub type TouchedServices = BTreeSet<String>;
 
 impl ServiceTable {
@@ -97,7 +108,7 @@ impl ServiceTable {
     /// The blocking-query index of one service name.
     pub fn service_index(&self, name: &str) -> u64 {
         self.service_indexes
-            .get(name)
+            .get(&fold_service_name(name))
             .copied()
             .unwrap_or(self.table_index)
     }
@@ -108,7 +119,7 @@ impl ServiceTable {
         name: &str,
     ) -> impl Iterator<Item = (&'a str, &'a ServiceRecord)> + 'a {
         self.instances
-            .get(name)
+            .get(&fold_service_name(name))
             .into_iter()
             .flat_map(|set| set.iter())
             .filter_map(|(node, id)| {
@@ -117,22 +128,25 @@ impl ServiceTable {
             })
     }
 
-    /// Every service name with the union of its instances' tags, each tag
-    /// once, in first-seen order (Consul's `/v1/catalog/services`).
+    /// Every service name as registered, ordered by name, with the union
+    /// of its instances' tags, each tag once, in first-seen order (Consul's
+    /// `/v1/catalog/services`, which lists names that differ only in case
+    /// apart).
     pub fn service_tags(&self) -> Vec<(String, Vec<String>)> {
-        self.instances
-            .keys()
-            .map(|name| {
-                let mut tags: Vec<String> = Vec::new();
-                for (_, record) in self.instances(name) {
-                    for tag in &record.service.tags {
-                        if !tags.contains(tag) {
-                            tags.push(tag.clone());
-                        }
+        let mut by_name: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for folded in self.instances.keys() {
+            for (_, record) in self.instances(folded) {
+                let tags = by_name.entry(&record.service.service).or_default();
+                for tag in &record.service.tags {
+                    if !tags.contains(tag) {
+                        tags.push(tag.clone());
                     }
                 }
-                (name.clone(), tags)
-            })
+            }
+        }
+        by_name
+            .into_iter()
+            .map(|(name, tags)| (name.to_owned(), tags))
             .collect()
     }
 
@@ -262,8 +276,8 @@ impl ServiceTable {
         let create_index = match entry.services.get(&service.id) {
             Some(existing) if existing.service == service => return false,
             Some(existing) => {
-                let old_name = existing.service.service.clone();
-                if old_name != service.service {
+                let old_name = fold_service_name(&existing.service.service);
+                if old_name != fold_service_name(&service.service) {
                     self.unlink(&old_name, node, &service.id);
                     touched.insert(old_name);
                 }
@@ -271,11 +285,12 @@ impl ServiceTable {
             }
             None => index,
         };
+        let name = fold_service_name(&service.service);
         self.instances
-            .entry(service.service.clone())
+            .entry(name.clone())
             .or_default()
             .insert((node.to_owned(), service.id.clone()));
-        touched.insert(service.service.clone());
+        touched.insert(name);
         // The checks of the service carry its name and tags (Consul copies
         // them into each check).
         let service_checks: Vec<String> = entry
@@ -303,9 +318,11 @@ impl ServiceTable {
         true
     }
 
+    /// `name`: as registered or folded.
     fn unlink(&mut self, name: &str, node: &str, service_id: &str) {
         let key = (node.to_owned(), service_id.to_owned());
-        let now_empty = match self.instances.get_mut(name) {
+        let name = fold_service_name(name);
+        let now_empty = match self.instances.get_mut(&name) {
             Some(set) => {
                 set.remove(&key);
                 set.is_empty()
@@ -313,7 +330,7 @@ impl ServiceTable {
             None => false,
         };
         if now_empty {
-            self.instances.remove(name);
+            self.instances.remove(&name);
         }
     }
 
@@ -348,7 +365,7 @@ impl ServiceTable {
         }
         self.unlink(&record.service.service, node, id);
         self.store_node(node, entry);
-        let touched = TouchedServices::from([record.service.service]);
+        let touched = TouchedServices::from([fold_service_name(&record.service.service)]);
         self.table_index = self.table_index.max(index);
         self.touch(&touched, index);
         Some(touched)
@@ -388,17 +405,22 @@ impl ServiceTable {
             for (id, record) in entry.services.iter() {
                 table
                     .instances
-                    .entry(record.service.service.clone())
+                    .entry(fold_service_name(&record.service.service))
                     .or_default()
                     .insert((node.clone(), id.clone()));
             }
             table.nodes.insert(node, entry);
         }
+        // Snapshots written before names were folded key the indexes by
+        // the name as registered: names that fold together take the
+        // highest, so no index goes backwards.
         for (name, index) in service_indexes {
+            let name = fold_service_name(&name);
             if !table.instances.contains_key(&name) || index > table_index {
                 return Err(format!("service index of {name:?} at {index}"));
             }
-            table.service_indexes.insert(name, index);
+            let kept = table.service_indexes.get(&name).copied().unwrap_or(0);
+            table.service_indexes.insert(name, kept.max(index));
         }
         if table.service_indexes.len() != table.instances.len() {
             return Err("a service without its index".into());
@@ -420,7 +442,7 @@ impl ServiceTable {
             for (id, record) in entry.services.iter() {
                 let linked = self
                     .instances
-                    .get(&record.service.service)
+                    .get(&fold_service_name(&record.service.service))
                     .is_some_and(|set| set.contains(&(node.clone(), id.clone())));
                 if id != &record.service.id || !linked || !indexes_ok(record, self.table_index) {
                     return Some(format!("service {id:?} on {node:?} is inconsistent"));
@@ -467,7 +489,7 @@ fn touched_by_check(entry: &NodeServices, check: &CheckDefinition) -> TouchedSer
         entry
             .services
             .get(&check.service_id)
-            .map(|record| TouchedServices::from([record.service.service.clone()]))
+            .map(|record| TouchedServices::from([fold_service_name(&record.service.service)]))
             .unwrap_or_default()
     }
 }

@@ -284,3 +284,52 @@ fn statuses_aggregate_to_the_worst() {
     assert_eq!(aggregate_status(statuses.iter()), CheckStatus::Critical);
     assert_eq!(aggregate_status([].iter()), CheckStatus::Passing);
 }
+
+#[test]
+fn service_names_match_without_case() {
+    let mut catalog = Catalog::new();
+    let web = register("n1", Some(service("web-1", "Web", &["a"])), vec![]);
+    catalog.apply_registration(&web, 5).unwrap();
+    let other = register("n2", Some(service("web-2", "web", &["b"])), vec![]);
+    let applied = catalog.apply_registration(&other, 7).unwrap();
+    assert_eq!(applied.services, TouchedServices::from(["web".to_string()]));
+    let services = catalog.services();
+    let nodes: Vec<&str> = services.instances("WEB").map(|(node, _)| node).collect();
+    assert_eq!(nodes, ["n1", "n2"]);
+    assert_eq!(services.service_index("wEb"), 7);
+    // The catalog's list keeps the names as registered.
+    let names: Vec<String> = services
+        .service_tags()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, ["Web", "web"]);
+    // Renaming only the case keeps the instance linked once.
+    let renamed = register("n1", Some(service("web-1", "WEB", &["a"])), vec![]);
+    catalog.apply_registration(&renamed, 9).unwrap();
+    assert_eq!(catalog.services().instances("web").count(), 2);
+    assert_eq!(catalog.services().invariant_error(), None);
+    let gone = deregister("n1", DeregisterTarget::Service("web-1".into()));
+    catalog.apply_deregistration(&gone, 11).unwrap();
+    assert_eq!(catalog.services().service_index("Web"), 11);
+    assert_eq!(catalog.services().instances("web").count(), 1);
+}
+
+#[test]
+fn a_snapshots_indexes_of_names_that_fold_together_keep_the_highest() {
+    let mut catalog = Catalog::new();
+    catalog
+        .apply_registration(&register("n1", Some(service("a", "Web", &[])), vec![]), 5)
+        .unwrap();
+    catalog
+        .apply_registration(&register("n2", Some(service("b", "web", &[])), vec![]), 6)
+        .unwrap();
+    let nodes: Vec<(String, NodeServices)> = catalog
+        .services()
+        .nodes()
+        .map(|(name, entry)| (name.clone(), entry.clone()))
+        .collect();
+    let written_before_folding = vec![("Web".to_string(), 5), ("web".to_string(), 6)];
+    let table = ServiceTable::from_restored(nodes, written_before_folding, 6).unwrap();
+    assert_eq!(table.service_index("WEB"), 6);
+}

@@ -1,6 +1,6 @@
 //! DNS lookups with `dig` against a server and a client agent of a
 //! 3-server cluster: services (A, SRV with the targets' addresses, a tag,
-//! RFC 2782 names), nodes, NXDOMAIN with the SOA, TCP, names outside the
+//! RFC 2782 names, a service name in another case), nodes, NXDOMAIN with the SOA, TCP, names outside the
 //! domain. Addresses 127.0.140.x; ports 18300, 18500 and 18600 (DNS).
 
 use serde_json::json;
@@ -24,6 +24,16 @@ fn register_web(agent: &HttpAgent) {
             }),
         );
     }
+    // Registered with capitals; DNS lower-cases the question, and the
+    // catalog matches service names without case, as Consul's does.
+    register(
+        agent,
+        &json!({
+            "Node": "web-a",
+            "Address": "10.0.1.1",
+            "Service": {"Service": "Billing", "Port": 9090},
+        }),
+    );
 }
 
 fn expect_short(ip: &str, args: &[&str], want: &[&str]) {
@@ -40,6 +50,7 @@ fn expect_short(ip: &str, args: &[&str], want: &[&str]) {
 fn check_lookups(ip: &str, server_ip: &str) {
     expect_short(ip, &["web.service.consul"], &["10.0.1.1", "10.0.1.2"]);
     expect_short(ip, &["WEB.Service.Consul", "A"], &["10.0.1.1", "10.0.1.2"]);
+    expect_short(ip, &["billing.service.consul", "A"], &["10.0.1.1"]);
     expect_short(
         ip,
         &["web.service.consul", "SRV"],

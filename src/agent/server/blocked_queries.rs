@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Bound;
 use std::time::Instant;
 
+use crate::state_machine::services::fold_service_name;
 use crate::state_machine::{Changes, KvWatch};
 use crate::wire::client_catalog::CatalogQuery;
 use crate::wire::client_kv::KvReadKind;
@@ -45,7 +46,7 @@ impl Watched {
             RequestBody::CatalogRead(read) => Some(match &read.query {
                 CatalogQuery::ServiceNodes { name, .. }
                 | CatalogQuery::HealthService { name, .. }
-                | CatalogQuery::ServiceChecks { name } => Watched::Service(name.clone()),
+                | CatalogQuery::ServiceChecks { name } => Watched::Service(fold_service_name(name)),
                 _ => Watched::Catalog,
             }),
             _ => None,
