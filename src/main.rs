@@ -7,7 +7,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches};
 
 use concord::agent::address::{DEFAULT_PORT, parse_address};
-use concord::agent::config::{DnsAddr, DnsOptions, default_node_name};
+use concord::agent::config::{DnsFlags, default_node_name};
 use concord::agent::config_file::ConfigSources;
 use concord::agent::config_file::resolve::{AgentFlags, resolve};
 use std::io::Write;
@@ -54,8 +54,8 @@ fn agent_flags(args: AgentArgs, log_level: Option<String>) -> AgentFlags {
         http: args.http_addr,
         dev: args.dev,
         enable_script_checks: args.enable_script_checks,
-        dns: DnsOptions {
-            addr: args.dns_addr.unwrap_or(DnsAddr::Default),
+        dns: DnsFlags {
+            addr: args.dns_addr,
             domain: args.domain,
             only_passing: args.dns_only_passing,
             recursor: args.recursor,

@@ -77,6 +77,19 @@ pub struct DnsOptions {
     pub only_passing: bool,
     /// `--recursor`: where names outside the domain are forwarded (UDP).
     pub recursor: Option<SocketAddr>,
+    /// `dns_config.node_ttl` (files only).
+    pub node_ttl_s: u32,
+    /// `dns_config.service_ttl` (files only): name or `*` prefix, TTL.
+    pub service_ttls_s: Vec<(String, u32)>,
+}
+
+/// The DNS flags as given: `None` (or `false`) where not given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsFlags {
+    pub addr: Option<DnsAddr>,
+    pub domain: Option<String>,
+    pub only_passing: bool,
+    pub recursor: Option<SocketAddr>,
 }
 
 impl Default for DnsOptions {
@@ -86,6 +99,8 @@ impl Default for DnsOptions {
             domain: "consul.".to_string(),
             only_passing: false,
             recursor: None,
+            node_ttl_s: 0,
+            service_ttls_s: Vec::new(),
         }
     }
 }

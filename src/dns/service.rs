@@ -10,6 +10,7 @@ use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use super::config::DnsConfig;
 use super::instance::DnsInstance;
+use super::name::Lookup;
 use super::query::DnsQuery;
 use super::records::{
     addr_fqdn, address_record, cname_record, name_from_text, node_fqdn, parse_ip,
@@ -61,7 +62,7 @@ pub(crate) fn srv_records(
     datacenter: &str,
     config: &DnsConfig,
 ) -> (Vec<Record>, Vec<Record>) {
-    let ttl_s = config.service_ttl_s;
+    let ttl_s = service_ttl_s(query, config);
     let mut answers = Vec::new();
     let mut additionals = Vec::new();
     let mut seen_instances = HashSet::new();
@@ -115,7 +116,7 @@ pub(crate) fn address_records(
     instances: &[&DnsInstance],
     config: &DnsConfig,
 ) -> Vec<Record> {
-    let ttl_s = config.service_ttl_s;
+    let ttl_s = service_ttl_s(query, config);
     let qtype = query.record_type();
     let mut answers = Vec::new();
     let mut seen_addresses = HashSet::new();
@@ -143,4 +144,12 @@ pub(crate) fn address_records(
         answers.extend(first_cname);
     }
     answers
+}
+
+/// The TTL of the asked service's records.
+fn service_ttl_s(query: &DnsQuery, config: &DnsConfig) -> u32 {
+    match &query.lookup {
+        Lookup::Service { service, .. } => config.service_ttl_s(service),
+        _ => config.service_ttl_s,
+    }
 }

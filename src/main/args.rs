@@ -122,9 +122,9 @@ pub(crate) struct AgentArgs {
     /// DNS (with a warning) when another agent on the machine has it.
     #[arg(long, value_name = "IP[:PORT]", value_parser = parse_dns_address)]
     pub(crate) dns_addr: Option<DnsAddr>,
-    /// The DNS zone answered.
-    #[arg(long, value_name = "DOMAIN", default_value = "consul.")]
-    pub(crate) domain: String,
+    /// The DNS zone answered (default "consul.").
+    #[arg(long, value_name = "DOMAIN")]
+    pub(crate) domain: Option<String>,
     /// DNS answers leave out instances with a warning check too.
     #[arg(long)]
     pub(crate) dns_only_passing: bool,

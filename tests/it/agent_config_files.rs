@@ -2,10 +2,12 @@
 //! and its service with a TTL check, in the catalog; SIGHUP and
 //! `PUT /v1/agent/reload` re-reading the services; a bad file refused at
 //! start (one line naming the file and the field) and on reload (nothing
-//! changes). Address 127.0.137.1; ports 18300 and 18500.
+//! changes); the DNS keys. Addresses 127.0.137.1-3; ports 18300, 18500 and
+//! 18600 (DNS).
 
 use serde_json::Value;
 
+use crate::support::dns::dig;
 use crate::support::http_agents::{HttpAgent, WAIT};
 use crate::support::node_process::{node_command, text};
 use crate::support::scratch::ScratchDir;
@@ -123,4 +125,48 @@ fn a_bad_file_stops_the_start_with_one_line_naming_it() {
             && stderr.contains("bad.json: field bootstrap_expect"),
         "{stderr}"
     );
+}
+
+/// The DNS keys of a file: the port and address, the domain and the TTLs
+/// by service name, answered to `dig`. Address 127.0.137.3.
+#[test]
+fn a_files_dns_keys_set_the_port_domain_and_ttls() {
+    let scratch = ScratchDir::new("config-dns");
+    let file = scratch.join("dns.json");
+    std::fs::write(
+        &file,
+        r#"{"bootstrap": true, "addresses": {"dns": "127.0.137.3"}, "ports": {"dns": 18600},
+        "domain": "internal", "dns_config": {"node_ttl": "30s",
+        "service_ttl": {"*": "5s", "web": "1m"}},
+        "services": [{"name": "web", "port": 80}, {"name": "db", "port": 5432}]}"#,
+    )
+    .unwrap();
+    let file_arg = file.to_string_lossy().into_owned();
+    let agent = HttpAgent::start(
+        "127.0.137.3:18300",
+        "127.0.137.3:18500",
+        "dnsfile",
+        &["--config-file", &file_arg],
+    );
+    agent.wait_log("cluster leadership acquired", WAIT);
+    wait_for_services(&agent, &["consul", "db", "web"]);
+    let ttl_of = |name: &str| {
+        let what = format!("dig answers {name} with a TTL");
+        let mut ttl = String::new();
+        wait_until_ok(WAIT, &what, || {
+            let answer = dig("127.0.137.3", &[name, "+noall", "+answer"]);
+            let line = answer.lines().find(|l| l.starts_with(name));
+            match line.and_then(|l| l.split_whitespace().nth(1)) {
+                Some(found) => {
+                    ttl = found.to_string();
+                    Ok(())
+                }
+                None => Err(answer),
+            }
+        });
+        ttl
+    };
+    assert_eq!(ttl_of("web.service.internal."), "60");
+    assert_eq!(ttl_of("db.service.internal."), "5");
+    assert_eq!(ttl_of("dnsfile.node.internal."), "30");
 }

@@ -6,11 +6,13 @@
 //! and the field. Reading happens at start and on reload (SIGHUP,
 //! `PUT /v1/agent/reload`), which re-reads services and checks only.
 
+mod dns;
 mod parse;
 pub mod resolve;
 
 use std::path::{Path, PathBuf};
 
+pub use dns::DnsFile;
 pub use parse::{FieldError, FileConfig, parse_file};
 
 /// A file larger than this is refused: a configuration is kilobytes.
@@ -90,6 +92,7 @@ fn merge(into: &mut FileConfig, next: FileConfig) {
     into.join.extend(next.join);
     into.services.extend(next.services);
     into.checks.extend(next.checks);
+    into.dns.merge(next.dns);
 }
 
 /// Every file of `sources`, merged.

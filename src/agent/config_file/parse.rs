@@ -12,6 +12,8 @@ use crate::agent::local_state::{CheckSpec, RegistrationSource, ServiceRegistrati
 use crate::http::agent_checks::decode_check_register;
 use crate::http::agent_services::decode_service_register;
 
+use super::dns::{self, DnsFile};
+
 /// What one file says; `None` where it says nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileConfig {
@@ -34,6 +36,7 @@ pub struct FileConfig {
     pub enable_script_checks: Option<bool>,
     pub services: Vec<ServiceRegistration>,
     pub checks: Vec<CheckSpec>,
+    pub dns: DnsFile,
 }
 
 /// A field of the file and what is wrong with it.
@@ -43,22 +46,22 @@ pub struct FieldError {
     pub reason: String,
 }
 
-type Parsed<T> = Result<T, FieldError>;
+pub(super) type Parsed<T> = Result<T, FieldError>;
 
-fn wrong(field: &str, reason: impl Into<String>) -> FieldError {
+pub(super) fn wrong(field: &str, reason: impl Into<String>) -> FieldError {
     FieldError {
         field: field.to_string(),
         reason: reason.into(),
     }
 }
 
-fn boolean(value: &Value, field: &str) -> Parsed<bool> {
+pub(super) fn boolean(value: &Value, field: &str) -> Parsed<bool> {
     value
         .as_bool()
         .ok_or_else(|| wrong(field, "expected true or false"))
 }
 
-fn text(value: &Value, field: &str) -> Parsed<String> {
+pub(super) fn text(value: &Value, field: &str) -> Parsed<String> {
     value
         .as_str()
         .map(str::to_string)
@@ -72,20 +75,20 @@ fn number<T: TryFrom<u64>>(value: &Value, field: &str) -> Parsed<T> {
         .ok_or_else(|| wrong(field, "expected a whole number in range"))
 }
 
-fn ip(value: &Value, field: &str) -> Parsed<IpAddr> {
+pub(super) fn ip(value: &Value, field: &str) -> Parsed<IpAddr> {
     text(value, field)?
         .parse()
         .map_err(|_| wrong(field, "expected an IP address"))
 }
 
-fn strings(value: &Value, field: &str) -> Parsed<Vec<String>> {
+pub(super) fn strings(value: &Value, field: &str) -> Parsed<Vec<String>> {
     let list = value
         .as_array()
         .ok_or_else(|| wrong(field, "expected a list of strings"))?;
     list.iter().map(|item| text(item, field)).collect()
 }
 
-fn object<'a>(value: &'a Value, field: &str) -> Parsed<&'a Map<String, Value>> {
+pub(super) fn object<'a>(value: &'a Value, field: &str) -> Parsed<&'a Map<String, Value>> {
     value
         .as_object()
         .ok_or_else(|| wrong(field, "expected an object"))
@@ -120,6 +123,7 @@ fn ports(config: &mut FileConfig, value: &Value) -> Parsed<()> {
         match key.as_str() {
             "server" => config.server_port = Some(number(value, &field)?),
             "http" => config.http_port = Some(number(value, &field)?),
+            "dns" => dns::port(&mut config.dns, value, &field)?,
             _ => return Err(wrong(&field, "not supported by this agent")),
         }
     }
@@ -131,6 +135,7 @@ fn addresses(config: &mut FileConfig, value: &Value) -> Parsed<()> {
         let field = format!("addresses.{key}");
         match key.as_str() {
             "http" => config.http_addr = Some(ip(value, &field)?),
+            "dns" => dns::address(&mut config.dns, value, &field)?,
             _ => return Err(wrong(&field, "not supported by this agent")),
         }
     }
@@ -155,6 +160,9 @@ fn key(config: &mut FileConfig, key: &str, value: &Value) -> Parsed<()> {
         }
         "ports" => ports(config, value)?,
         "addresses" => addresses(config, value)?,
+        "domain" => dns::domain(&mut config.dns, value, key)?,
+        "recursors" | "recursor" => dns::recursors(&mut config.dns, value, key)?,
+        "dns_config" => dns::dns_config(&mut config.dns, value)?,
         "service" | "services" => {
             for (i, item) in definitions(value, key)?.into_iter().enumerate() {
                 config.services.push(service(item, &format!("{key}[{i}]"))?);

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use crate::agent::address::{DEFAULT_PORT, parse_address};
 use crate::agent::config::{
-    AgentConfig, Bootstrap, DEFAULT_HTTP_ADDR, DnsOptions, HttpAddr, RunOptions,
+    AgentConfig, Bootstrap, DEFAULT_DNS_ADDR, DEFAULT_HTTP_ADDR, DnsAddr, DnsFlags, DnsOptions,
+    HttpAddr, RunOptions,
 };
 
 use super::{ConfigSources, FileConfig, load};
@@ -26,9 +27,7 @@ pub struct AgentFlags {
     pub http: Option<HttpAddr>,
     pub dev: bool,
     pub enable_script_checks: bool,
-    /// DNS is set by flags only (`ports.dns` and `addresses.dns` are not
-    /// read from files yet).
-    pub dns: DnsOptions,
+    pub dns: DnsFlags,
     pub log_level: Option<String>,
     pub sources: ConfigSources,
 }
@@ -70,6 +69,40 @@ fn http(flags: &AgentFlags, file: &FileConfig) -> HttpAddr {
         true => HttpAddr::At(DEFAULT_HTTP_ADDR),
         false => HttpAddr::Default,
     }
+}
+
+fn dns(flags: &DnsFlags, file: &FileConfig) -> Result<DnsOptions, String> {
+    let dns = &file.dns;
+    let addr = match (flags.addr, dns.addr, dns.port) {
+        (Some(addr), _, _) => addr,
+        (None, _, Some(None)) => DnsAddr::Off,
+        (None, None, None) => DnsAddr::Default,
+        (None, ip, Some(Some(port))) => {
+            DnsAddr::At(SocketAddr::new(ip.unwrap_or(DEFAULT_DNS_ADDR.ip()), port))
+        }
+        (None, Some(ip), None) => DnsAddr::At(SocketAddr::new(ip, DEFAULT_DNS_ADDR.port())),
+    };
+    // One recursor is asked (the first): answers are relayed from it alone.
+    let recursor = match (flags.recursor, dns.recursors.first()) {
+        (Some(recursor), _) => Some(recursor),
+        (None, Some(text)) => {
+            Some(parse_address(text, 53).map_err(|e| format!("config: recursors {text:?}: {e}"))?)
+        }
+        (None, None) => None,
+    };
+    let defaults = DnsOptions::default();
+    Ok(DnsOptions {
+        addr,
+        domain: flags
+            .domain
+            .clone()
+            .or(dns.domain.clone())
+            .unwrap_or(defaults.domain),
+        only_passing: flags.only_passing || dns.only_passing == Some(true),
+        recursor,
+        node_ttl_s: dns.node_ttl_s.unwrap_or(0),
+        service_ttls_s: dns.service_ttls_s.clone(),
+    })
 }
 
 fn join(flags: &AgentFlags, file: &FileConfig) -> Result<Vec<SocketAddr>, String> {
@@ -133,7 +166,7 @@ pub fn resolve(
         temporary_data_dir: flags.dev,
         enable_script_checks: flags.enable_script_checks || file.enable_script_checks == Some(true),
         config_sources: flags.sources.clone(),
-        dns: flags.dns.clone(),
+        dns: dns(&flags.dns, &file)?,
     };
     Ok(Resolved {
         config,

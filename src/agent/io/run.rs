@@ -124,6 +124,8 @@ fn dns_config(options: &DnsOptions) -> DnsConfig {
     DnsConfig {
         domain,
         only_passing: options.only_passing,
+        node_ttl_s: options.node_ttl_s,
+        service_ttls_s: options.service_ttls_s.clone(),
         ..DnsConfig::default()
     }
 }
