@@ -3,7 +3,9 @@
 //! back from a server), with a TTL check driven by `/pass` and expiring, a
 //! TCP check against a listener of the test's, HTTP checks against the
 //! agent's own API (200 passing, 404 critical), a script check refused
-//! without `--enable-script-checks`, maintenance mode, and deregistration. Addresses 127.0.136.x; ports 18300 and 18500.
+//! without `--enable-script-checks` and run with it (exit codes to
+//! statuses), maintenance mode, and deregistration. Addresses 127.0.136.x
+//! and 127.0.148.1; ports 18300 and 18500.
 
 use std::net::TcpListener;
 
@@ -240,4 +242,54 @@ fn services_registered_over_http_survive_a_restart() {
         in_catalog(&agents[0]),
         "the first sync after the restart keeps db"
     );
+}
+
+/// With `--enable-script-checks`, a script check runs its command: exit 0
+/// passes, 1 warns, anything else is critical, as Consul maps them; the
+/// output is kept. Address 127.0.148.1.
+#[test]
+fn script_checks_run_when_enabled_and_map_exit_codes() {
+    let agent = HttpAgent::start(
+        "127.0.148.1:18300",
+        "127.0.148.1:18500",
+        "scripts",
+        &["--bootstrap", "--enable-script-checks"],
+    );
+    agent.wait_log("cluster leadership acquired", WAIT);
+    for (id, code) in [("ok", 0), ("warn", 1), ("bad", 2)] {
+        let body = json!({
+            "ID": id,
+            "Name": id,
+            "Args": ["sh", "-c", format!("echo said-{id}; exit {code}")],
+            "Interval": "1s",
+        });
+        let (status, text) = put(&agent, "/v1/agent/check/register", &body);
+        assert_eq!(status, 200, "{text}");
+    }
+    wait_until_ok(WAIT, "the script checks' statuses", || {
+        let checks = agent.http().get("/v1/agent/checks").json();
+        let seen: Vec<(String, String)> = ["ok", "warn", "bad"]
+            .iter()
+            .map(|id| {
+                let check = &checks[*id];
+                (
+                    check["Status"].as_str().unwrap_or("?").to_owned(),
+                    check["Output"].as_str().unwrap_or("").trim().to_owned(),
+                )
+            })
+            .collect();
+        let wanted = [
+            ("passing", "said-ok"),
+            ("warning", "said-warn"),
+            ("critical", "said-bad"),
+        ];
+        let matches = seen
+            .iter()
+            .zip(wanted)
+            .all(|((status, output), (s, o))| status == s && output.contains(o));
+        match matches {
+            true => Ok(()),
+            false => Err(format!("{seen:?}")),
+        }
+    });
 }
