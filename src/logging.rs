@@ -12,17 +12,22 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// `RUST_LOG`; with neither, the level is `info`.
 pub fn init(level: Option<&str>) -> Result<(), LoggingError> {
     let mut builder = env_logger::Builder::new();
+    // A level (given or the default) is the global maximum alone, with the
+    // logger passing everything, so a reload can change it
+    // (`log::set_max_level`); a `RUST_LOG` spec keeps its own filters.
+    let mut max_level = None;
     match level {
         Some(level) => {
-            let filter: log::LevelFilter = parse_level(level)?;
-            builder.filter_level(filter);
+            max_level = Some(parse_level(level)?);
+            builder.filter_level(log::LevelFilter::Trace);
         }
         None => match std::env::var("RUST_LOG") {
             Ok(spec) if !spec.is_empty() => {
                 builder.parse_filters(&spec);
             }
             _ => {
-                builder.filter_level(log::LevelFilter::Info);
+                max_level = Some(log::LevelFilter::Info);
+                builder.filter_level(log::LevelFilter::Trace);
             }
         },
     }
@@ -42,7 +47,11 @@ pub fn init(level: Option<&str>) -> Result<(), LoggingError> {
     });
     builder
         .try_init()
-        .map_err(|_| LoggingError::AlreadyInitialized)
+        .map_err(|_| LoggingError::AlreadyInitialized)?;
+    if let Some(max_level) = max_level {
+        log::set_max_level(max_level);
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

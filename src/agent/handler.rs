@@ -394,16 +394,24 @@ impl AgentHandler {
                 self.membership.flush_member_list(ctx.now());
                 ctx.stop(StopReason::Terminated);
             }
-            // Consul's line; the files' services and checks are read
-            // again (the other options need a restart, as most of
-            // Consul's do).
             Signal::Hangup => {
-                log::info!(target: "agent", "Reloading configuration...");
-                if let Err(err) = self.local.reload(ctx.now()) {
+                if let Err(err) = self.reload_configuration(ctx) {
                     log::error!(target: "agent", "Failed to reload configs: {err}");
                 }
             }
         }
+    }
+
+    /// SIGHUP and `PUT /v1/agent/reload`: the files' services and checks,
+    /// and their log level (the other options need a restart, as most of
+    /// Consul's do).
+    pub(crate) fn reload_configuration(&mut self, ctx: &mut Context) -> Result<(), String> {
+        log::info!(target: "agent", "Reloading configuration...");
+        if let Some(level) = self.local.reload(ctx.now())? {
+            ctx.set_log_level(level);
+            log::info!(target: "agent", "Log level set to {level}");
+        }
+        Ok(())
     }
 }
 

@@ -152,6 +152,9 @@ pub trait Io {
     /// Runs `work` off the loop. Its result comes back through whatever the
     /// work captured (an [`OffLoopResult`]), polled by the agent.
     fn off_loop(&mut self, name: &'static str, work: OffLoopWork);
+
+    /// The process's log level from now on (a reload's `log_level`).
+    fn set_log_level(&mut self, level: log::LevelFilter);
 }
 
 /// The result slot of work run with [`Io::off_loop`]: the work fills it,

@@ -205,6 +205,10 @@ impl Io for SimIo<'_> {
         self.stop.get_or_insert(reason);
     }
 
+    // Simulated agents share one process and its logger: a level set by
+    // one would change every other's, so the simulator keeps its own.
+    fn set_log_level(&mut self, _level: log::LevelFilter) {}
+
     fn off_loop(&mut self, name: &'static str, work: OffLoopWork) {
         let policy = self.off_loop;
         if self.entropy.range(0, 100) >= policy.deferred_percent {

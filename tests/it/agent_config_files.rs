@@ -2,7 +2,8 @@
 //! and its service with a TTL check, in the catalog; SIGHUP and
 //! `PUT /v1/agent/reload` re-reading the services; a bad file refused at
 //! start (one line naming the file and the field) and on reload (nothing
-//! changes); the DNS keys. Addresses 127.0.137.1-3; ports 18300, 18500 and
+//! changes); the DNS keys; the log level on reload. Addresses
+//! 127.0.137.1-5; ports 18300, 18500 and
 //! 18600 (DNS).
 
 use serde_json::Value;
@@ -169,4 +170,42 @@ fn a_files_dns_keys_set_the_port_domain_and_ttls() {
     assert_eq!(ttl_of("web.service.internal."), "60");
     assert_eq!(ttl_of("db.service.internal."), "5");
     assert_eq!(ttl_of("dnsfile.node.internal."), "30");
+}
+
+/// A reload sets the files' `log_level`, unless `--log-level` was given.
+/// Addresses 127.0.137.4 and .5.
+#[test]
+fn a_reload_sets_the_files_log_level_unless_the_flag_pinned_it() {
+    let scratch = ScratchDir::new("config-log-level");
+    let file = scratch.join("agent.json");
+    std::fs::write(&file, r#"{"bootstrap": true, "log_level": "warn"}"#).unwrap();
+    let file_arg = file.to_string_lossy().into_owned();
+    let agent = HttpAgent::start(
+        "127.0.137.4:18300",
+        "127.0.137.4:18500",
+        "loglevel",
+        &["--config-file", &file_arg],
+    );
+    std::fs::write(&file, r#"{"bootstrap": true, "log_level": "info"}"#).unwrap();
+    assert_eq!(agent.http().put("/v1/agent/reload", b"").status, 200);
+    let log = agent.log();
+    assert!(
+        !log.contains("Reloading configuration..."),
+        "at warn, the reload's INFO line is not written: {log}"
+    );
+    assert!(log.contains("[INFO] agent: Log level set to INFO"), "{log}");
+    assert_eq!(agent.http().put("/v1/agent/reload", b"").status, 200);
+    assert!(agent.log().contains("Reloading configuration..."));
+
+    let pinned = HttpAgent::start(
+        "127.0.137.5:18300",
+        "127.0.137.5:18500",
+        "pinned",
+        &["--log-level", "info", "--config-file", &file_arg],
+    );
+    std::fs::write(&file, r#"{"bootstrap": true, "log_level": "debug"}"#).unwrap();
+    assert_eq!(pinned.http().put("/v1/agent/reload", b"").status, 200);
+    let log = pinned.log();
+    assert!(log.contains("Reloading configuration..."), "{log}");
+    assert!(!log.contains("Log level set"), "the flag wins: {log}");
 }

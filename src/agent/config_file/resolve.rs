@@ -37,6 +37,8 @@ pub struct Resolved {
     pub config: AgentConfig,
     pub options: RunOptions,
     pub log_level: Option<String>,
+    /// `--log-level` was given: a reload leaves the level alone.
+    pub log_level_pinned: bool,
     /// The files' services and checks, registered at start.
     pub definitions: FileConfig,
 }
@@ -172,6 +174,7 @@ pub fn resolve(
         config,
         options,
         log_level: flags.log_level.clone().or(file.log_level.clone()),
+        log_level_pinned: flags.log_level.is_some(),
         definitions: file,
     })
 }

@@ -290,7 +290,7 @@ impl AgentHandler {
         match translation.translate(routed.request) {
             Translated::Answer(response) => self.http.answer(ctx, from, slot, response, timing),
             Translated::Agent(ApiRequest::AgentReload) => {
-                let response = match self.local.reload(ctx.now()) {
+                let response = match self.reload_configuration(ctx) {
                     Ok(()) => HttpResponse::new(200),
                     Err(err) => HttpResponse::text(500, &err),
                 };

@@ -150,6 +150,10 @@ impl Io for ReplyTap<'_, '_> {
         self.inner.stop(reason);
     }
 
+    fn set_log_level(&mut self, level: log::LevelFilter) {
+        self.inner.set_log_level(level);
+    }
+
     fn off_loop(&mut self, name: &'static str, work: OffLoopWork) {
         self.inner.off_loop(name, work);
     }

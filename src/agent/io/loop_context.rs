@@ -221,6 +221,10 @@ impl Io for LoopContext<'_> {
         self.stop.get_or_insert(reason);
     }
 
+    fn set_log_level(&mut self, level: log::LevelFilter) {
+        log::set_max_level(level);
+    }
+
     fn off_loop(&mut self, name: &'static str, work: OffLoopWork) {
         // Without a thread the work cannot run elsewhere; running it inline
         // keeps the agent correct at the cost of one stalled turn.

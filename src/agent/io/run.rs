@@ -172,6 +172,7 @@ pub fn run(resolved: Resolved) -> Result<(), AgentError> {
         mut config,
         options,
         definitions,
+        log_level_pinned,
         ..
     } = resolved;
     config.validate().map_err(AgentError::Config)?;
@@ -241,6 +242,9 @@ pub fn run(resolved: Resolved) -> Result<(), AgentError> {
         from_local: true,
         from_remote: options.enable_script_checks,
     });
+    if log_level_pinned {
+        agent.local.pin_log_level();
+    }
     agent
         .local
         .register_definitions(definitions, &options.config_sources, now)

@@ -14,11 +14,19 @@ use crate::agent::local_state::RegistrationSource;
 #[derive(Debug, Default)]
 pub struct FromFiles {
     pub sources: ConfigSources,
+    /// `--log-level` was given: it wins over the files' `log_level`, on
+    /// reload too.
+    pub log_level_pinned: bool,
     services: BTreeSet<String>,
     checks: BTreeSet<String>,
 }
 
 impl LocalServices {
+    /// `--log-level` was given: reloads keep it.
+    pub fn pin_log_level(&mut self) {
+        self.from_files.log_level_pinned = true;
+    }
+
     /// The files' services and checks; the first refusal is the error.
     pub fn register_definitions(
         &mut self,
@@ -51,10 +59,22 @@ impl LocalServices {
 
     /// Reads the files again and replaces their services and checks. A
     /// bad file changes nothing and is the answer.
-    pub fn reload(&mut self, now: Instant) -> Result<(), String> {
-        let definitions = load(&self.from_files.sources)?;
+    /// Returns the log level to set: the files', unless `--log-level` was
+    /// given or they name none.
+    pub fn reload(&mut self, now: Instant) -> Result<Option<log::LevelFilter>, String> {
+        let mut definitions = load(&self.from_files.sources)?;
+        let log_level = match definitions.log_level.take() {
+            Some(_) if self.from_files.log_level_pinned => None,
+            Some(text) => Some(
+                crate::logging::parse_level(&text)
+                    .map_err(|e| format!("config: log_level: {e}"))?,
+            ),
+            None => None,
+        };
         let sources = self.from_files.sources.clone();
+        let pinned = self.from_files.log_level_pinned;
         let before = std::mem::take(&mut self.from_files);
+        self.from_files.log_level_pinned = pinned;
         let kept_state = self.state.clone();
         for id in &before.checks {
             let _ = self.state.remove_check(id);
@@ -69,6 +89,6 @@ impl LocalServices {
         }
         log::info!(target: "agent", "Reloaded {} services and {} checks from the configuration",
             self.from_files.services.len(), self.from_files.checks.len());
-        Ok(())
+        Ok(log_level)
     }
 }
